@@ -41,6 +41,8 @@ class Audio:
             data = data[None]
         if data.ndim != 2 or data.shape[0] < 1:
             raise AudioInputError(f"{name} must be (channels, samples), got shape {np.shape(samples)}.")
+        if data.shape[1] == 0:
+            raise AudioInputError(f"{name} is empty (0 samples). Load a song file with sound in it.")
         if data.shape[0] > data.shape[1]:
             raise AudioInputError(
                 f"{name} has more channels ({data.shape[0]}) than samples ({data.shape[1]}): "
@@ -57,8 +59,6 @@ class Audio:
 
     def check_analysable(self, name: str = "audio", max_duration_s: float = MAX_DURATION_S) -> None:
         """Raise a helpful AudioInputError for audio that cannot be danced to."""
-        if self.samples.shape[-1] == 0:
-            raise AudioInputError(f"{name} is empty (0 samples). Load a song file with sound in it.")
         if self.duration_s < MIN_DURATION_S:
             raise AudioInputError(
                 f"{name} is {self.duration_s:.2f} s long; at least {MIN_DURATION_S:.0f} s is needed to find a beat.")
