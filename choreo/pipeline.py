@@ -1,0 +1,118 @@
+"""The main job, end to end: song + picture -> a dance video with the music.
+
+This is the embedded default (beat choreographer, no weights, CPU). The CLI and
+the benchmarks call it; the ComfyUI quick-start workflow wires the same steps
+as nodes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .io.audio_files import load_audio
+from .io.image_files import load_image
+from .io.motion_files import save_motion_bvh, save_motion_npz
+from .io.pose_json import load_pose_json, save_pose_json
+from .io.video_export import write_mp4
+from .motion.choreographer import choreograph
+from .motion.motion3d import Motion3D
+from .music.analysis import MusicAnalysis
+from .music.analyze import analyze_music
+from .pose.projection import Camera, project_motion
+from .pose.reference import default_reference_pose, detect_reference_pose, reference_from_pose_keypoint
+from .pose.retarget import skeleton_from_reference
+from .pose.sequence import PoseSequence2D
+from .render.pose_video import PoseDrawStyle, iter_pose_frames
+
+ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
+DEMO_AUDIO = ASSETS_DIR / "demo_track.ogg"
+DEMO_IMAGE = ASSETS_DIR / "demo_character.png"
+DEMO_POSE = ASSETS_DIR / "demo_character_pose.json"
+
+DRAW_STYLES = {"dwpose": PoseDrawStyle.dwpose, "openpose": PoseDrawStyle.openpose,
+               "wan_animate": PoseDrawStyle.wan_animate}
+
+
+@dataclass(frozen=True)
+class DanceJob:
+    """Everything the main job needs; paths are the user's files, the rest has working defaults."""
+
+    audio_path: Path = DEMO_AUDIO
+    image_path: Path = DEMO_IMAGE
+    out_path: Path = Path("out/dance.mp4")
+    fps: float = 30.0
+    seed: int = 0
+    style: str = "mixed"
+    energy_scale: float = 1.0
+    draw_style: str = "dwpose"
+    overlay_on_image: bool = True
+    pose_json: Path | None = None
+    rtmlib_model: Path | None = None
+    camera: Camera = field(default_factory=Camera)
+    export_data: bool = True
+
+
+@dataclass(frozen=True)
+class DanceResult:
+    video_path: Path
+    analysis: MusicAnalysis
+    motion: Motion3D
+    pose: PoseSequence2D
+    seconds_per_stage: dict[str, float]
+
+
+def reference_for(job: DanceJob, image_rgb) -> PoseSequence2D:
+    """The pose to fit the dance onto: explicit JSON, then rtmlib detection, then a default body."""
+    height, width = image_rgb.shape[:2]
+    pose_json = job.pose_json
+    if pose_json is None and Path(job.image_path).resolve() == DEMO_IMAGE.resolve() and DEMO_POSE.exists():
+        pose_json = DEMO_POSE
+    if pose_json is not None:
+        return reference_from_pose_keypoint(load_pose_json(pose_json).frame(0), (width, height))
+    if job.rtmlib_model is not None:
+        return detect_reference_pose(image_rgb, job.rtmlib_model)
+    return default_reference_pose(width, height)
+
+
+def make_dance_video(job: DanceJob, log: Callable[[str], None] = lambda message: None) -> DanceResult:
+    """Run the whole job and write ``job.out_path`` (+ .pose.json, .npz, .bvh when ``export_data``)."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = now - clock
+        clock = now
+        log(f"{stage}: {timings[stage]:.2f} s")
+
+    audio = load_audio(job.audio_path)
+    image_rgb = load_image(job.image_path)
+    lap("load")
+    analysis = analyze_music(audio, fps=job.fps)
+    log(f"tempo {analysis.tempo_bpm:.1f} BPM, {len(analysis.beat_times_s)} beats, "
+        f"{analysis.beats_per_bar}/4 meter, sections {''.join(s.label for s in analysis.sections)}")
+    lap("analyze music")
+    motion = choreograph(analysis, seed=job.seed, style=job.style, energy_scale=job.energy_scale)
+    lap("choreograph")
+    reference = reference_for(job, image_rgb)
+    motion = motion.with_skeleton(skeleton_from_reference(reference, motion.skeleton))
+    pose = project_motion(motion, reference.canvas_width, reference.canvas_height, camera=job.camera,
+                          reference=reference)
+    lap("retarget and project")
+    out_path = Path(job.out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    frames = iter_pose_frames(pose, DRAW_STYLES[job.draw_style](),
+                              background=image_rgb if job.overlay_on_image else None)
+    write_mp4(out_path, frames, fps=job.fps, audio=audio, num_frames=pose.num_frames)
+    lap("render and encode")
+    if job.export_data:
+        stem = out_path.with_suffix("")
+        save_pose_json(pose, stem.with_suffix(".pose.json"))
+        save_motion_npz(motion, stem.with_suffix(".npz"))
+        save_motion_bvh(motion, stem.with_suffix(".bvh"))
+        lap("export data")
+    return DanceResult(out_path, analysis, motion, pose, timings)

@@ -1,0 +1,35 @@
+"""ComfyUI node classes: thin fronts over the core library in ``choreo``.
+
+Node modules are listed explicitly (no directory scanning) so an import error
+names the module it comes from.
+"""
+
+from .music_nodes import ChoreoAnalyzeMusic, ChoreoMusicFeatures
+from .motion_nodes import ChoreoBeatChoreographer
+from .pose_nodes import ChoreoKeypointToPose, ChoreoPoseToKeypoint, ChoreoProjectMotion, ChoreoReferencePose
+from .render_nodes import ChoreoRenderPoseVideo
+from .export_nodes import ChoreoSaveDanceVideo
+
+NODE_CLASS_MAPPINGS = {
+    "ChoreoAnalyzeMusic": ChoreoAnalyzeMusic,
+    "ChoreoMusicFeatures": ChoreoMusicFeatures,
+    "ChoreoBeatChoreographer": ChoreoBeatChoreographer,
+    "ChoreoReferencePose": ChoreoReferencePose,
+    "ChoreoProjectMotion": ChoreoProjectMotion,
+    "ChoreoPoseToKeypoint": ChoreoPoseToKeypoint,
+    "ChoreoKeypointToPose": ChoreoKeypointToPose,
+    "ChoreoRenderPoseVideo": ChoreoRenderPoseVideo,
+    "ChoreoSaveDanceVideo": ChoreoSaveDanceVideo,
+}
+
+NODE_DISPLAY_NAME_MAPPINGS = {
+    "ChoreoAnalyzeMusic": "Analyze Music (Choreo)",
+    "ChoreoMusicFeatures": "Music Features (Choreo)",
+    "ChoreoBeatChoreographer": "Beat Choreographer (Choreo)",
+    "ChoreoReferencePose": "Reference Pose (Choreo)",
+    "ChoreoProjectMotion": "Project 3D to 2D / Retarget (Choreo)",
+    "ChoreoPoseToKeypoint": "Pose Sequence to POSE_KEYPOINT (Choreo)",
+    "ChoreoKeypointToPose": "POSE_KEYPOINT to Pose Sequence (Choreo)",
+    "ChoreoRenderPoseVideo": "Render Pose Video (Choreo)",
+    "ChoreoSaveDanceVideo": "Save Dance Video (Choreo)",
+}

@@ -1,0 +1,113 @@
+"""The only module that imports ComfyUI, each import with a fallback.
+
+Inside ComfyUI this reaches progress bars (which also make a node
+interruptible), the folders of ``folder_paths`` and the model memory manager;
+outside it (tests, the CLI) the same calls do the plain thing, so node classes
+stay testable without a ComfyUI checkout.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+try:
+    import folder_paths
+except ImportError:
+    folder_paths = None
+
+try:
+    import comfy.utils as comfy_utils
+    import comfy.model_management as model_management
+except ImportError:
+    comfy_utils = None
+    model_management = None
+
+PACK_DIR = Path(__file__).resolve().parents[1]
+# folder_paths key -> sub-folder of ComfyUI/models where users drop Choreo weights.
+MODEL_FOLDERS = {
+    "choreo": "choreo",
+    "choreo_rtmlib": os.path.join("choreo", "rtmlib"),
+}
+MODEL_EXTENSIONS = {".onnx", ".safetensors", ".json"}
+
+
+def inside_comfyui() -> bool:
+    return folder_paths is not None
+
+
+def register_model_folders() -> None:
+    """Add Choreo's model folders under ComfyUI/models (users add more via extra_model_paths.yaml)."""
+    if folder_paths is None:
+        return
+    for key, sub_folder in MODEL_FOLDERS.items():
+        path = os.path.join(folder_paths.models_dir, sub_folder)
+        if key in folder_paths.folder_names_and_paths:
+            folder_paths.add_model_folder_path(key, path)
+        else:
+            folder_paths.folder_names_and_paths[key] = ([path], MODEL_EXTENSIONS)
+
+
+def model_file_names(key: str) -> list[str]:
+    if folder_paths is None:
+        return []
+    return folder_paths.get_filename_list(key)
+
+
+def model_file_path(key: str, name: str) -> Path:
+    if folder_paths is None:
+        return Path(name)
+    return Path(folder_paths.get_full_path_or_raise(key, name))
+
+
+def output_directory() -> Path:
+    if folder_paths is None:
+        return Path(os.environ.get("CHOREO_OUTPUT_DIR", Path.cwd() / "output"))
+    return Path(folder_paths.get_output_directory())
+
+
+def temp_directory() -> Path:
+    if folder_paths is None:
+        return Path(tempfile.gettempdir()) / "choreo"
+    return Path(folder_paths.get_temp_directory())
+
+
+def input_directory() -> Path | None:
+    return Path(folder_paths.get_input_directory()) if folder_paths is not None else None
+
+
+def progress_reporter(steps: int = 100) -> Callable[[float], None]:
+    """A callback taking a fraction 0..1; inside ComfyUI it drives the node's progress bar.
+
+    ComfyUI's progress hook raises InterruptProcessingException when the user
+    presses Cancel, so any loop that reports progress is interruptible.
+    """
+    if comfy_utils is None:
+        return lambda fraction: None
+    bar = comfy_utils.ProgressBar(steps)
+
+    def report(fraction: float) -> None:
+        bar.update_absolute(int(round(min(max(fraction, 0.0), 1.0) * steps)), steps)
+
+    return report
+
+
+def check_interrupted() -> None:
+    """Raise ComfyUI's interrupt exception if the user cancelled (no-op outside ComfyUI)."""
+    if model_management is not None:
+        model_management.throw_exception_if_processing_interrupted()
+
+
+def save_path(filename_prefix: str, width: int, height: int) -> tuple[Path, str, str]:
+    """(folder, file stem with counter, subfolder relative to the output directory)."""
+    out_dir = output_directory()
+    if folder_paths is not None:
+        folder, name, counter, subfolder, _ = folder_paths.get_save_image_path(filename_prefix, str(out_dir), width, height)
+        return Path(folder), f"{name}_{counter:05}_", subfolder
+    prefix = Path(filename_prefix)
+    folder = out_dir / prefix.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    counter = 1 + sum(1 for _ in folder.glob(f"{prefix.name}_*"))
+    return folder, f"{prefix.name}_{counter:05}_", str(prefix.parent) if str(prefix.parent) != "." else ""

@@ -1,0 +1,52 @@
+"""Conversions between ComfyUI's native values and Choreo's core types.
+
+ComfyUI types exist only here and in the node classes: AUDIO is
+``{"waveform": (1, C, N) tensor, "sample_rate": int}``, IMAGE is a
+``(B, H, W, 3)`` float tensor in 0..1, MASK is ``(B, H, W)``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..choreo.errors import AudioInputError, ImageInputError
+from ..choreo.music.audio import Audio
+
+
+def audio_from_comfy(audio: dict, name: str = "audio") -> Audio:
+    if not isinstance(audio, dict) or "waveform" not in audio or "sample_rate" not in audio:
+        raise AudioInputError(f"{name} is not a ComfyUI AUDIO value (a dict with 'waveform' and 'sample_rate'). "
+                              "Connect a LoadAudio node.")
+    waveform = audio["waveform"]
+    if isinstance(waveform, torch.Tensor):
+        waveform = waveform.detach().to("cpu", torch.float32).numpy()
+    return Audio.from_array(waveform, int(audio["sample_rate"]), name=name)
+
+
+def audio_to_comfy(audio: Audio) -> dict:
+    return {"waveform": torch.from_numpy(np.ascontiguousarray(audio.samples))[None], "sample_rate": audio.sample_rate}
+
+
+def image_from_comfy(image: torch.Tensor, name: str = "image", index: int = 0) -> np.ndarray:
+    """One frame of an IMAGE batch as (H, W, 3) uint8 RGB."""
+    if not isinstance(image, torch.Tensor) or image.ndim != 4 or image.shape[-1] not in (3, 4):
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise ImageInputError(f"{name} must be a ComfyUI IMAGE of shape (batch, height, width, 3), got {shape}.")
+    if image.shape[1] < 16 or image.shape[2] < 16:
+        raise ImageInputError(f"{name} is {image.shape[2]}x{image.shape[1]} px; at least 16x16 px is needed.")
+    frame = image[min(index, image.shape[0] - 1), ..., :3]
+    return (frame.clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def frames_to_comfy(frames: np.ndarray) -> torch.Tensor:
+    """(T, H, W, 3) uint8 -> IMAGE batch (T, H, W, 3) float32 in 0..1."""
+    return torch.from_numpy(frames).to(torch.float32).div_(255.0)
+
+
+def frames_from_comfy(images: torch.Tensor, name: str = "images"):
+    """Iterate an IMAGE batch as (H, W, 3) uint8 frames without copying the whole batch."""
+    if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[-1] not in (3, 4):
+        raise ImageInputError(f"{name} must be a ComfyUI IMAGE batch (frames, height, width, 3).")
+    for frame in images:
+        yield (frame[..., :3].clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()

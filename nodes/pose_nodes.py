@@ -1,0 +1,138 @@
+"""Nodes for 2D poses: the reference person, projection of 3D motion, POSE_KEYPOINT interop."""
+
+from __future__ import annotations
+
+from ..choreo.errors import PoseInputError
+from ..choreo.pose.keypoint_format import from_pose_keypoint, to_pose_keypoint
+from ..choreo.pose.projection import Camera, project_motion
+from ..choreo.pose.reference import default_reference_pose, detect_reference_pose, reference_from_pose_keypoint
+from ..choreo.pose.retarget import skeleton_from_reference
+from . import comfy_bridge
+from .convert import image_from_comfy
+from .socket_types import CATEGORY, MOTION, POSE, POSE_KEYPOINT
+
+NO_MODEL = "none"
+REFERENCE_SOURCES = ("auto", "pose_keypoint", "rtmlib", "default_body")
+
+
+class ChoreoReferencePose:
+    DESCRIPTION = ("The pose and proportions of the person in the reference image: from a POSE_KEYPOINT input "
+                   "(e.g. a DWPose node), from rtmlib whole-body detection when its ONNX model is in "
+                   "ComfyUI/models/choreo/rtmlib, or a default body fitted to the image.")
+    CATEGORY = f"{CATEGORY}/pose"
+    FUNCTION = "reference"
+    RETURN_TYPES = (POSE, POSE_KEYPOINT)
+    RETURN_NAMES = ("reference_pose", "pose_keypoint")
+    OUTPUT_TOOLTIPS = ("One-frame pose on the image's canvas; dances are fitted onto it.",
+                       "The same pose as native POSE_KEYPOINT.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "image": ("IMAGE", {"tooltip": "Photo or drawing of the dancer; its size becomes the video size."}),
+            "source": (list(REFERENCE_SOURCES), {"default": "auto",
+                       "tooltip": "auto: pose_keypoint if connected, else rtmlib if a model is installed, "
+                                  "else the default body."}),
+            "rtmlib_model": ([NO_MODEL] + comfy_bridge.model_file_names("choreo_rtmlib"), {"default": NO_MODEL,
+                             "tooltip": "Whole-body pose ONNX model (RTMW / DWPose) in ComfyUI/models/choreo/rtmlib."}),
+        }, "optional": {
+            "pose_keypoint": (POSE_KEYPOINT, {"tooltip": "A detected pose of the image (pixels or 0-1); "
+                                                         "the first frame is used."}),
+        }}
+
+    def reference(self, image, source, rtmlib_model, pose_keypoint=None):
+        image_rgb = image_from_comfy(image)
+        height, width = image_rgb.shape[:2]
+        if source == "auto":
+            source = ("pose_keypoint" if pose_keypoint is not None
+                      else "rtmlib" if rtmlib_model != NO_MODEL else "default_body")
+        if source == "pose_keypoint":
+            if pose_keypoint is None:
+                raise PoseInputError("source is 'pose_keypoint' but nothing is connected to pose_keypoint. "
+                                     "Connect a pose detector's POSE_KEYPOINT or choose another source.")
+            reference = reference_from_pose_keypoint(pose_keypoint, (width, height))
+        elif source == "rtmlib":
+            if rtmlib_model == NO_MODEL:
+                raise PoseInputError("source is 'rtmlib' but no rtmlib_model is chosen. Put a whole-body ONNX model "
+                                     "(e.g. rtmw-x) in ComfyUI/models/choreo/rtmlib and pick it.")
+            reference = detect_reference_pose(image_rgb, comfy_bridge.model_file_path("choreo_rtmlib", rtmlib_model))
+        else:
+            reference = default_reference_pose(width, height)
+        return (reference, to_pose_keypoint(reference))
+
+
+class ChoreoProjectMotion:
+    DESCRIPTION = ("Turns 3D motion into the 2D whole-body poses of the reference person: optional retargeting "
+                   "to their proportions, a camera (orthographic or perspective, yaw/pitch/distance), a similarity "
+                   "fit onto their pose, and hands and face synthesised from the head and wrists.")
+    CATEGORY = f"{CATEGORY}/pose"
+    FUNCTION = "project"
+    RETURN_TYPES = (POSE, POSE_KEYPOINT)
+    RETURN_NAMES = ("pose", "pose_keypoint")
+    OUTPUT_TOOLTIPS = ("2D pose sequence in the reference image's pixels.", "The same as native POSE_KEYPOINT.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "motion": (MOTION, {"tooltip": "3D dance from a generator node."}),
+            "reference_pose": (POSE, {"tooltip": "From Reference Pose: sets canvas size, position and scale."}),
+            "match_proportions": ("BOOLEAN", {"default": True,
+                                  "tooltip": "Retarget the dance to the reference person's limb proportions."}),
+            "projection": (["orthographic", "perspective"], {"default": "orthographic",
+                           "tooltip": "orthographic: flat frontal view (MACE-Dance's projector); perspective: a camera."}),
+            "yaw_deg": ("FLOAT", {"default": 0.0, "min": -180.0, "max": 180.0, "step": 1.0,
+                        "tooltip": "Camera turn around the dancer, degrees (0 = front)."}),
+            "pitch_deg": ("FLOAT", {"default": 0.0, "min": -60.0, "max": 60.0, "step": 1.0,
+                          "tooltip": "Camera tilt, degrees (positive looks down on the dancer)."}),
+            "distance_m": ("FLOAT", {"default": 4.0, "min": 1.0, "max": 20.0, "step": 0.1,
+                           "tooltip": "Camera distance for the perspective projection, metres."}),
+            "hands": ("BOOLEAN", {"default": True, "tooltip": "Synthesise 21-point hands from the wrists."}),
+            "face": ("BOOLEAN", {"default": True, "tooltip": "Synthesise 70 face points from the head."}),
+        }}
+
+    def project(self, motion, reference_pose, match_proportions, projection, yaw_deg, pitch_deg, distance_m,
+                hands, face):
+        if match_proportions:
+            motion = motion.with_skeleton(skeleton_from_reference(reference_pose, motion.skeleton))
+        camera = Camera(projection=projection, yaw_deg=yaw_deg, pitch_deg=pitch_deg, distance_m=distance_m)
+        pose = project_motion(motion, reference_pose.canvas_width, reference_pose.canvas_height, camera=camera,
+                              reference=reference_pose, face=face, hands=hands)
+        return (pose, to_pose_keypoint(pose))
+
+
+class ChoreoPoseToKeypoint:
+    DESCRIPTION = "Converts a Choreo pose sequence to ComfyUI's native POSE_KEYPOINT (absolute pixels)."
+    CATEGORY = f"{CATEGORY}/pose"
+    FUNCTION = "convert"
+    RETURN_TYPES = (POSE_KEYPOINT, "FLOAT")
+    RETURN_NAMES = ("pose_keypoint", "fps")
+    OUTPUT_TOOLTIPS = ("One dict per frame, OpenPose layout, for SDPoseDrawKeypoints and similar nodes.",
+                       "Frame rate of the sequence.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"pose": (POSE, {"tooltip": "A Choreo pose sequence."})}}
+
+    def convert(self, pose):
+        return (to_pose_keypoint(pose), float(pose.fps))
+
+
+class ChoreoKeypointToPose:
+    DESCRIPTION = ("Reads native POSE_KEYPOINT frames (pixels or 0-1 coordinates, missing parts allowed) into a "
+                   "Choreo pose sequence, so detected or hand-made poses can be edited and rendered.")
+    CATEGORY = f"{CATEGORY}/pose"
+    FUNCTION = "convert"
+    RETURN_TYPES = (POSE,)
+    RETURN_NAMES = ("pose",)
+    OUTPUT_TOOLTIPS = ("The frames as a Choreo pose sequence.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "pose_keypoint": (POSE_KEYPOINT, {"tooltip": "Frames from a pose detector or another pose node."}),
+            "fps": ("FLOAT", {"default": 30.0, "min": 1.0, "max": 120.0, "step": 1.0,
+                              "tooltip": "Frame rate of these frames, frames per second."}),
+        }}
+
+    def convert(self, pose_keypoint, fps):
+        return (from_pose_keypoint(pose_keypoint, fps=fps),)

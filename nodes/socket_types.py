@@ -1,0 +1,9 @@
+"""Names of Choreo's own socket types (prefixed so they never clash with core types)."""
+
+MUSIC = "CHOREO_MUSIC"  # choreo.music.analysis.MusicAnalysis
+MUSIC_FEATURES = "CHOREO_MUSIC_FEATURES"  # choreo.music.features.MusicFeatures
+MOTION = "CHOREO_MOTION"  # choreo.motion.motion3d.Motion3D
+POSE = "CHOREO_POSE"  # choreo.pose.sequence.PoseSequence2D (a reference pose is one frame)
+POSE_KEYPOINT = "POSE_KEYPOINT"  # ComfyUI's native OpenPose-style frames, absolute pixels
+
+CATEGORY = "Choreo"

@@ -1,0 +1,160 @@
+"""The bundled workflows are valid ComfyUI graphs and the quick-start one runs end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import REPO_ROOT, SHARED_DIR, click_track
+
+WORKFLOWS = sorted((REPO_ROOT / "workflows").glob("*.json"))
+CORE_NODES = json.loads((REPO_ROOT / "tests" / "fixtures" / "comfyui_core_nodes_subset.json").read_text())
+SOCKET_ONLY = {"IMAGE", "AUDIO", "MASK", "LATENT", "VIDEO", "POSE_KEYPOINT", "CONDITIONING"}
+# Frontend-only widgets that core nodes add to widgets_values (upload buttons, previews).
+EXTRA_WIDGETS = {"LoadAudio": 2, "LoadImage": 1}
+
+
+def node_definitions(pack) -> dict:
+    """/object_info-style definitions for our nodes plus the core subset."""
+    definitions = dict(CORE_NODES)
+    for name, cls in pack.NODE_CLASS_MAPPINGS.items():
+        inputs = cls.INPUT_TYPES()
+        definitions[name] = {"input": inputs, "input_order": {key: list(value) for key, value in inputs.items()},
+                             "output": list(cls.RETURN_TYPES)}
+    return definitions
+
+
+def widget_inputs(definition: dict) -> list[tuple[str, tuple]]:
+    """(name, spec) of the inputs that are widgets, in widget order."""
+    widgets = []
+    for section in ("required", "optional"):
+        for name in definition.get("input_order", {}).get(section, []):
+            spec = definition["input"][section][name]
+            kind = spec[0]
+            if isinstance(kind, list) or kind in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"):
+                widgets.append((name, spec))
+    return widgets
+
+
+def expected_widget_values(node_type: str, definition: dict) -> int:
+    count = 0
+    for _, spec in widget_inputs(definition):
+        count += 1
+        if len(spec) > 1 and spec[1].get("control_after_generate"):
+            count += 1
+    return count + EXTRA_WIDGETS.get(node_type, 0)
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_nodes_links_and_widgets_resolve(path, pack):
+    workflow = json.loads(path.read_text())
+    definitions = node_definitions(pack)
+    nodes = {node["id"]: node for node in workflow["nodes"]}
+    assert workflow["last_node_id"] >= max(nodes)
+    assert workflow["last_link_id"] >= max(link[0] for link in workflow["links"])
+    for node in workflow["nodes"]:
+        assert node["type"] in definitions, f"unknown node type {node['type']} in {path.name}"
+        definition = definitions[node["type"]]
+        assert len(node["widgets_values"]) == expected_widget_values(node["type"], definition), node["type"]
+        values = iter(node["widgets_values"])
+        for name, spec in widget_inputs(definition):
+            value = next(values)
+            options = spec[0] if isinstance(spec[0], list) else spec[1].get("options") if spec[0] == "COMBO" else None
+            if options is not None and node["type"] not in ("LoadAudio", "LoadImage", "ChoreoReferencePose"):
+                assert value in options, f"{node['type']}.{name} = {value!r} not in {options}"
+            if spec[0] in ("INT", "FLOAT"):
+                assert spec[1].get("min", -np.inf) <= value <= spec[1].get("max", np.inf), f"{node['type']}.{name}"
+            if len(spec) > 1 and spec[1].get("control_after_generate"):
+                assert next(values) in ("fixed", "increment", "decrement", "randomize")
+        required = definition["input"].get("required", {})
+        linked = {entry["name"] for entry in node["inputs"] if entry.get("link") is not None}
+        for name, spec in required.items():
+            if not isinstance(spec[0], list) and spec[0] not in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"):
+                assert name in linked, f"required socket {node['type']}.{name} is not connected"
+    for link_id, source_id, source_slot, target_id, target_slot, link_type in workflow["links"]:
+        source, target = nodes[source_id], nodes[target_id]
+        assert definitions[source["type"]]["output"][source_slot] == link_type
+        assert link_id in source["outputs"][source_slot]["links"]
+        target_input = target["inputs"][target_slot]
+        assert target_input["link"] == link_id
+        all_inputs = {**definitions[target["type"]]["input"].get("required", {}),
+                      **definitions[target["type"]]["input"].get("optional", {})}
+        assert all_inputs[target_input["name"]][0] == link_type, f"{target['type']}.{target_input['name']}"
+
+
+def test_core_node_subset_matches_the_reference_when_available():
+    reference = SHARED_DIR / "reference" / "comfyui_core_nodes.json"
+    if not reference.exists():
+        pytest.skip("../shared/reference is not beside this checkout")
+    full = json.loads(reference.read_text())
+    for name, definition in CORE_NODES.items():
+        assert full[name] == definition, name
+
+
+def to_api_prompt(workflow: dict, definitions: dict) -> dict:
+    """UI graph -> API prompt (what the frontend's graphToPrompt does for these simple graphs)."""
+    links = {link[0]: link for link in workflow["links"]}
+    prompt = {}
+    for node in workflow["nodes"]:
+        inputs = {}
+        values = iter(node["widgets_values"])
+        for name, spec in widget_inputs(definitions[node["type"]]):
+            inputs[name] = next(values)
+            if len(spec) > 1 and spec[1].get("control_after_generate"):
+                next(values)
+        for entry in node["inputs"]:
+            if entry.get("link") is not None:
+                link = links[entry["link"]]
+                inputs[entry["name"]] = [str(link[1]), link[2]]
+        prompt[str(node["id"])] = {"class_type": node["type"], "inputs": inputs}
+    return prompt
+
+
+def run_prompt(prompt: dict, pack, fake_nodes: dict) -> dict:
+    """Execute an API prompt in dependency order with our node classes (no ComfyUI needed)."""
+    results, ui = {}, {}
+
+    def run(node_id: str):
+        if node_id in results:
+            return results[node_id]
+        entry = prompt[node_id]
+        kwargs = {name: run(value[0])[value[1]] if isinstance(value, list) else value
+                  for name, value in entry["inputs"].items()}
+        if entry["class_type"] in fake_nodes:
+            results[node_id] = fake_nodes[entry["class_type"]](**kwargs)
+            return results[node_id]
+        cls = pack.NODE_CLASS_MAPPINGS[entry["class_type"]]
+        output = getattr(cls(), cls.FUNCTION)(**kwargs)
+        if isinstance(output, dict):
+            ui[node_id] = output.get("ui")
+            output = output["result"]
+        results[node_id] = output
+        return output
+
+    for node_id in prompt:
+        run(node_id)
+    return ui
+
+
+def test_quickstart_workflow_runs_end_to_end(pack, tmp_path, monkeypatch):
+    monkeypatch.setenv("CHOREO_OUTPUT_DIR", str(tmp_path))
+    workflow = json.loads((REPO_ROOT / "workflows" / "quickstart_cpu.json").read_text())
+    definitions = node_definitions(pack)
+    prompt = to_api_prompt(workflow, definitions)
+    song = click_track(tempo_bpm=110.0, duration_s=6.0, sample_rate=44100)
+    stereo = torch.from_numpy(np.stack([song, song]))[None]
+    picture = torch.full((1, 240, 160, 3), 0.8)
+    fake_nodes = {"LoadAudio": lambda audio: ({"waveform": stereo, "sample_rate": 44100},),
+                  "LoadImage": lambda image, **_: (picture, torch.zeros(1, 240, 160))}
+    ui = run_prompt(prompt, pack, fake_nodes)
+    saved = ui[next(k for k, v in prompt.items() if v["class_type"] == "ChoreoSaveDanceVideo")]["images"][0]
+    video = tmp_path / saved["subfolder"] / saved["filename"]
+    assert video.exists() and video.stat().st_size > 1000
+    assert video.with_suffix(".npz").exists() and video.with_suffix(".bvh").exists()
+    assert video.with_suffix(".pose.json").exists()
+    preview = ui[next(k for k, v in prompt.items() if v["class_type"] == "ChoreoAnalyzeMusic")]["images"][0]
+    assert preview["type"] == "temp" and preview["filename"].endswith(".png")
