@@ -99,8 +99,6 @@ class _Plan:
     """Everything about a style that does not change from frame to frame, in pixels at one canvas size."""
 
     style: PoseDrawStyle
-    height: int
-    width: int
     stick: int
     joint_radius: int
     hand_line: int
@@ -123,7 +121,7 @@ def _plan(style: PoseDrawStyle, height: int, width: int) -> _Plan:
     hand_colors = tuple(
         tuple(int(round(c * 255)) for c in colorsys.hsv_to_rgb(i / len(HAND_BONES), 1.0, 1.0))
         for i in range(len(HAND_BONES)))
-    return _Plan(style, height, width, _scaled(style.stick_width_px, scale), _scaled(style.joint_radius_px, scale),
+    return _Plan(style, _scaled(style.stick_width_px, scale), _scaled(style.joint_radius_px, scale),
                  _scaled(style.hand_line_px, scale), _scaled(style.face_point_px, scale),
                  limb_colors, BODY_COLORS_RGB, hand_colors)
 
