@@ -1,6 +1,6 @@
 """Meter (beats per bar) and downbeats from beat-synchronous accents.
 
-Bars start where the harmony changes and the bass and drums hit hardest, so the
+Bars start where the harmony changes and the bass hits hardest, so the
 meter and bar phase are those whose downbeats stand out most on a per-beat
 novelty curve. Longer bars have fewer downbeats to average and 2 and 6 are
 usually a half or a double of the real bar, so each meter carries a prior
@@ -11,18 +11,19 @@ from __future__ import annotations
 
 import numpy as np
 
-METER_PRIOR = {2: 0.80, 3: 0.95, 4: 1.0, 5: 0.85, 6: 0.80, 7: 0.80}
+METER_PRIOR = {2: 0.80, 3: 0.95, 4: 1.0, 5: 0.75, 6: 0.80, 7: 0.70}  # odd meters are rare: they must win clearly
 
 
-def beat_novelty(beat_frames: np.ndarray, onset: np.ndarray, low_onset: np.ndarray,
-                 chroma: np.ndarray) -> np.ndarray:
-    """(N,) float per-beat accent: onset, bass onset and chord change at each beat, each z-scored.
+def beat_novelty(beat_frames: np.ndarray, low_onset: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+    """(N,) float per-beat accent: bass onset and chord change at each beat, each z-scored.
 
+    The full-band onset is left out on purpose: snare back-beats (2 and 4) are the
+    loudest drum hits in most pop, and would pull the bar line onto beat 2.
     beat_frames : (N,) int analysis frames of the beats.
-    onset, low_onset : (T,) onset envelopes of the full band and of the bass band.
+    low_onset : (T,) onset envelope of the bass band.
     chroma : (12, T) chroma; its change is measured between the beat spans before and after each beat.
     """
-    frames = np.clip(beat_frames, 0, len(onset) - 1)
+    frames = np.clip(beat_frames, 0, len(low_onset) - 1)
     bounds = np.concatenate([[0], frames, [chroma.shape[1]]])
     spans = [chroma[:, a:max(b, a + 1)].mean(axis=1) for a, b in zip(bounds[:-1], bounds[1:])]
     span_chroma = np.stack(spans)
@@ -33,7 +34,7 @@ def beat_novelty(beat_frames: np.ndarray, onset: np.ndarray, low_onset: np.ndarr
         index = np.clip(frames[:, None] + np.arange(-2, 3)[None, :], 0, len(curve) - 1)
         return curve[index].max(axis=1)
 
-    parts = [peak_near(onset), peak_near(low_onset), change]
+    parts = [peak_near(low_onset), change]
     return sum((p - p.mean()) / (p.std() + 1e-9) for p in parts)
 
 

@@ -57,8 +57,7 @@ def segment_sections(downbeat_times_s: np.ndarray, duration_s: float, chroma: np
     for mean in means:
         distances = [_cosine_distance(mean, p) for p in prototypes]
         if distances and min(distances) < REPEAT_DISTANCE:
-            labels.append(labels[[i for i, d in enumerate(distances) if d == min(distances)][0] and 0] if False else
-                          string.ascii_uppercase[int(np.argmin(distances))])
+            labels.append(string.ascii_uppercase[int(np.argmin(distances)) % 26])
         else:
             labels.append(string.ascii_uppercase[len(prototypes) % 26])
             prototypes.append(mean)

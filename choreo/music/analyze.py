@@ -1,0 +1,119 @@
+"""One pass from decoded audio to a MusicAnalysis on the motion frame clock.
+
+The audio is mixed to mono and resampled once; a single STFT, computed in blocks
+so a 10-minute song stays in bounded memory, feeds every descriptor (onset
+envelopes, loudness, chroma, MFCC). Beats, meter and sections are then found on
+these shared arrays.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import librosa
+import numpy as np
+
+from ..timeline import frame_times_s, num_frames_for
+from .analysis import MusicAnalysis
+from .audio import Audio
+from .beat_tracking import estimate_tempo, onset_envelope, track_beats
+from .meter import beat_novelty, beat_positions, detect_meter
+from .sections import segment_sections
+
+SAMPLE_RATE = 22050
+N_FFT = 2048
+HOP_LENGTH = 256  # 11.6 ms analysis frames: fine enough for a +-70 ms beat window
+N_MELS = 128
+BASS_MAX_HZ = 200.0
+BLOCK_FRAMES = 4096  # STFT frames per block (~48 s): bounds memory on long songs
+
+
+def _spectral_descriptors(mono: np.ndarray) -> dict[str, np.ndarray]:
+    """Log-mel (dB), chroma, RMS of the mono signal at SAMPLE_RATE, all (.., T) on the HOP_LENGTH clock."""
+    mel_basis = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
+    chroma_basis = librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=N_FFT)
+    window = np.hanning(N_FFT + 1)[:-1].astype(np.float32)
+    padded = np.pad(mono, N_FFT // 2)
+    num_frames = 1 + len(mono) // HOP_LENGTH
+    mel = np.empty((N_MELS, num_frames), dtype=np.float32)
+    chroma = np.empty((12, num_frames), dtype=np.float32)
+    rms = np.empty(num_frames, dtype=np.float32)
+    for start in range(0, num_frames, BLOCK_FRAMES):
+        stop = min(start + BLOCK_FRAMES, num_frames)
+        needed = (stop - 1) * HOP_LENGTH + N_FFT
+        block = padded[start * HOP_LENGTH: needed]
+        block = np.pad(block, (0, needed - start * HOP_LENGTH - len(block)))
+        frames = np.lib.stride_tricks.sliding_window_view(block, N_FFT)[::HOP_LENGTH]
+        power = np.abs(np.fft.rfft(frames * window, axis=1)).astype(np.float32).T ** 2
+        mel[:, start:stop] = mel_basis @ power
+        chroma[:, start:stop] = chroma_basis @ power
+        rms[start:stop] = np.sqrt(power.sum(axis=0) * 2.0 / (N_FFT * float(np.sum(window ** 2))))
+    chroma /= chroma.max(axis=0, keepdims=True) + 1e-9
+    return {"log_mel": librosa.power_to_db(mel, top_db=80.0), "chroma": chroma, "rms": rms}
+
+
+def _to_unit(curve: np.ndarray) -> np.ndarray:
+    """Scale a non-negative curve to [0, 1] by its 99.5th percentile (one click does not flatten the rest)."""
+    scale = float(np.percentile(curve, 99.5)) if len(curve) else 0.0
+    return np.clip(curve / scale, 0.0, 1.0) if scale > 0 else np.zeros_like(curve)
+
+
+def _tempo_curve_bpm(beat_times_s: np.ndarray, times_s: np.ndarray, fallback_bpm: float) -> np.ndarray:
+    """(T,) local tempo from the inter-beat intervals, held constant outside the beats."""
+    if len(beat_times_s) < 2:
+        return np.full(len(times_s), fallback_bpm, dtype=np.float32)
+    midpoints_s = 0.5 * (beat_times_s[1:] + beat_times_s[:-1])
+    return np.interp(times_s, midpoints_s, 60.0 / np.diff(beat_times_s)).astype(np.float32)
+
+
+def analyze_music(audio: Audio, fps: float = 30.0,
+                  progress: Callable[[float], None] | None = None) -> MusicAnalysis:
+    """Beats, meter, downbeats, tempo, loudness and sections of a song, on the frame clock of ``fps``.
+
+    audio    : the song (any channels, any sample rate).
+    fps      : frame rate of the per-frame curves; they have num_frames_for(duration_s, fps) frames.
+    progress : called with fractions 0..1; exceptions it raises (an interrupt) propagate.
+
+    >>> analysis = analyze_music(Audio.from_array(click_track, 44100), fps=30)  # doctest: +SKIP
+    """
+    report = progress or (lambda fraction: None)
+    audio.check_analysable()
+    report(0.0)
+    mono = librosa.resample(audio.mono(), orig_sr=audio.sample_rate, target_sr=SAMPLE_RATE) \
+        if audio.sample_rate != SAMPLE_RATE else audio.mono()
+    report(0.15)
+    spectral = _spectral_descriptors(mono.astype(np.float32))
+    frame_rate_hz = SAMPLE_RATE / HOP_LENGTH
+    onset = onset_envelope(spectral["log_mel"])
+    bass_bands = librosa.mel_frequencies(N_MELS + 2, fmax=SAMPLE_RATE / 2)[1:-1] < BASS_MAX_HZ
+    low_onset = onset_envelope(spectral["log_mel"][bass_bands])
+    report(0.4)
+    global_bpm = estimate_tempo(onset, frame_rate_hz)
+    beat_times_s = track_beats(onset, frame_rate_hz, global_bpm)
+    beat_times_s = beat_times_s[(beat_times_s >= 0.0) & (beat_times_s < audio.duration_s)]
+    report(0.7)
+    beat_frames = np.rint(beat_times_s * frame_rate_hz).astype(np.int64)
+    beats_per_bar, first_downbeat = detect_meter(beat_novelty(beat_frames, low_onset, spectral["chroma"]))
+    beat_in_bar = beat_positions(len(beat_times_s), beats_per_bar, first_downbeat)
+    downbeat_times_s = beat_times_s[beat_in_bar == 0]
+    mfcc = librosa.feature.mfcc(S=spectral["log_mel"], n_mfcc=20)
+    sections = segment_sections(downbeat_times_s, audio.duration_s, spectral["chroma"], mfcc, frame_rate_hz)
+    report(0.9)
+    times_s = frame_times_s(num_frames_for(audio.duration_s, fps), fps)
+    analysis_times_s = np.arange(len(onset)) / frame_rate_hz
+    tempo_bpm = float(60.0 / np.median(np.diff(beat_times_s))) if len(beat_times_s) > 2 else global_bpm
+    result = MusicAnalysis(
+        duration_s=float(audio.duration_s),
+        fps=float(fps),
+        tempo_bpm=tempo_bpm,
+        tempo_curve_bpm=_tempo_curve_bpm(beat_times_s, times_s, tempo_bpm),
+        beat_times_s=beat_times_s.astype(np.float64),
+        downbeat_times_s=downbeat_times_s.astype(np.float64),
+        beats_per_bar=int(beats_per_bar),
+        beat_in_bar=beat_in_bar,
+        onset_strength=_to_unit(np.interp(times_s, analysis_times_s, onset)).astype(np.float32),
+        rms_energy=_to_unit(np.interp(times_s, analysis_times_s, spectral["rms"])).astype(np.float32),
+        sections=sections,
+    )
+    report(1.0)
+    return result
