@@ -40,7 +40,8 @@ def to_pose_keypoint(seq: PoseSequence2D) -> list[dict]:
                 values = triplets[frame, start:start + count].reshape(-1)
                 person[key] = None if key in seq.missing_parts else [float(v) for v in values]
             people.append(person)
-        frames.append({"canvas_width": int(seq.canvas_width), "canvas_height": int(seq.canvas_height), "people": people})
+        frames.append({"canvas_width": int(seq.canvas_width), "canvas_height": int(seq.canvas_height),
+                       "people": people})
     return frames
 
 

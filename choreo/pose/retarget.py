@@ -18,14 +18,23 @@ from ..motion.skeleton import JOINT, Skeleton, forward_kinematics
 from .layout import B, NUM_KEYPOINTS
 from .sequence import PoseSequence2D
 
-# Keypoints used to place a body: torso and legs count fully, the head a little
-# (its points move with head turns but are all a waist-up portrait may offer).
-STABLE_WEIGHTS = np.zeros(NUM_KEYPOINTS, np.float64)
-for _name in ("neck", "right_shoulder", "left_shoulder", "right_hip", "left_hip",
-              "right_knee", "left_knee", "right_ankle", "left_ankle"):
-    STABLE_WEIGHTS[B[_name]] = 1.0
-for _name in ("nose", "right_eye", "left_eye", "right_ear", "left_ear"):
-    STABLE_WEIGHTS[B[_name]] = 0.3
+
+def _stable_weights() -> np.ndarray:
+    """(136,) weights of the keypoints used to place a body.
+
+    Torso and legs count fully, the head a little: its points move with head
+    turns but are all a waist-up portrait may offer besides the shoulders.
+    """
+    weights = np.zeros(NUM_KEYPOINTS, np.float64)
+    for name in ("neck", "right_shoulder", "left_shoulder", "right_hip", "left_hip",
+                 "right_knee", "left_knee", "right_ankle", "left_ankle"):
+        weights[B[name]] = 1.0
+    for name in ("nose", "right_eye", "left_eye", "right_ear", "left_ear"):
+        weights[B[name]] = 0.3
+    return weights
+
+
+STABLE_WEIGHTS = _stable_weights()
 
 # Bone groups measured in 2D: (name, [(keypoint a, keypoint b), ...], SMPL joints whose bone they set).
 _MEASURES: tuple[tuple[str, tuple[tuple[int, int], ...], tuple[int, ...]], ...] = (
@@ -41,6 +50,9 @@ _MEASURES: tuple[tuple[str, tuple[tuple[int, int], ...], tuple[int, ...]], ...] 
      (JOINT["left_collar"], JOINT["right_collar"], JOINT["left_shoulder"], JOINT["right_shoulder"])),
     ("hip_width", ((B["right_hip"], B["left_hip"]),), (JOINT["left_hip"], JOINT["right_hip"])),
 )
+# Body keypoints that are SMPL joints of the same name.
+_LIMB_KEYPOINTS = ("right_shoulder", "right_elbow", "right_wrist", "left_shoulder", "left_elbow", "left_wrist",
+                   "right_hip", "right_knee", "right_ankle", "left_hip", "left_knee", "left_ankle")
 # Plausible range of a bone's length relative to the default body, after removing overall size.
 RATIO_RANGE = (0.8, 1.25)
 
@@ -149,11 +161,6 @@ def _rest_keypoints(skeleton: Skeleton) -> np.ndarray:
     """(136, 2) frontal view of the skeleton's rest pose, metres; only body points used."""
     rest = forward_kinematics(skeleton, np.broadcast_to(np.eye(3), (1, 24, 3, 3)).copy(), np.zeros((1, 3)))[0]
     points = np.zeros((NUM_KEYPOINTS, 2))
-    mapping = {"right_shoulder": "right_shoulder", "right_elbow": "right_elbow",
-               "right_wrist": "right_wrist", "left_shoulder": "left_shoulder", "left_elbow": "left_elbow",
-               "left_wrist": "left_wrist", "right_hip": "right_hip", "right_knee": "right_knee",
-               "right_ankle": "right_ankle", "left_hip": "left_hip", "left_knee": "left_knee",
-               "left_ankle": "left_ankle"}
-    for body, joint in mapping.items():
-        points[B[body]] = rest[JOINT[joint], :2] * np.array([1.0, -1.0])
+    for name in _LIMB_KEYPOINTS:
+        points[B[name]] = rest[JOINT[name], :2] * np.array([1.0, -1.0])
     return points

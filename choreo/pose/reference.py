@@ -1,0 +1,97 @@
+"""Where the reference person stands: one-frame poses on the reference image's canvas.
+
+The dance is fitted onto this pose (placement and proportions), so every source
+returns the same thing: a one-frame ``PoseSequence2D`` whose canvas is the
+reference image. Sources, from most to least informative: a detector run on the
+image, a POSE_KEYPOINT the user already has, or a default standing body.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ImageInputError, PoseInputError
+from ..motion.motion3d import Motion3D
+from ..motion.rotations import axis_angle_to_matrix
+from ..motion.skeleton import JOINT, NUM_JOINTS, UPRIGHT, Skeleton
+from . import rtmpose
+from .keypoint_format import from_pose_keypoint
+from .layout import BODY
+from .projection import project_motion
+from .sequence import PoseSequence2D
+
+DETECTION_THRESHOLD = 0.3
+MIN_BODY_KEYPOINTS = 4
+# Arms hang this far below the T-pose in the default body (A-pose), degrees.
+ARM_DROP_DEG = 70.0
+
+
+def reference_from_pose_keypoint(frames: Any, image_size: tuple[int, int]) -> PoseSequence2D:
+    """The first frame with a person of a POSE_KEYPOINT, on the image's canvas.
+
+    image_size : (width_px, height_px) of the reference image. Coordinates are
+                 rescaled per axis when the POSE_KEYPOINT canvas differs (the same
+                 stretch as resizing the image to it).
+    """
+    width, height = int(image_size[0]), int(image_size[1])
+    seq = from_pose_keypoint(frames, canvas_size=(width, height))
+    with_person = np.flatnonzero(seq.confidence.max(axis=1) > 0)
+    if len(with_person) == 0:
+        raise PoseInputError("The reference POSE_KEYPOINT contains no person in any frame. "
+                             "Connect a pose with the person visible, or use the default body.")
+    frame = seq.frame(int(with_person[0]))
+    stretch = np.array([width / frame.canvas_width, height / frame.canvas_height], np.float32)
+    return replace(frame, keypoints_px=frame.keypoints_px * stretch, canvas_width=width, canvas_height=height)
+
+
+def default_reference_pose(width: int, height: int, skeleton: Skeleton | None = None) -> PoseSequence2D:
+    """A frontal standing body (arms relaxed down) filling the canvas, for when there is no reference pose."""
+    return project_motion(standing_motion(skeleton or Skeleton.default()), width, height)
+
+
+def standing_motion(skeleton: Skeleton, fps: float = 30.0) -> Motion3D:
+    """One frame: upright, facing -y, feet on z = 0, arms lowered from the T-pose by ``ARM_DROP_DEG``."""
+    rotations = np.broadcast_to(np.eye(3), (1, NUM_JOINTS, 3, 3)).copy()
+    rotations[0, 0] = UPRIGHT
+    drop = np.deg2rad(ARM_DROP_DEG)
+    rotations[0, JOINT["left_shoulder"]] = axis_angle_to_matrix(np.array([0.0, 0.0, -drop]))
+    rotations[0, JOINT["right_shoulder"]] = axis_angle_to_matrix(np.array([0.0, 0.0, drop]))
+    root = np.array([[0.0, 0.0, skeleton.pelvis_height_m()]], np.float32)
+    return Motion3D(root, rotations.astype(np.float32), np.ones((1, 4), np.float32), fps, skeleton)
+
+
+def detect_reference_pose(image_rgb: np.ndarray, model_path: str | Path,
+                          det_model_path: str | Path | None = None,
+                          threshold: float = DETECTION_THRESHOLD) -> PoseSequence2D:
+    """Whole-body pose of the main person in an image with an RTMW/DWPose ONNX model.
+
+    image_rgb      : (H, W, 3) uint8 RGB.
+    model_path     : whole-body SimCC ONNX model (133 COCO-WholeBody keypoints).
+    det_model_path : optional YOLOX person detector; the largest person is used.
+                     Without it (or when it finds nobody) the whole image is the
+                     person box, which suits single-person portraits.
+    threshold      : SimCC score above which a keypoint counts as seen.
+    returns        : one-frame PoseSequence2D on the image's canvas, confidences 0 or 1.
+    """
+    image = np.asarray(image_rgb)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8 or min(image.shape[:2]) < 2:
+        raise ImageInputError(f"Reference image must be (H, W, 3) uint8 RGB, got {image.shape} {image.dtype}. "
+                              "Pass a single RGB image.")
+    height, width = image.shape[:2]
+    pose_session = rtmpose.load_session(model_path, "Whole-body pose")
+    box = None
+    if det_model_path is not None:
+        box = rtmpose.detect_largest_person(rtmpose.load_session(det_model_path, "Person detector"), image)
+    if box is None:
+        box = np.array([0.0, 0.0, width, height])
+    keypoints, scores = rtmpose.estimate_wholebody(pose_session, image, box)
+    points, confidence = rtmpose.wholebody_to_layout(keypoints, scores, threshold)
+    if np.count_nonzero(confidence[BODY]) < MIN_BODY_KEYPOINTS:
+        raise PoseInputError(f"No person found in the reference image (fewer than {MIN_BODY_KEYPOINTS} body "
+                             f"keypoints scored above {threshold}). Use an image with a clearly visible person, "
+                             "connect a POSE_KEYPOINT reference, or use the default body.")
+    return PoseSequence2D(points[None].astype(np.float32), confidence[None].astype(np.float32), width, height, 30.0)
