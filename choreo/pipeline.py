@@ -8,7 +8,7 @@ as nodes.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -21,6 +21,7 @@ from .motion.choreographer import choreograph
 from .motion.motion3d import Motion3D
 from .music.analysis import MusicAnalysis
 from .music.analyze import analyze_music
+from .pose.keypoint_format import to_pose_keypoint
 from .pose.projection import Camera, project_motion
 from .pose.reference import default_reference_pose, detect_reference_pose, reference_from_pose_keypoint
 from .pose.retarget import skeleton_from_reference
@@ -71,7 +72,7 @@ def reference_for(job: DanceJob, image_rgb) -> PoseSequence2D:
     if pose_json is None and Path(job.image_path).resolve() == DEMO_IMAGE.resolve() and DEMO_POSE.exists():
         pose_json = DEMO_POSE
     if pose_json is not None:
-        return reference_from_pose_keypoint(load_pose_json(pose_json).frame(0), (width, height))
+        return reference_from_pose_keypoint(to_pose_keypoint(load_pose_json(pose_json)), (width, height))
     if job.rtmlib_model is not None:
         return detect_reference_pose(image_rgb, job.rtmlib_model)
     return default_reference_pose(width, height)
@@ -105,8 +106,10 @@ def make_dance_video(job: DanceJob, log: Callable[[str], None] = lambda message:
     lap("retarget and project")
     out_path = Path(job.out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    frames = iter_pose_frames(pose, DRAW_STYLES[job.draw_style](),
-                              background=image_rgb if job.overlay_on_image else None)
+    style = DRAW_STYLES[job.draw_style]()
+    if job.overlay_on_image:
+        style = replace(style, background="image")
+    frames = iter_pose_frames(pose, style, background=image_rgb if job.overlay_on_image else None)
     write_mp4(out_path, frames, fps=job.fps, audio=audio, num_frames=pose.num_frames)
     lap("render and encode")
     if job.export_data:

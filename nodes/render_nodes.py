@@ -56,6 +56,7 @@ class ChoreoRenderPoseVideo:
             if reference_image is None:
                 raise ImageInputError("background is 'reference_image' but no reference_image is connected. "
                                       "Connect the LoadImage output or choose background 'black'.")
+            style = dataclasses.replace(style, background="image")
             backdrop = _fit_to_canvas(image_from_comfy(reference_image, "reference_image"),
                                       pose.canvas_width, pose.canvas_height)
         report = comfy_bridge.progress_reporter()

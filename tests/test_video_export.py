@@ -34,13 +34,16 @@ def test_clip_with_longer_audio_ends_with_the_video(tmp_path):
 
 
 def test_shorter_audio_is_padded_with_silence_and_frames_can_stream(tmp_path):
-    calls = []
-    path = write_mp4(tmp_path / "clip.mp4", iter(clip()), FPS, audio=tone(0.3, channels=1),
-                     progress=lambda done, total: calls.append((done, total)))
+    path = write_mp4(tmp_path / "clip.mp4", iter(clip()), FPS, audio=tone(0.3, channels=1))
     info = read_video_info(path)
     assert info.num_frames == 24
     assert abs(info.audio_duration_s - 1.0) < 1 / FPS
-    assert calls[-1] == (24, None)
+
+
+def test_progress_reports_fractions_up_to_one(tmp_path):
+    calls = []
+    write_mp4(tmp_path / "clip.mp4", clip(), FPS, num_frames=12, progress=calls.append)
+    assert calls == [pytest.approx(k / 12) for k in range(1, 13)]
 
 
 def test_num_frames_takes_a_prefix_and_video_without_audio_has_no_audio_stream(tmp_path):

@@ -22,7 +22,7 @@ import soundfile as sf
 from ..errors import ChoreoError, ImageInputError
 from ..music.audio import Audio
 
-ProgressFn = Callable[[int, "int | None"], None]
+ProgressFn = Callable[[float], None]  # fraction done, 0..1, as everywhere in the core
 _STDERR_TAIL_CHARS = 2000
 
 
@@ -75,8 +75,8 @@ def _encode_video(path: Path, frames: Iterable[np.ndarray], fps: float, num_fram
             while True:
                 proc.stdin.write(memoryview(frame).cast("B"))
                 written += 1
-                if progress is not None:
-                    progress(written, num_frames)
+                if progress is not None and num_frames:
+                    progress(written / num_frames)
                 if num_frames is not None and written >= num_frames:
                     break
                 frame = next(iterator, None)
@@ -120,7 +120,7 @@ def write_mp4(path: str | Path, frames: Iterable[np.ndarray] | np.ndarray, fps: 
     audio      : muxed as AAC, cut or padded with silence so it ends with the last frame.
     num_frames : take this many frames (all when None); also the progress total.
     crf        : x264 quality, 0 (lossless) .. 51; 18 is visually lossless.
-    progress   : called as ``progress(frames_done, num_frames_or_None)`` after each frame.
+    progress   : called as ``progress(fraction_done)`` after each frame when ``num_frames`` is known.
     returns    : the output path.
     """
     if not fps > 0:

@@ -42,7 +42,9 @@ def detect_meter(novelty: np.ndarray) -> tuple[int, int]:
     """(beats_per_bar, index of the first downbeat) maximising the downbeat contrast.
 
     novelty : (N,) per-beat accent. The contrast of meter m at phase p is the mean
-    novelty on beats p, p+m, ... minus the mean on all other beats.
+    novelty on beats p, p+m, ... minus the mean on all other beats. A winning 2 is
+    reported as 4 (dancers count 2/4 in 4-beat bars too), on whichever of the two
+    candidate bar lines carries more accent.
     """
     if len(novelty) < 8:
         return 4, 0
@@ -56,7 +58,10 @@ def detect_meter(novelty: np.ndarray) -> tuple[int, int]:
             contrast = novelty[on_bar].mean() - novelty[~on_bar].mean()
             if contrast * weight > best[0]:
                 best = (contrast * weight, meter, phase)
-    return best[1], best[2]
+    meter, phase = best[1], best[2]
+    if meter == 2:
+        meter, phase = 4, max((phase, phase + 2), key=lambda p: novelty[p::4].mean())
+    return meter, phase
 
 
 def beat_positions(num_beats: int, beats_per_bar: int, first_downbeat: int) -> np.ndarray:

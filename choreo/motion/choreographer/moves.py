@@ -17,8 +17,8 @@ Conventions (SMPL local frames: x = the body's left, y = up, z = forward):
   forward, ``[0, 0, 80]`` points up; left elbow flexion is -y. The right side mirrors
   the left: ``(x, y, z) -> (x, -y, -z)``.
 - ``root_m``: pelvis offset in metres, body frame of the dancer facing the audience
-  (x left, y up, z forward); the last keyframe's horizontal offset is the move's
-  travel, and the next move starts there.
+  (x left, y up, z forward), relative to where the move starts; the last
+  keyframe's horizontal offset is the move's travel, and the next move starts there.
 - ``root_deg``: pelvis tilt (x, z) and yaw (y) in degrees; yaw is a heading that
   may spin but must end on a whole number of turns.
 - ``support``: which feet are planted at that beat: both, left, right or none.
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -50,18 +51,22 @@ NEUTRAL_POSE_DEG: dict[str, tuple[float, float, float]] = {
     "left_knee": (14.0, 0.0, 0.0), "right_knee": (14.0, 0.0, 0.0),
     "left_ankle": (-6.0, 0.0, 0.0), "right_ankle": (-6.0, 0.0, 0.0),
     "spine1": (3.0, 0.0, 0.0), "neck": (-3.0, 0.0, 0.0),
-    "left_shoulder": (0.0, 0.0, -72.0), "right_shoulder": (0.0, 0.0, 72.0),
+    "left_shoulder": (0.0, 0.0, -78.0), "right_shoulder": (0.0, 0.0, 78.0),
     "left_elbow": (0.0, -15.0, 0.0), "right_elbow": (0.0, 15.0, 0.0),
 }
 _FLIP = np.diag([-1.0, 1.0, 1.0])  # reflection across the body's sagittal plane
 
 
-def neutral_rotations() -> np.ndarray:
-    """(24, 3, 3) local rotations of the neutral stance; root = identity (no world-up)."""
+def _neutral_euler_deg() -> np.ndarray:
     euler = np.zeros((NUM_JOINTS, 3))
     for name, angles in NEUTRAL_POSE_DEG.items():
         euler[JOINT[name]] = angles
-    return euler_to_matrix(np.radians(euler))
+    return euler
+
+
+def neutral_rotations() -> np.ndarray:
+    """(24, 3, 3) local rotations of the neutral stance; root = identity (no world-up)."""
+    return euler_to_matrix(np.radians(_neutral_euler_deg()))
 
 
 @dataclass(frozen=True)
@@ -115,10 +120,13 @@ class MoveLibrary:
     def styles(self) -> tuple[str, ...]:
         return tuple(sorted({move.style for move in self.moves}))
 
+    @cached_property
+    def _by_name(self) -> dict[str, Move]:
+        return {move.name: move for move in self.moves}
+
     def by_name(self, name: str) -> Move:
-        for move in self.moves:
-            if move.name == name:
-                return move
+        if name in self._by_name:
+            return self._by_name[name]
         raise MotionInputError(
             f"Choreography plan names the move '{name}', which is not in the move library. "
             f"Known moves: {', '.join(sorted(m.name for m in self.moves))}.")
@@ -161,8 +169,7 @@ def parse_move(entry: dict, source: str = "move data") -> Move:
     if len(frames) < 2 or key_beats[0] != 0.0 or key_beats[-1] != beats or np.any(np.diff(key_beats) <= 0):
         raise MotionInputError(
             f"{where} keyframe beats must increase from 0 to its length {beats}, got {key_beats.tolist()}.")
-    neutral = neutral_rotations()
-    rotations = np.repeat(neutral[None], len(frames), axis=0)
+    euler_deg = np.repeat(_neutral_euler_deg()[None], len(frames), axis=0)
     offsets = np.zeros((len(frames), 3))
     yaw = np.zeros(len(frames))
     support = np.zeros((len(frames), 2), dtype=bool)
@@ -173,16 +180,17 @@ def parse_move(entry: dict, source: str = "move data") -> Move:
                 f"{where} keyframe at beat {key_beats[k]} names unknown joint(s) {sorted(unknown)}; "
                 f"use SMPL names such as {', '.join(JOINT_NAMES[1:6])}.")
         for name, angles in frame.get("joints", {}).items():
-            rotations[k, JOINT[name]] = euler_to_matrix(np.radians(_triple(angles, where, name)))
+            euler_deg[k, JOINT[name]] = _triple(angles, where, name)
         tilt = _triple(frame.get("root_deg", [0, 0, 0]), where, "root_deg")
-        rotations[k, 0] = euler_to_matrix(np.radians([tilt[0], 0.0, tilt[2]]))
+        euler_deg[k, 0] = [tilt[0], 0.0, tilt[2]]
         yaw[k] = tilt[1]
         offsets[k] = _triple(frame.get("root_m", [0, 0, 0]), where, "root_m")
         if frame.get("support", "both") not in SUPPORTS:
             raise MotionInputError(f"{where} support must be one of {', '.join(SUPPORTS)}, got {frame.get('support')!r}.")
         support[k] = SUPPORTS[frame.get("support", "both")]
-    if np.any(np.abs(offsets[0, [0, 2]]) > 1e-9) or abs(yaw[0]) > 1e-9:
-        raise MotionInputError(f"{where} must start at its anchor: first keyframe root_m x, z and yaw are 0.")
+    rotations = euler_to_matrix(np.radians(euler_deg))
+    if abs(yaw[0]) > 1e-9:
+        raise MotionInputError(f"{where} must start facing its anchor heading: first keyframe root_deg yaw is 0.")
     if abs(offsets[-1, 2]) > 1e-9 or abs(yaw[-1] / 360.0 - round(yaw[-1] / 360.0)) > 1e-9:
         raise MotionInputError(f"{where} must end facing front on the same line: last root_m z = 0, yaw a multiple of 360.")
     return Move(str(entry["name"]), str(entry["style"]), beats, energy, tuple(entry["tags"]), bool(entry["mirrorable"]),

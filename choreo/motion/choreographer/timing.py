@@ -1,0 +1,72 @@
+"""The beat grid the dance is laid on: the music's beats, extended to cover every frame.
+
+Keyframes sit at fractional beat indices; mapping them through the real beat
+times (not a fixed tempo) is what makes the dance follow tempo changes and rubato.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...music.analysis import MusicAnalysis
+
+_EXTRA_BEATS = 8  # beats added past the end so the last move can finish off-screen
+HALF_TIME_BELOW_S = 0.4  # beat periods shorter than this (> 150 BPM) are danced in half time
+
+
+@dataclass(frozen=True)
+class BeatGrid:
+    """times_s : (N,) float64 beat times, the music's then extrapolated; beat_in_bar : (N,) int64."""
+
+    times_s: np.ndarray
+    beat_in_bar: np.ndarray
+    beats_per_bar: int
+
+    def beat_to_time_s(self, beat_positions: np.ndarray) -> np.ndarray:
+        """Fractional beat indices (any shape) to seconds, linear between beats."""
+        index = np.arange(len(self.times_s), dtype=np.float64)
+        period_end = self.times_s[-1] - self.times_s[-2]
+        beats = np.asarray(beat_positions, dtype=np.float64)
+        inside = np.interp(beats, index, self.times_s)
+        return np.where(beats > index[-1], self.times_s[-1] + (beats - index[-1]) * period_end, inside)
+
+
+def beat_grid(analysis: MusicAnalysis) -> BeatGrid:
+    """Extend the analysed beats forward with the last beat period until past the last frame.
+
+    Fast music in an even meter is danced in half time (every other beat is a
+    step), as dancers do: hits every 0.33 s or faster blur into jitter. With fewer
+    than two beats the grid falls back to ``analysis.tempo_bpm`` from t = 0.
+    """
+    beats_per_bar = max(1, int(analysis.beats_per_bar))
+    times = np.asarray(analysis.beat_times_s, dtype=np.float64)
+    in_bar = np.asarray(analysis.beat_in_bar, dtype=np.int64)
+    if len(times) < 2:
+        period = 60.0 / max(float(analysis.tempo_bpm), 1.0)
+        times = np.array([0.0, period])
+        in_bar = np.array([0, 1 % beats_per_bar])
+    if beats_per_bar % 2 == 0 and np.median(np.diff(times)) < HALF_TIME_BELOW_S and np.sum(in_bar % 2 == 0) >= 2:
+        keep = in_bar % 2 == 0
+        times, in_bar, beats_per_bar = times[keep], in_bar[keep] // 2, beats_per_bar // 2
+    period = float(np.median(np.diff(times[-5:])))
+    end_s = analysis.num_frames / analysis.fps
+    extra = max(0, int(np.ceil((end_s - times[-1]) / period))) + _EXTRA_BEATS
+    extra_times = times[-1] + period * np.arange(1, extra + 1)
+    extra_in_bar = (in_bar[-1] + np.arange(1, extra + 1)) % beats_per_bar
+    return BeatGrid(np.concatenate([times, extra_times]), np.concatenate([in_bar, extra_in_bar]), beats_per_bar)
+
+
+def phrases(grid: BeatGrid) -> list[tuple[int, int]]:
+    """(start beat, number of beats) of each phrase: an 8-count of whole bars.
+
+    Two bars of 4/4 or 5/4 and four bars of 3/4 (or shorter meters) form a phrase;
+    beats before the first downbeat make a pickup phrase of their own.
+    """
+    downbeats = np.flatnonzero(grid.beat_in_bar == 0)
+    bars_per_phrase = 4 if grid.beats_per_bar <= 3 else 2
+    starts = [0] if len(downbeats) == 0 or downbeats[0] > 0 else []
+    starts += list(downbeats[::bars_per_phrase]) if len(downbeats) else []
+    bounds = starts + [len(grid.times_s)]
+    return [(int(a), int(b - a)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]

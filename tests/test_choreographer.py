@@ -1,0 +1,195 @@
+"""The beat choreographer on synthetic music analyses (click-track-like beat grids)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from choreo.errors import MotionInputError
+from choreo.motion import metrics
+from choreo.motion.choreographer import STYLES, choreograph, load_library, plan_choreography
+from choreo.motion.choreographer.moves import parse_move
+from choreo.motion.skeleton import JOINT
+from choreo.music.analysis import MusicAnalysis, Section
+
+FPS = 30.0
+
+
+def make_analysis(bpm: float = 100.0, beats_per_bar: int = 4, duration_s: float = 16.0, ramp_to_bpm: float | None = None,
+                  sections: tuple[Section, ...] | None = None) -> MusicAnalysis:
+    """A steady (or linearly ramping) beat grid with a slowly swelling loudness curve."""
+    beats, t = [], 0.0
+    while t < duration_s:
+        beats.append(t)
+        bpm_now = bpm if ramp_to_bpm is None else bpm + (ramp_to_bpm - bpm) * t / duration_s
+        t += 60.0 / bpm_now
+    beats = np.array(beats)
+    num_frames = int(duration_s * FPS)
+    in_bar = np.arange(len(beats)) % beats_per_bar
+    rms = (0.55 + 0.35 * np.sin(np.arange(num_frames) / FPS * 0.4)).astype(np.float32)
+    return MusicAnalysis(duration_s, FPS, bpm, np.full(num_frames, bpm, np.float32), beats, beats[in_bar == 0],
+                         beats_per_bar, in_bar, rms.copy(), rms, sections or (Section(0.0, duration_s, "A"),))
+
+
+CASES = {
+    "100bpm_4/4": dict(bpm=100.0),
+    "72bpm": dict(bpm=72.0),
+    "180bpm": dict(bpm=180.0),
+    "3/4": dict(bpm=90.0, beats_per_bar=3),
+    "5/4": dict(bpm=110.0, beats_per_bar=5),
+    "ramp_90_to_140": dict(bpm=90.0, ramp_to_bpm=140.0),
+}
+
+
+@pytest.fixture(scope="module")
+def dances():
+    return {name: (analysis, choreograph(analysis, seed=7))
+            for name, analysis in ((n, make_analysis(**kw)) for n, kw in CASES.items())}
+
+
+def test_library_has_enough_valid_moves_and_styles():
+    library = load_library()
+    assert len(library.moves) >= 40
+    assert len(library.styles) >= 4
+    assert set(STYLES) == {"mixed", *library.styles}
+    for move in library.moves:
+        assert move.key_beats[0] == 0 and move.key_beats[-1] == move.beats
+        assert np.all(np.diff(move.key_beats) > 0)
+        assert 0.0 <= move.energy <= 1.0
+        assert np.allclose(move.rotations.transpose(0, 1, 3, 2) @ move.rotations, np.eye(3), atol=1e-9)
+
+
+def test_every_move_moves_hands_or_head_and_whole_beats_are_keyed():
+    for move in load_library().moves:
+        arms_and_head = [JOINT[n] for n in ("left_wrist", "right_wrist", "left_elbow", "right_elbow", "head", "neck",
+                                            "left_shoulder", "right_shoulder")]
+        spread = np.ptp(move.rotations[:, arms_and_head].reshape(len(move.key_beats), -1), axis=0).max()
+        assert spread > 0.05, move.name
+        assert set(range(move.beats + 1)) <= set(move.key_beats.tolist()), move.name
+
+
+def test_move_validation_names_the_problem():
+    good = json.loads((load_library.__globals__["LIBRARY_DIR"] / "pop.json").read_text())[0]
+    bad = dict(good, keyframes=[dict(good["keyframes"][0], joints={"left_tail": [0, 0, 0]})] + good["keyframes"][1:])
+    with pytest.raises(MotionInputError, match="left_tail"):
+        parse_move(bad)
+    late = dict(good, keyframes=good["keyframes"] + [dict(good["keyframes"][-1], beat=good["beats"] + 1)])
+    with pytest.raises(MotionInputError, match="keyframe beats"):
+        parse_move(late)
+
+
+def test_unknown_style_lists_the_valid_ones():
+    with pytest.raises(MotionInputError, match="hiphop"):
+        choreograph(make_analysis(duration_s=4.0), style="polka")
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_frame_count_fps_and_constant_bones(dances, name):
+    analysis, motion = dances[name]
+    assert motion.num_frames == analysis.num_frames and motion.fps == analysis.fps
+    positions = motion.joint_positions().astype(np.float64)
+    assert metrics.bone_length_std_m(positions) < 1e-5
+    assert np.all(np.isfinite(positions))
+
+
+def test_starts_at_origin_on_the_floor_facing_minus_y(dances):
+    _, motion = dances["100bpm_4/4"]
+    positions = motion.joint_positions().astype(np.float64)
+    assert np.linalg.norm(positions[0, 0, :2]) < 0.1
+    planted = positions[:, [7, 8, 10, 11], 2][motion.foot_contacts > 0.5]
+    assert planted.min() > -0.02 and planted.max() < 0.12  # toes on z = 0, ankles a few cm up
+    across = positions[0, JOINT["left_hip"]] - positions[0, JOINT["right_hip"]]
+    facing = np.cross(across, [0.0, 0.0, 1.0])
+    assert facing[1] < -0.9 * np.linalg.norm(facing)
+
+
+def test_same_seed_same_dance_other_seed_other_dance():
+    analysis = make_analysis(duration_s=10.0)
+    first, again, other = (choreograph(analysis, seed=s) for s in (3, 3, 4))
+    assert np.array_equal(first.rotations, again.rotations)
+    assert np.array_equal(first.root_translation_m, again.root_translation_m)
+    assert not np.allclose(first.rotations, other.rotations)
+
+
+def test_plan_round_trips_through_choreograph():
+    analysis = make_analysis(duration_s=10.0)
+    plan = plan_choreography(analysis, seed=5, style="pop")
+    assert np.array_equal(choreograph(analysis, seed=5, style="pop").rotations, choreograph(analysis, plan=plan).rotations)
+    assert all(b.start_beat == a.start_beat + a.beats for a, b in zip(plan[:-1], plan[1:]))
+
+
+@pytest.mark.parametrize("style", ["mixed", "hiphop", "waltz"])
+def test_no_move_three_times_in_a_row(style):
+    for seed in range(6):
+        names = [item.name for item in plan_choreography(make_analysis(duration_s=40.0), seed=seed, style=style)]
+        assert not any(a == b == c for a, b, c in zip(names, names[1:], names[2:]))
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_planted_feet_do_not_slide(dances, name):
+    _, motion = dances[name]
+    assert motion.foot_contacts.mean() > 0.3
+    assert metrics.foot_skating_m_per_s(motion.joint_positions(), motion.foot_contacts, motion.fps) < 0.01
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_speed_dips_on_the_beats(dances, name):
+    analysis, motion = dances[name]
+    scores = metrics.shifted_beat_align_scores(motion.joint_positions(), analysis.beat_times_s * analysis.fps)
+    assert scores[0.0] > np.mean([scores[0.25], scores[0.5], scores[0.75]])
+
+
+def test_repeated_sections_dance_the_same_moves():
+    sections = (Section(0.0, 8.0, "verse"), Section(8.0, 16.0, "chorus"), Section(16.0, 24.0, "verse"),
+                Section(24.0, 32.0, "chorus"))
+    plan = plan_choreography(make_analysis(bpm=120.0, duration_s=32.0, sections=sections), seed=2)
+    def names(first_beat: int) -> list[str]:
+        return [item.name for item in plan if first_beat <= item.start_beat < first_beat + 16]
+    assert names(0) == names(32) and names(16) == names(48)
+    assert names(0) != names(16)
+
+
+def test_transitions_are_no_jerkier_than_moves(dances):
+    analysis, motion = dances["100bpm_4/4"]
+    plan = plan_choreography(analysis, seed=7)
+    grid_times = analysis.beat_times_s
+    starts = [item.start_beat for item in plan[1:] if item.start_beat < len(grid_times)]
+    transition_frames = np.rint(grid_times[starts] * analysis.fps).astype(int)
+    positions = motion.joint_positions()
+    profile = metrics.jerk_profile(positions, analysis.fps)
+    near = np.zeros(len(profile), bool)
+    for frame in transition_frames:
+        near[max(0, frame - 2):frame + 3] = True
+    assert metrics.max_jerk_at(positions, analysis.fps, transition_frames) <= profile[~near].max()
+
+
+def test_louder_music_and_energy_scale_make_bigger_moves():
+    analysis = make_analysis(duration_s=10.0)
+    small, big = (choreograph(analysis, seed=1, energy_scale=s) for s in (0.5, 1.2))
+    assert metrics.kinetic_speed(big.joint_positions()).mean() > metrics.kinetic_speed(small.joint_positions()).mean()
+
+
+def test_regenerate_around_edits_keeps_frames_and_joins_smoothly():
+    analysis = make_analysis(duration_s=12.0)
+    kept = choreograph(analysis, seed=1)
+    mask = np.ones(analysis.num_frames, bool)
+    mask[120:240] = False
+    result = choreograph(analysis, seed=9, keep=kept, keep_mask=mask)
+    assert np.array_equal(result.rotations[mask], kept.rotations[mask])
+    assert not np.allclose(result.rotations[150:210], kept.rotations[150:210])
+    step = np.linalg.norm(np.diff(result.joint_positions(), axis=0), axis=-1).max(axis=-1)
+    reference = np.linalg.norm(np.diff(kept.joint_positions(), axis=0), axis=-1).max(axis=-1).max()
+    assert step.max() < 2.0 * reference
+    with pytest.raises(MotionInputError, match="keep_mask"):
+        choreograph(analysis, seed=9, keep=kept, keep_mask=mask[:-1])
+
+
+def test_three_minutes_choreograph_fast():
+    analysis = make_analysis(bpm=118.0, duration_s=180.0)
+    start = time.perf_counter()
+    motion = choreograph(analysis, seed=0)
+    assert motion.num_frames == 5400
+    assert time.perf_counter() - start < 4.0  # target < 2 s; slack for loaded CI machines
