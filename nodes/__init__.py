@@ -9,6 +9,7 @@ from .motion_nodes import ChoreoBeatChoreographer
 from .pose_nodes import ChoreoKeypointToPose, ChoreoPoseToKeypoint, ChoreoProjectMotion, ChoreoReferencePose
 from .render_nodes import ChoreoRenderPoseVideo
 from .export_nodes import ChoreoSaveDanceVideo
+from .editor_nodes import ChoreoPoseKeyframeEditor, ChoreoRegenerateAroundEdits
 
 NODE_CLASS_MAPPINGS = {
     "ChoreoAnalyzeMusic": ChoreoAnalyzeMusic,
@@ -20,6 +21,8 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoKeypointToPose": ChoreoKeypointToPose,
     "ChoreoRenderPoseVideo": ChoreoRenderPoseVideo,
     "ChoreoSaveDanceVideo": ChoreoSaveDanceVideo,
+    "ChoreoPoseKeyframeEditor": ChoreoPoseKeyframeEditor,
+    "ChoreoRegenerateAroundEdits": ChoreoRegenerateAroundEdits,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -32,4 +35,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoKeypointToPose": "POSE_KEYPOINT to Pose Sequence (Choreo)",
     "ChoreoRenderPoseVideo": "Render Pose Video (Choreo)",
     "ChoreoSaveDanceVideo": "Save Dance Video (Choreo)",
+    "ChoreoPoseKeyframeEditor": "Pose Keyframe Editor (Choreo)",
+    "ChoreoRegenerateAroundEdits": "Regenerate Around Edits (Choreo)",
 }

@@ -111,3 +111,20 @@ def save_path(filename_prefix: str, width: int, height: int) -> tuple[Path, str,
     folder.mkdir(parents=True, exist_ok=True)
     counter = 1 + sum(1 for _ in folder.glob(f"{prefix.name}_*"))
     return folder, f"{prefix.name}_{counter:05}_", str(prefix.parent) if str(prefix.parent) != "." else ""
+
+
+def prompt_server_routes():
+    """ComfyUI's aiohttp ``RouteTableDef`` (``PromptServer.instance.routes``), or None outside ComfyUI."""
+    try:
+        from server import PromptServer
+    except ImportError:
+        return None
+    instance = getattr(PromptServer, "instance", None)
+    return instance.routes if instance is not None else None
+
+
+def pose_library_directory() -> Path:
+    """Folder of the user's pose library: ``<ComfyUI user dir>/choreo_poses`` (``<output>/choreo_poses`` outside)."""
+    if folder_paths is not None and hasattr(folder_paths, "get_user_directory"):
+        return Path(folder_paths.get_user_directory()) / "choreo_poses"
+    return output_directory() / "choreo_poses"

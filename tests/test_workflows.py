@@ -35,7 +35,8 @@ def widget_inputs(definition: dict) -> list[tuple[str, tuple]]:
         for name in definition.get("input_order", {}).get(section, []):
             spec = definition["input"][section][name]
             kind = spec[0]
-            if isinstance(kind, list) or kind in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"):
+            socket_only = len(spec) > 1 and spec[1].get("forceInput")
+            if (isinstance(kind, list) or kind in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")) and not socket_only:
                 widgets.append((name, spec))
     return widgets
 
@@ -73,7 +74,8 @@ def test_workflow_nodes_links_and_widgets_resolve(path, pack):
         required = definition["input"].get("required", {})
         linked = {entry["name"] for entry in node["inputs"] if entry.get("link") is not None}
         for name, spec in required.items():
-            if not isinstance(spec[0], list) and spec[0] not in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO"):
+            is_widget = isinstance(spec[0], list) or spec[0] in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+            if not is_widget or (len(spec) > 1 and spec[1].get("forceInput")):
                 assert name in linked, f"required socket {node['type']}.{name} is not connected"
     for link_id, source_id, source_slot, target_id, target_slot, link_type in workflow["links"]:
         source, target = nodes[source_id], nodes[target_id]
@@ -140,9 +142,10 @@ def run_prompt(prompt: dict, pack, fake_nodes: dict) -> dict:
     return ui
 
 
-def test_quickstart_workflow_runs_end_to_end(pack, tmp_path, monkeypatch):
+@pytest.mark.parametrize("name", ["quickstart_cpu.json", "edit_and_regenerate_cpu.json"])
+def test_cpu_workflow_runs_end_to_end(pack, tmp_path, monkeypatch, name):
     monkeypatch.setenv("CHOREO_OUTPUT_DIR", str(tmp_path))
-    workflow = json.loads((REPO_ROOT / "workflows" / "quickstart_cpu.json").read_text())
+    workflow = json.loads((REPO_ROOT / "workflows" / name).read_text())
     definitions = node_definitions(pack)
     prompt = to_api_prompt(workflow, definitions)
     song = click_track(tempo_bpm=110.0, duration_s=6.0, sample_rate=44100)

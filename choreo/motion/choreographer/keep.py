@@ -34,10 +34,15 @@ def blend_into_kept(new: Motion3D, keep: Motion3D | None, keep_mask: np.ndarray 
     for start, stop in _runs(~mask):
         frames = np.arange(start, stop)
         width = max(1, min(fade, (stop - start) // 2))
-        ramp = np.clip(np.minimum(frames - start + 1, stop - frames) / (width + 1), 0.0, 1.0)
+        # Fade only across edges that border kept frames; the song's own ends need none.
+        from_left = frames - start + 1 if start > 0 else np.full(len(frames), np.inf)
+        from_right = stop - frames if stop < new.num_frames else np.full(len(frames), np.inf)
+        ramp = np.clip(np.minimum(from_left, from_right) / (width + 1), 0.0, 1.0)
         weight[start:stop] = ramp * ramp * (3 - 2 * ramp)
         left = keep.root_translation_m[start - 1] - new.root_translation_m[start - 1] if start > 0 else None
         right = keep.root_translation_m[stop] - new.root_translation_m[stop] if stop < new.num_frames else None
+        if left is None and right is None:
+            continue
         left = right if left is None else left
         right = left if right is None else right
         s = ((frames - start + 1) / (stop - start + 1))[:, None]

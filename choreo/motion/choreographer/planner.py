@@ -144,11 +144,12 @@ def _fill_phrase(start: int, length: int, energy: float, style: str, grid: BeatG
     while beat < start + length:
         remaining = start + length - beat
         history = plan + placed
-        candidates = [m for m in library.of_style(style) if m.beats <= remaining] or \
-                     [m for m in library.moves if m.beats <= remaining]
+        def fits(m: Move) -> bool:
+            return m.beats <= remaining and _repeat_count(history, m.name) < config.max_repeats_in_a_row
+        candidates = [m for m in library.of_style(style) if fits(m)] or [m for m in library.moves if fits(m)]
         weights = np.array([_weight(m, beat, energy, grid, history, library, config) for m in candidates])
         if weights.sum() <= 0:
-            weights = np.array([float(_repeat_count(history, m.name) < config.max_repeats_in_a_row) for m in candidates])
+            weights = np.ones(len(candidates))
         move = candidates[rng.choice(len(candidates), p=weights / weights.sum())]
         mirrored = _choose_mirror(move, anchor_x_m, rng, config)
         anchor_x_m += float(move.travel_m[0]) * (-1.0 if mirrored else 1.0)

@@ -102,35 +102,67 @@ def _align_hemispheres(quats: np.ndarray) -> np.ndarray:
     return quats * signs[..., None]
 
 
-def _hermite_velocities(times_s: np.ndarray, values: np.ndarray, hit: np.ndarray) -> np.ndarray:
-    """Catmull-Rom velocity (per second) at pass-through keys, zero at hits and at both ends."""
-    velocity = np.zeros_like(values)
-    if len(times_s) > 2:
-        span = (times_s[2:] - times_s[:-2]).reshape((-1,) + (1,) * (values.ndim - 1))
-        velocity[1:-1] = (values[2:] - values[:-2]) / span
-    velocity[hit] = 0.0
-    velocity[[0, -1]] = 0.0
-    return velocity
+def _path_velocities(times_s: np.ndarray, values: np.ndarray, hit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(incoming, outgoing) path velocities per key: Catmull-Rom at pass-through keys, one-sided chords at hits.
 
-
-def interpolate(times_s: np.ndarray, values: np.ndarray, hit: np.ndarray, frame_times_s: np.ndarray) -> np.ndarray:
-    """Quintic Hermite through keys (zero acceleration at keys), held constant outside them.
-
-    values : (K, ...) ; returns (T, ...).
+    The path only fixes *where* the pose goes; the hit-to-hit ease decides *when* (its speed is zero at hits),
+    so chords at hits keep a hit-to-hit segment without off-beat keys a straight line.
     """
-    velocity = _hermite_velocities(times_s, values, hit)
-    segment = np.clip(np.searchsorted(times_s, frame_times_s, side="right") - 1, 0, max(len(times_s) - 2, 0))
+    shape = (-1,) + (1,) * (values.ndim - 1)
+    chord = (values[1:] - values[:-1]) / np.maximum(np.diff(times_s), 1e-9).reshape(shape)
+    incoming, outgoing = np.zeros_like(values), np.zeros_like(values)
+    incoming[1:], outgoing[:-1] = chord, chord
+    through = np.flatnonzero(~hit)
+    through = through[(through > 0) & (through < len(times_s) - 1)]
+    if len(through):
+        span = (times_s[through + 1] - times_s[through - 1]).reshape(shape)
+        catmull = (values[through + 1] - values[through - 1]) / span
+        incoming[through], outgoing[through] = catmull, catmull
+    return incoming, outgoing
+
+
+def hit_phase(times_s: np.ndarray, hit: np.ndarray, frame_times_s: np.ndarray, hold_fraction: float) -> np.ndarray:
+    """Eased time: each hit-to-hit interval is re-timed with a hold at both hits and a quintic ease between.
+
+    The pose rests for ``hold_fraction`` of the interval on each side of a hit, then accelerates to a
+    speed peak mid-interval, so speed minima land on the hits themselves and nowhere else. The ease is
+    symmetric (mid-interval maps to mid-interval), so an "and" key halfway between two hits keeps its time.
+    Frames before the first key mirror the frames after it (the dancer arrives on the first beat).
+    """
+    hits = np.flatnonzero(hit)
+    hit_times = times_s[np.unique(np.concatenate([[0], hits, [len(times_s) - 1]]))]
+    t = np.asarray(frame_times_s, dtype=np.float64)
+    t = np.where(t < hit_times[0], 2 * hit_times[0] - t, t)
+    if len(hit_times) < 2:
+        return t
+    segment = np.clip(np.searchsorted(hit_times, t, side="right") - 1, 0, len(hit_times) - 2)
+    start, duration = hit_times[segment], np.maximum(hit_times[segment + 1] - hit_times[segment], 1e-9)
+    x = np.clip(((t - start) / duration - hold_fraction) / (1.0 - 2.0 * hold_fraction), 0.0, 1.0)
+    eased = x ** 3 * (10 - 15 * x + 6 * x ** 2)
+    return np.where(t > hit_times[-1], t, start + eased * duration)
+
+
+def interpolate(times_s: np.ndarray, values: np.ndarray, hit: np.ndarray, frame_times_s: np.ndarray,
+                hold_fraction: float = 0.0) -> np.ndarray:
+    """Sample keys at frame times: rest on hits, pass smoothly through the other keys, held outside them.
+
+    The path through the keys is a quintic Hermite (zero acceleration at keys) with ``_path_velocities``;
+    it is walked on the eased clock of ``hit_phase``. values : (K, ...) ; returns (T, ...).
+    """
     if len(times_s) < 2:
         return np.repeat(values[:1], len(frame_times_s), axis=0)
+    phase = hit_phase(times_s, hit, frame_times_s, hold_fraction)
+    incoming, outgoing = _path_velocities(times_s, values, hit)
+    segment = np.clip(np.searchsorted(times_s, phase, side="right") - 1, 0, len(times_s) - 2)
     duration = times_s[segment + 1] - times_s[segment]
-    tau = np.clip((frame_times_s - times_s[segment]) / np.maximum(duration, 1e-9), 0.0, 1.0)
+    tau = np.clip((phase - times_s[segment]) / np.maximum(duration, 1e-9), 0.0, 1.0)
     t3, t4, t5 = tau ** 3, tau ** 4, tau ** 5
     shape = (-1,) + (1,) * (values.ndim - 1)
     h_p0 = (1 - 10 * t3 + 15 * t4 - 6 * t5).reshape(shape)
     h_v0 = ((tau - 6 * t3 + 8 * t4 - 3 * t5) * duration).reshape(shape)
     h_v1 = ((-4 * t3 + 7 * t4 - 3 * t5) * duration).reshape(shape)
     h_p1 = (10 * t3 - 15 * t4 + 6 * t5).reshape(shape)
-    return (h_p0 * values[segment] + h_v0 * velocity[segment] + h_v1 * velocity[segment + 1]
+    return (h_p0 * values[segment] + h_v0 * outgoing[segment] + h_v1 * incoming[segment + 1]
             + h_p1 * values[segment + 1])
 
 
@@ -145,14 +177,14 @@ class FreeMotion:
     support: np.ndarray
 
 
-def synthesize(track: KeyTrack, frame_times_s: np.ndarray) -> FreeMotion:
-    """Sample the key track at every frame."""
-    quats = interpolate(track.times_s, track.quaternions, track.hit, frame_times_s)
+def synthesize(track: KeyTrack, frame_times_s: np.ndarray, hold_fraction: float = 0.12) -> FreeMotion:
+    """Sample the key track at every frame, resting ``hold_fraction`` of each hit-to-hit interval at each hit."""
+    quats = interpolate(track.times_s, track.quaternions, track.hit, frame_times_s, hold_fraction)
     rotations = quaternion_to_matrix(quats)
-    yaw_rad = np.radians(interpolate(track.times_s, track.yaw_deg, track.hit, frame_times_s))
+    yaw_rad = np.radians(interpolate(track.times_s, track.yaw_deg, track.hit, frame_times_s, hold_fraction))
     heading = euler_to_matrix(np.stack([np.zeros_like(yaw_rad), yaw_rad, np.zeros_like(yaw_rad)], axis=-1))
     rotations[:, 0] = UPRIGHT @ heading @ rotations[:, 0]
-    offsets = interpolate(track.times_s, track.root_offset_m, track.hit, frame_times_s)
+    offsets = interpolate(track.times_s, track.root_offset_m, track.hit, frame_times_s, hold_fraction)
     nearest = np.clip(np.searchsorted(track.times_s, frame_times_s), 1, max(len(track.times_s) - 1, 1))
     before = np.abs(frame_times_s - track.times_s[nearest - 1]) <= np.abs(track.times_s[nearest] - frame_times_s)
     support = track.support[np.where(before, nearest - 1, nearest)]

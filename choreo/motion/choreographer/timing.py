@@ -13,7 +13,9 @@ import numpy as np
 from ...music.analysis import MusicAnalysis
 
 _EXTRA_BEATS = 8  # beats added past the end so the last move can finish off-screen
-HALF_TIME_BELOW_S = 0.4  # beat periods shorter than this (> 150 BPM) are danced in half time
+# Hits closer together than this blur into one another: the grid then keeps only some beats of each bar
+# (half time in even meters, one hit per bar in 3/4, 3 + 2 in 5/4), which the dance steps on.
+MIN_HIT_INTERVAL_S = 0.45
 
 
 @dataclass(frozen=True)
@@ -33,23 +35,39 @@ class BeatGrid:
         return np.where(beats > index[-1], self.times_s[-1] + (beats - index[-1]) * period_end, inside)
 
 
-def beat_grid(analysis: MusicAnalysis) -> BeatGrid:
-    """Extend the analysed beats forward with the last beat period until past the last frame.
+def hit_beats_in_bar(beats_per_bar: int, stride: int) -> tuple[int, ...]:
+    """Beats of a bar kept as hits when at most one hit per ``stride`` beats fits.
 
-    Fast music in an even meter is danced in half time (every other beat is a
-    step), as dancers do: hits every 0.33 s or faster blur into jitter. With fewer
-    than two beats the grid falls back to ``analysis.tempo_bpm`` from t = 0.
+    The bar is cut into ``beats_per_bar // stride`` groups as even as possible, longer groups first:
+    (4, 2) -> (0, 2); (3, 2) -> (0,); (5, 2) -> (0, 3); (6, 2) -> (0, 2, 4); (7, 2) -> (0, 3, 5).
+    """
+    groups = max(1, beats_per_bar // max(1, stride))
+    return tuple(int(np.ceil(i * beats_per_bar / groups - 1e-9)) for i in range(groups))
+
+
+def beat_grid(analysis: MusicAnalysis, min_hit_interval_s: float = MIN_HIT_INTERVAL_S) -> BeatGrid:
+    """The beats the dancer hits, extended forward with the last period until past the last frame.
+
+    Fast music is danced with fewer hits than beats, as dancers do: when the median beat period is
+    shorter than ``min_hit_interval_s`` only the beats of ``hit_beats_in_bar`` are kept (half time in
+    4/4, the downbeat in 3/4), so every hit is a clear stop with fast motion between. With fewer than
+    two beats the grid falls back to ``analysis.tempo_bpm`` from t = 0.
     """
     beats_per_bar = max(1, int(analysis.beats_per_bar))
     times = np.asarray(analysis.beat_times_s, dtype=np.float64)
-    in_bar = np.asarray(analysis.beat_in_bar, dtype=np.int64)
+    in_bar = np.asarray(analysis.beat_in_bar, dtype=np.int64) % beats_per_bar
     if len(times) < 2:
         period = 60.0 / max(float(analysis.tempo_bpm), 1.0)
         times = np.array([0.0, period])
         in_bar = np.array([0, 1 % beats_per_bar])
-    if beats_per_bar % 2 == 0 and np.median(np.diff(times)) < HALF_TIME_BELOW_S and np.sum(in_bar % 2 == 0) >= 2:
-        keep = in_bar % 2 == 0
-        times, in_bar, beats_per_bar = times[keep], in_bar[keep] // 2, beats_per_bar // 2
+    stride = int(np.ceil(min_hit_interval_s / max(float(np.median(np.diff(times))), 1e-6) - 1e-9))
+    if stride > 1 and beats_per_bar > 1:
+        kept = hit_beats_in_bar(beats_per_bar, stride)
+        keep = np.isin(in_bar, kept)
+        if np.sum(keep) >= 2:
+            position = {beat: index for index, beat in enumerate(kept)}
+            times, in_bar, beats_per_bar = times[keep], np.array([position[b] for b in in_bar[keep]]), len(kept)
+            in_bar = np.asarray(in_bar, dtype=np.int64)
     period = float(np.median(np.diff(times[-5:])))
     end_s = analysis.num_frames / analysis.fps
     extra = max(0, int(np.ceil((end_s - times[-1]) / period))) + _EXTRA_BEATS

@@ -1,0 +1,86 @@
+// Choreo.KeyframeEditor: puts an "Open Keyframe Editor" button on the Pose Keyframe Editor node and opens the
+// full-window editor. The edits live only in the node's keyframes_json widget, so they are saved inside the
+// workflow. Works whether the frontend draws widgets on the canvas or as Vue components (Nodes 2.0): it uses
+// only node.widgets, addWidget and widget callbacks, and offers the same action in the node's context menu.
+
+import { app } from "../../scripts/app.js";
+import { api } from "../../scripts/api.js";
+import { openEditor } from "./editor/overlay.js";
+
+const NODE_TYPE = "ChoreoPoseKeyframeEditor";
+const DOC_WIDGET = "keyframes_json";
+const BLEND_WIDGET = "blend_frames";
+const BUTTON_LABEL = "Open Keyframe Editor";
+const LAST_RUN = Symbol("choreo.lastRun");
+const BUTTON = Symbol("choreo.button");
+
+/** Wrap `object[name]` so the original runs first and `extra` after it (never overwrite a callback). */
+function chainCallback(object, name, extra) {
+  const original = object[name];
+  object[name] = function chained(...args) {
+    const result = original ? original.apply(this, args) : undefined;
+    extra.apply(this, args);
+    return result;
+  };
+}
+
+const findWidget = (node, name) => (node.widgets || []).find((w) => w.name === name);
+
+/** Hide the JSON widget in both renderers; its value still serialises with the workflow. */
+function hideDocumentWidget(widget) {
+  widget.hidden = true;
+  widget.options = { ...(widget.options || {}), hidden: true };
+  widget.computeSize = () => [0, -4];
+  if (widget.element) widget.element.style.display = "none";
+}
+
+/** Relabel the button so a stale edit is visible on the node itself, not only inside the editor. */
+function showStale(node) {
+  const button = node[BUTTON];
+  const run = node[LAST_RUN];
+  if (!button) return;
+  button.label = run && run.stale ? `${BUTTON_LABEL} (edits stale!)` : BUTTON_LABEL;
+  node.setDirtyCanvas?.(true, true);
+}
+
+function open(node) {
+  const widget = findWidget(node, DOC_WIDGET);
+  if (!widget) {
+    window.alert(`Choreo: this node has no "${DOC_WIDGET}" input. Update the Choreo pack and reload the page.`);
+    return;
+  }
+  openEditor({ api, nodeId: String(node.id), widget, blendWidget: findWidget(node, BLEND_WIDGET) });
+}
+
+app.registerExtension({
+  name: "Choreo.KeyframeEditor",
+
+  async beforeRegisterNodeDef(nodeType, nodeData) {
+    if (nodeData.name !== NODE_TYPE) return;
+
+    chainCallback(nodeType.prototype, "onNodeCreated", function onNodeCreated() {
+      const widget = findWidget(this, DOC_WIDGET);
+      if (widget) hideDocumentWidget(widget);
+      const button = this.addWidget("button", BUTTON_LABEL, null, () => open(this));
+      button.serialize = false;
+      button.options = { ...(button.options || {}), serialize: false };
+      this[BUTTON] = button;
+    });
+
+    chainCallback(nodeType.prototype, "onConfigure", function onConfigure() {
+      const widget = findWidget(this, DOC_WIDGET);
+      if (widget) hideDocumentWidget(widget);
+    });
+
+    chainCallback(nodeType.prototype, "onExecuted", function onExecuted(output) {
+      const info = output && output.choreo_editor && output.choreo_editor[0];
+      if (!info) return;
+      this[LAST_RUN] = info;
+      showStale(this);
+    });
+
+    chainCallback(nodeType.prototype, "getExtraMenuOptions", function getExtraMenuOptions(_canvas, options) {
+      options.unshift({ content: BUTTON_LABEL, callback: () => open(this) }, null);
+    });
+  },
+});

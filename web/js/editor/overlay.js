@@ -1,0 +1,414 @@
+// The full-window keyframe editor: toolbar, stale-edit banner, pose view, pose library, timeline, playback
+// and keyboard shortcuts. The edit document lives only in the node's keyframes_json widget; this module
+// writes it back there after every change.
+
+import { EditPreview, EASES, History, deleteKeyframe, keyframeAt, moveKeyframe, parseDocument,
+  serializeDocument, setKeyframeJoints, toggleLocks } from "./edit_model.js";
+import { EditorDataError, loadEditorData } from "./editor_data.js";
+import { NUM_KEYPOINTS, keypointName } from "./layout.js";
+import { PoseCanvas } from "./pose_canvas.js";
+import { createLibraryPanel } from "./pose_library.js";
+import { capture, centroid, mirrorJoints, visibleJoints } from "./pose_ops.js";
+import { EDITOR_CSS } from "./styles.js";
+import { Timeline, nearestBeat } from "./timeline.js";
+
+const HELP = `Drag a joint to turn its limb around the parent joint
+(bone length kept; hand and face follow).
+Body mode: drag moves, shift+drag scales.
+Shift+click / drag on empty space: select.
+Space play · ←/→ frame · shift+←/→ beat
+K key · Del delete key · Ctrl+Z / Ctrl+Shift+Z
+C/V copy/paste · M mirror · L lock · B body · Esc close`;
+
+const SAMPLE_LIMIT = 600;
+
+function el(tag, attrs = {}, text = "") {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text) node.textContent = text;
+  return node;
+}
+
+function buildDom() {
+  const root = el("div", { class: "choreo-editor", role: "dialog", "aria-label": "Choreo keyframe editor" });
+  root.append(el("style", {}, EDITOR_CSS));
+  root.innerHTML += `
+    <div class="choreo-toolbar">
+      <span class="choreo-title">Choreo keyframes</span>
+      <button data-act="play" title="Space">Play</button>
+      <button data-act="prevBeat" title="Shift+Left">&laquo; beat</button>
+      <button data-act="nextBeat" title="Shift+Right">beat &raquo;</button>
+      <span class="choreo-frame"></span>
+      <span class="sep"></span>
+      <button data-act="key" title="K">Set key</button>
+      <button data-act="delete" title="Delete">Delete key</button>
+      <label>ease <select data-act="ease">${EASES.map((e) => `<option>${e}</option>`).join("")}</select></label>
+      <button data-act="snap" title="Snap playhead and new keys to beats">Snap to beat</button>
+      <button data-act="snapKeys" title="Move every keyframe to its nearest beat">Snap keys</button>
+      <span class="sep"></span>
+      <button data-act="mode-joint" class="on">Joint</button>
+      <button data-act="mode-body" title="B">Body</button>
+      <button data-act="mirror" title="M">Mirror</button>
+      <button data-act="lock" title="L">Lock</button>
+      <button data-act="copy" title="C">Copy</button>
+      <button data-act="paste" title="V">Paste</button>
+      <span class="sep"></span>
+      <button data-act="undo" title="Ctrl+Z">Undo</button>
+      <button data-act="redo" title="Ctrl+Shift+Z">Redo</button>
+      <button data-act="close" title="Esc">Close</button>
+    </div>
+    <div class="choreo-banner">
+      <span>These edits were made on a different pose sequence (the upstream result changed since).</span>
+      <button data-act="keepStale">Keep edits</button><button data-act="clearStale">Clear edits</button>
+    </div>
+    <div class="choreo-message"></div>
+    <div class="choreo-main">
+      <div class="choreo-stage"><canvas class="choreo-pose"></canvas></div>
+      <div class="choreo-side"><div class="choreo-help"></div></div>
+    </div>
+    <canvas class="choreo-timeline"></canvas>
+    <div class="choreo-status"></div>`;
+  root.querySelector(".choreo-help").textContent = HELP;
+  return root;
+}
+
+function pushSample(list, value) {
+  list.push(Math.round(value * 1000) / 1000);
+  if (list.length > SAMPLE_LIMIT) list.shift();
+}
+
+/**
+ * Open the editor over the page for one node. `widget` is the node's keyframes_json widget; `blendWidget`
+ * its blend_frames widget (optional). Returns a close function. Errors that keep the editor from working
+ * (node never ran, server too old) are shown inside the overlay instead of thrown.
+ */
+export function openEditor({ api, nodeId, widget, blendWidget }) {
+  const root = buildDom();
+  document.body.append(root);
+  const $ = (sel) => root.querySelector(sel);
+  const message = $(".choreo-message");
+  const status = $(".choreo-status");
+  const say = (text) => { status.textContent = text; };
+  const cleanups = [];
+  const close = () => {
+    cleanups.forEach((fn) => fn());
+    root.remove();
+  };
+  root.querySelector('[data-act="close"]').addEventListener("click", close);
+  const onEscape = (e) => { if (e.key === "Escape") close(); };
+  window.addEventListener("keydown", onEscape, true);
+  cleanups.push(() => window.removeEventListener("keydown", onEscape, true));
+  root.dataset.state = "loading";
+  say("Loading the pose sequence…");
+
+  loadEditorData(api, nodeId).then((data) => {
+    if (!root.isConnected) return;
+    const session = startSession(root, data, { api, widget, blendWidget, say, cleanups });
+    cleanups.push(session.stop);
+    root.dataset.state = "ready";
+  }).catch((err) => {
+    message.textContent = err instanceof EditorDataError ? err.message : `The editor failed to start: ${err.message}`;
+    message.classList.add("show");
+    $(".choreo-main").style.display = "none";
+    $(".choreo-timeline").style.display = "none";
+    root.dataset.state = "error";
+    say("");
+    if (!(err instanceof EditorDataError)) console.error("[Choreo] keyframe editor:", err);
+  });
+  return close;
+}
+
+function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
+  const $ = (sel) => root.querySelector(sel);
+  const parsed = parseDocument(widget.value);
+  let doc = parsed.doc;
+  if (parsed.error) say(parsed.error);
+  if (blendWidget && Number.isInteger(blendWidget.value)) doc.blend_frames = blendWidget.value;
+  const history = new History();
+  const preview = new EditPreview(data.keypoints, data.numFrames);
+  preview.setDocument(doc);
+  const pose = new Float32Array(NUM_KEYPOINTS * 3);
+  const stats = { dragLatency: [], dragWork: [], scrub: [] };
+  const state = { frame: 0, playing: false, snap: false, ease: "smooth", clipboard: null, currentKey: null };
+  let playRaf = 0;
+  let playClock = null;
+
+  const banner = $(".choreo-banner");
+  if (doc.keyframes.length && doc.source_fingerprint && doc.source_fingerprint !== data.fingerprint) {
+    banner.classList.add("show");
+  }
+
+  const audio = data.audioURL ? new Audio(data.audioURL) : null;
+  if (audio) audio.preload = "auto";
+
+  const poseCanvas = new PoseCanvas($(".choreo-pose"), data.width, data.height, {
+    isKeyed: (j) => Boolean(state.currentKey && state.currentKey.joints[j]),
+    isLocked: (j) => doc.locked_joints.includes(j),
+    onGestureStart: () => history.record(serializeDocument(doc)),
+    onEdit: (edit, timeStamp) => {
+      const t0 = performance.now();
+      pinJoints(edit);
+      render();
+      const t1 = performance.now();
+      pushSample(stats.dragWork, t1 - t0);
+      pushSample(stats.dragLatency, t1 - timeStamp);
+      root.dataset.dragLatencyMs = stats.dragLatency.join(",");
+      root.dataset.dragWorkMs = stats.dragWork.join(",");
+    },
+    onGestureEnd: () => {
+      const text = serializeDocument(doc);
+      if (history.past[history.past.length - 1] === text) history.past.pop(); else writeWidget();
+    },
+    onSelectionChange: (sel) => say(`${sel.size} joint(s) selected${sel.size === 1 ? `: ${keypointName([...sel][0])}` : ""}`),
+    onHover: (j) => { if (j >= 0) say(`${keypointName(j)} (${j})`); },
+  });
+  if (data.imageURL) {
+    const image = new Image();
+    image.onload = () => render();
+    image.src = data.imageURL;
+    poseCanvas.setImage(image);
+  }
+
+  const timeline = new Timeline($(".choreo-timeline"), data, {
+    onSeek: (frame) => {
+      const t0 = performance.now();
+      pause();
+      seek(frame);
+      pushSample(stats.scrub, performance.now() - t0);
+      root.dataset.scrubMs = stats.scrub.join(",");
+    },
+    keyframes: () => doc.keyframes.map((kf) => kf.frame),
+    snap: (frame) => (state.snap ? nearestBeat(timeline.beats, frame) : frame),
+  });
+
+  const library = createLibraryPanel({
+    api, width: data.width, height: data.height, say,
+    currentPose: () => pose,
+    selectedJoints: () => [...poseCanvas.selection],
+    insert: (edit) => change(() => pinJoints(edit)),
+  });
+  $(".choreo-side").prepend(library.element);
+  library.refresh();
+
+  function writeWidget() {
+    doc.source_fingerprint = data.fingerprint;
+    banner.classList.remove("show");
+    const text = serializeDocument(doc);
+    widget.value = text;
+    if (typeof widget.callback === "function") widget.callback(text);
+    root.dataset.documentRevision = String(Number(root.dataset.documentRevision || 0) + 1);
+  }
+
+  /** Run one undoable change to the document, then save it to the widget and redraw. */
+  function change(fn) {
+    history.record(serializeDocument(doc));
+    fn(doc);
+    preview.setDocument(doc);
+    writeWidget();
+    timeline.invalidate();
+    render();
+  }
+
+  /** Pin joints at the playhead (locked joints are left alone); used live during drags. */
+  function pinJoints(edit) {
+    const locked = new Set(doc.locked_joints);
+    const allowed = Object.fromEntries(Object.entries(edit).filter(([j]) => !locked.has(Number(j))));
+    if (!Object.keys(allowed).length) return;
+    const isNew = !keyframeAt(doc, state.frame);
+    setKeyframeJoints(doc, state.frame, allowed, state.ease);
+    preview.setDocument(doc);
+    if (isNew) timeline.invalidate();
+  }
+
+  function restore(text) {
+    if (text === null) return;
+    doc = parseDocument(text).doc;
+    preview.setDocument(doc);
+    writeWidget();
+    timeline.invalidate();
+    render();
+  }
+
+  function frameLabel() {
+    const t = state.frame / data.fps;
+    const beats = timeline.beats;
+    let beatIndex = -1;
+    for (let i = 0; i < beats.length && beats[i] <= state.frame; i++) beatIndex = i;
+    const perBar = (data.music && data.music.beats_per_bar) || 4;
+    const beatText = beatIndex >= 0 ? ` · bar ${Math.floor(beatIndex / perBar) + 1} beat ${(beatIndex % perBar) + 1}` : "";
+    const key = state.currentKey ? ` · key (${state.currentKey.ease})` : "";
+    return `frame ${state.frame} / ${data.numFrames - 1} · ${t.toFixed(2)} s${beatText}${key}`;
+  }
+
+  function render() {
+    state.currentKey = keyframeAt(doc, state.frame) || null;
+    preview.poseAt(state.frame, pose);
+    poseCanvas.setPose(pose);
+    poseCanvas.draw();
+    timeline.setFrame(state.frame);
+    timeline.draw();
+    $(".choreo-frame").textContent = frameLabel();
+    root.dataset.frame = String(state.frame);
+    if (state.currentKey) $('[data-act="ease"]').value = state.currentKey.ease;
+  }
+
+  function seek(frame) {
+    state.frame = Math.min(Math.max(Math.round(frame), 0), data.numFrames - 1);
+    if (audio && !state.playing) audio.currentTime = state.frame / data.fps;
+    render();
+  }
+
+  function stepBeat(direction) {
+    const beats = timeline.beats;
+    const target = direction > 0 ? beats.find((b) => b > state.frame) : [...beats].reverse().find((b) => b < state.frame);
+    if (target !== undefined) seek(target);
+  }
+
+  function tick() {
+    if (!state.playing) return;
+    const seconds = playClock === null ? audio.currentTime : (performance.now() - playClock) / 1000;
+    const frame = Math.floor(seconds * data.fps);
+    if (frame >= data.numFrames || (playClock === null && audio.ended)) {
+      pause();
+      return;
+    }
+    if (frame !== state.frame) {
+      state.frame = frame;
+      render();
+    }
+    playRaf = requestAnimationFrame(tick);
+  }
+
+  function play() {
+    if (state.playing) return;
+    if (state.frame >= data.numFrames - 1) state.frame = 0;
+    state.playing = true;
+    $('[data-act="play"]').textContent = "Pause";
+    const startClock = () => { playClock = performance.now() - (state.frame / data.fps) * 1000; };
+    if (audio) {
+      playClock = null;
+      audio.currentTime = state.frame / data.fps;
+      audio.play().catch(() => {
+        startClock();
+        say("Audio could not play here; previewing silently.");
+      });
+    } else {
+      startClock();
+    }
+    playRaf = requestAnimationFrame(tick);
+  }
+
+  function pause() {
+    if (!state.playing) return;
+    state.playing = false;
+    cancelAnimationFrame(playRaf);
+    if (audio) audio.pause();
+    $('[data-act="play"]').textContent = "Play";
+  }
+
+  const selectedOrVisible = () => (poseCanvas.selection.size ? [...poseCanvas.selection] : visibleJoints(pose));
+
+  const actions = {
+    play: () => (state.playing ? pause() : play()),
+    prevBeat: () => stepBeat(-1),
+    nextBeat: () => stepBeat(1),
+    key: () => {
+      if (state.snap) seek(nearestBeat(timeline.beats, state.frame));
+      change(() => pinJoints(capture(pose, selectedOrVisible())));
+    },
+    delete: () => {
+      if (keyframeAt(doc, state.frame)) change((d) => deleteKeyframe(d, state.frame));
+    },
+    snap: () => {
+      state.snap = !state.snap;
+      $('[data-act="snap"]').classList.toggle("on", state.snap);
+    },
+    snapKeys: () => change((d) => {
+      for (const kf of [...d.keyframes]) moveKeyframe(d, kf.frame, nearestBeat(timeline.beats, kf.frame));
+    }),
+    "mode-joint": () => setMode("joint"),
+    "mode-body": () => setMode(poseCanvas.mode === "body" ? "joint" : "body"),
+    mirror: () => {
+      const joints = selectedOrVisible();
+      change(() => pinJoints(mirrorJoints(pose, joints, centroid(pose, joints)[0])));
+    },
+    lock: () => {
+      if (!poseCanvas.selection.size) return say("Select joints to lock or unlock first.");
+      change((d) => toggleLocks(d, [...poseCanvas.selection]));
+    },
+    copy: () => {
+      state.clipboard = capture(pose, selectedOrVisible());
+      say(`Copied ${Object.keys(state.clipboard).length} joint(s) from frame ${state.frame}.`);
+    },
+    paste: () => {
+      if (!state.clipboard) return say("Copy a pose first (C).");
+      change(() => pinJoints(state.clipboard));
+    },
+    undo: () => restore(history.undo(serializeDocument(doc))),
+    redo: () => restore(history.redo(serializeDocument(doc))),
+    keepStale: () => change(() => {}),
+    clearStale: () => change((d) => { d.keyframes = []; }),
+  };
+
+  function setMode(mode) {
+    poseCanvas.mode = mode;
+    for (const m of ["joint", "body"]) $(`[data-act="mode-${m}"]`).classList.toggle("on", m === mode);
+  }
+
+  root.querySelectorAll("button[data-act]").forEach((button) => {
+    const fn = actions[button.dataset.act];
+    if (fn) button.addEventListener("click", () => fn());
+  });
+  $('[data-act="ease"]').addEventListener("change", (e) => {
+    state.ease = e.target.value;
+    if (state.currentKey && state.currentKey.ease !== state.ease) {
+      change(() => { keyframeAt(doc, state.frame).ease = state.ease; });
+    }
+  });
+
+  const keyMap = {
+    " ": "play", k: "key", delete: "delete", backspace: "delete", c: "copy", v: "paste", m: "mirror", l: "lock",
+    b: "mode-body",
+  };
+  const onKeyDown = (e) => {
+    if (e.target.closest && e.target.closest("input, select, textarea")) return;
+    const key = e.key.toLowerCase();
+    let act = null;
+    if ((e.ctrlKey || e.metaKey) && key === "z") act = e.shiftKey ? "redo" : "undo";
+    else if ((e.ctrlKey || e.metaKey) && key === "y") act = "redo";
+    else if (e.ctrlKey || e.metaKey || e.altKey) return;
+    else if (key === "arrowleft" || key === "arrowright") {
+      const dir = key === "arrowright" ? 1 : -1;
+      pause();
+      if (e.shiftKey) stepBeat(dir); else seek(state.frame + dir);
+    } else {
+      act = keyMap[key] || null;
+    }
+    if (act) actions[act]();
+    e.preventDefault();
+    e.stopPropagation();
+  };
+  window.addEventListener("keydown", onKeyDown, true);
+
+  const stage = $(".choreo-stage");
+  const layout = () => {
+    const rect = stage.getBoundingClientRect();
+    const scale = Math.min((rect.width - 16) / data.width, (rect.height - 16) / data.height);
+    const canvas = poseCanvas.canvas;
+    canvas.style.width = `${Math.max(1, Math.floor(data.width * scale))}px`;
+    canvas.style.height = `${Math.max(1, Math.floor(data.height * scale))}px`;
+    timeline.resize();
+    render();
+  };
+  window.addEventListener("resize", layout);
+  layout();
+
+  return {
+    stop: () => {
+      pause();
+      window.removeEventListener("keydown", onKeyDown, true);
+      window.removeEventListener("resize", layout);
+      if (audio) audio.removeAttribute("src");
+    },
+  };
+}
