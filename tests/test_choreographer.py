@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -12,6 +11,7 @@ from choreo.errors import MotionInputError
 from choreo.motion import metrics
 from choreo.motion.choreographer import STYLES, choreograph, load_library, plan_choreography
 from choreo.motion.choreographer.moves import parse_move
+from choreo.motion.choreographer.timing import MIN_HIT_INTERVAL_S, beat_grid, hit_beats_in_bar
 from choreo.motion.skeleton import JOINT
 from choreo.music.analysis import MusicAnalysis, Section
 
@@ -41,6 +41,7 @@ CASES = {
     "3/4": dict(bpm=90.0, beats_per_bar=3),
     "5/4": dict(bpm=110.0, beats_per_bar=5),
     "ramp_90_to_140": dict(bpm=90.0, ramp_to_bpm=140.0),
+    "3/4_155bpm": dict(bpm=155.0, beats_per_bar=3),
 }
 
 
@@ -142,6 +143,35 @@ def test_speed_dips_on_the_beats(dances, name):
     assert scores[0.0] > np.mean([scores[0.25], scores[0.5], scores[0.75]])
 
 
+@pytest.mark.parametrize("name", list(CASES))
+def test_speed_stops_on_the_danced_beats(dances, name):
+    """Most beats the dancer hits (all beats, or fewer in fast music) have a speed minimum within 2.5 frames."""
+    analysis, motion = dances[name]
+    grid = beat_grid(analysis)
+    frames = grid.times_s[(grid.times_s * analysis.fps > 3) & (grid.times_s * analysis.fps < analysis.num_frames - 4)]
+    found = metrics.motion_beats(motion.joint_positions())
+    distance = np.min(np.abs(frames[:, None] * analysis.fps - found[None, :]), axis=1)
+    assert np.mean(distance <= 2.5) > 0.75
+
+
+@pytest.mark.parametrize("bpm, beats_per_bar", [(180.0, 4), (155.0, 3)])
+def test_fast_music_is_danced_with_fewer_clear_hits(bpm, beats_per_bar):
+    analysis = make_analysis(bpm=bpm, beats_per_bar=beats_per_bar, duration_s=20.0)
+    grid = beat_grid(analysis)
+    assert np.median(np.diff(grid.times_s)) >= MIN_HIT_INTERVAL_S
+    assert set(np.round(grid.times_s[grid.times_s < 19.0], 6)) <= set(np.round(analysis.beat_times_s, 6))
+    if beats_per_bar == 3:
+        assert np.allclose(grid.times_s[:5], analysis.downbeat_times_s[:5])
+    scores = metrics.shifted_beat_align_scores(choreograph(analysis, seed=2).joint_positions(),
+                                               analysis.beat_times_s * analysis.fps)
+    assert scores[0.0] > scores[0.5] + 0.05 and scores[0.0] > np.mean([scores[f] for f in (0.25, 0.5, 0.75)])
+
+
+def test_hit_beats_in_bar_group_odd_meters():
+    assert hit_beats_in_bar(4, 2) == (0, 2) and hit_beats_in_bar(3, 2) == (0,)
+    assert hit_beats_in_bar(5, 2) == (0, 3) and hit_beats_in_bar(6, 2) == (0, 2, 4) and hit_beats_in_bar(4, 1) == (0, 1, 2, 3)
+
+
 def test_repeated_sections_dance_the_same_moves():
     sections = (Section(0.0, 8.0, "verse"), Section(8.0, 16.0, "chorus"), Section(16.0, 24.0, "verse"),
                 Section(24.0, 32.0, "chorus"))
@@ -187,9 +217,8 @@ def test_regenerate_around_edits_keeps_frames_and_joins_smoothly():
         choreograph(analysis, seed=9, keep=kept, keep_mask=mask[:-1])
 
 
-def test_three_minutes_choreograph_fast():
-    analysis = make_analysis(bpm=118.0, duration_s=180.0)
-    start = time.perf_counter()
-    motion = choreograph(analysis, seed=0)
+def test_three_minutes_choreograph():
+    """Runtime targets (< 2 s) live in bench/bench_choreography.py; here only the result is checked."""
+    motion = choreograph(make_analysis(bpm=118.0, duration_s=180.0), seed=0)
     assert motion.num_frames == 5400
-    assert time.perf_counter() - start < 4.0  # target < 2 s; slack for loaded CI machines
+    assert np.all(np.isfinite(motion.rotations))

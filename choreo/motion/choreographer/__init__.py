@@ -60,7 +60,7 @@ def choreograph(analysis: MusicAnalysis, seed: int = 0, style: str = MIXED, ener
     _check_plan(plan, library)
     report(0.2)
     track = build_key_track(tuple(plan), library, grid, analysis, energy_scale, config)
-    free = synthesize(track, frame_times_s(analysis.num_frames, analysis.fps))
+    free = synthesize(track, frame_times_s(analysis.num_frames, analysis.fps), config)
     report(0.5)
     root_m = free.root_offset_m + np.array([0.0, 0.0, _standing_pelvis_height_m(skeleton)])
     rotations, root_m, contacts = lock_feet(skeleton, free.rotations, root_m, free.support, free.yaw_rad, analysis.fps)

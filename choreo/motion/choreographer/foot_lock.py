@@ -70,8 +70,12 @@ def lock_feet(skeleton: Skeleton, rotations: np.ndarray, root_m: np.ndarray, sup
     return rotations, root_m, contacts.astype(np.float32)
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) of each run of True."""
+def true_runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) frame ranges of each run of consecutive True values in a 1-D bool mask.
+
+    Used for planted-foot spans here and for re-generated gaps in ``keep.blend_into_kept``.
+    Example: ``true_runs(np.array([0, 1, 1, 0, 1], bool)) == [(1, 3), (4, 5)]``.
+    """
     padded = np.concatenate([[False], mask, [False]]).astype(np.int8)
     edges = np.flatnonzero(np.diff(padded))
     return list(zip(edges[::2], edges[1::2]))
@@ -80,7 +84,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def _ankle_targets(free_m: np.ndarray, planted: np.ndarray, floor_z: float) -> np.ndarray:
     """(T, 3) ankle goal: fixed landing spot while planted, offset swing in between, never below the floor."""
     target = free_m.copy()
-    runs = _runs(planted)
+    runs = true_runs(planted)
     locks = []
     for start, stop in runs:
         spot = np.array([free_m[start, 0], free_m[start, 1], floor_z])

@@ -9,7 +9,7 @@ import numpy as np
 from ...errors import MotionInputError
 from ..motion3d import Motion3D
 from ..rotations import matrix_to_quaternion, quaternion_to_matrix, slerp
-from .foot_lock import _runs
+from .foot_lock import true_runs
 
 
 def blend_into_kept(new: Motion3D, keep: Motion3D | None, keep_mask: np.ndarray | None,
@@ -31,7 +31,7 @@ def blend_into_kept(new: Motion3D, keep: Motion3D | None, keep_mask: np.ndarray 
     weight = np.zeros(new.num_frames)
     offset = np.zeros((new.num_frames, 3))
     fade = max(1, int(round(0.5 * beat_period_s * new.fps)))
-    for start, stop in _runs(~mask):
+    for start, stop in true_runs(~mask):
         frames = np.arange(start, stop)
         width = max(1, min(fade, (stop - start) // 2))
         # Fade only across edges that border kept frames; the song's own ends need none.

@@ -2,6 +2,7 @@
 
 Keyframes sit at fractional beat indices; mapping them through the real beat
 times (not a fixed tempo) is what makes the dance follow tempo changes and rubato.
+In fast music the grid keeps only the beats the dancer hits (``hit_beats_in_bar``).
 """
 
 from __future__ import annotations
