@@ -128,3 +128,38 @@ def pose_library_directory() -> Path:
     if folder_paths is not None and hasattr(folder_paths, "get_user_directory"):
         return Path(folder_paths.get_user_directory()) / "choreo_poses"
     return output_directory() / "choreo_poses"
+
+
+_PATCHERS: dict[int, object] = {}
+
+
+def inference_device(module) -> "torch.device":
+    """Get a cached network ready to run and return the device to run it on.
+
+    Inside ComfyUI the module is wrapped once in a ``ModelPatcher`` and loaded
+    with ``load_models_gpu``, so ComfyUI moves it to the GPU and evicts it (or
+    others) under memory pressure like any core model. Outside ComfyUI: CUDA
+    when available, else CPU.
+    """
+    import torch
+
+    if model_management is None:
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        module.to(device)
+        return device
+    import comfy.model_patcher
+
+    patcher = _PATCHERS.get(id(module))
+    if patcher is None:
+        patcher = comfy.model_patcher.ModelPatcher(module, load_device=model_management.get_torch_device(),
+                                                   offload_device=model_management.unet_offload_device(),
+                                                   size=model_management.module_size(module))
+        _PATCHERS[id(module)] = patcher
+    model_management.load_models_gpu([patcher])
+    return patcher.load_device
+
+
+def choreo_models_directory(family: str) -> Path:
+    """``ComfyUI/models/choreo/<family>`` (``./models_user/choreo/<family>`` outside ComfyUI)."""
+    base = Path(folder_paths.models_dir) if folder_paths is not None else Path.cwd() / "models_user"
+    return base / "choreo" / family
