@@ -135,3 +135,42 @@ def test_nan_and_batched_audio_are_rejected():
         Audio.from_array(np.full(22050, np.nan, dtype=np.float32), 22050)
     with pytest.raises(AudioInputError, match="batch of 2"):
         Audio.from_array(np.zeros((2, 1, 22050), dtype=np.float32), 22050)
+
+
+def test_sections_find_a_returning_part_even_when_its_bars_differ():
+    """Bars 0-3 play four different chords, 4-6 three others, 7-10 the first four again: A B A."""
+    from choreo.music.sections import segment_sections
+
+    frame_rate_hz, frames_per_bar = 10.0, 20
+    chords = [0, 5, 7, 3] + [2, 9, 11] + [0, 5, 7, 3]
+    rng = np.random.default_rng(0)
+    chroma = np.zeros((12, len(chords) * frames_per_bar))
+    for bar, root in enumerate(chords):
+        chroma[[root, (root + 4) % 12, (root + 7) % 12], bar * frames_per_bar:(bar + 1) * frames_per_bar] = 1.0
+    chroma += 0.05 * rng.random(chroma.shape)
+    mfcc = 0.01 * rng.normal(size=(20, chroma.shape[1]))
+    downbeats_s = np.arange(len(chords)) * frames_per_bar / frame_rate_hz
+    sections = segment_sections(downbeats_s, chroma.shape[1] / frame_rate_hz, chroma, mfcc, frame_rate_hz)
+    assert [s.label for s in sections] == ["A", "B", "A"]
+    assert [s.start_s for s in sections] == [0.0, 8.0, 14.0]
+
+
+def test_beats_sit_on_the_kick_when_off_beat_hats_are_louder():
+    """Kick + bass on every beat, a louder open hi-hat on every 'and': the beat is the kick."""
+    sample_rate, tempo_bpm, duration_s = 22050, 112.0, 16.0
+    period_s = 60.0 / tempo_bpm
+    times = np.arange(int(duration_s * sample_rate)) / sample_rate
+    signal = np.zeros_like(times)
+    rng = np.random.default_rng(1)
+    hit = np.arange(int(0.12 * sample_rate)) / sample_rate
+    kick = np.sin(2 * np.pi * 60.0 * hit) * np.exp(-hit / 0.05)
+    hat = rng.normal(size=len(hit)) * np.exp(-hit / 0.03)
+    hat = np.diff(hat, prepend=0.0)  # crude high-pass: hats live in the treble
+    for beat_s in np.arange(0.0, duration_s - 0.2, period_s):
+        for offset_s, sound, gain in ((0.0, kick, 0.5), (period_s / 2, hat, 1.0)):
+            start = int((beat_s + offset_s) * sample_rate)
+            signal[start:start + len(sound)] += gain * sound[: len(signal) - start]
+    analysis = analyze_music(Audio.from_array((0.5 * signal / np.abs(signal).max()).astype(np.float32), sample_rate))
+    phase = (analysis.beat_times_s / period_s) % 1.0
+    off = np.minimum(phase, 1.0 - phase)
+    assert np.median(off) < 0.1, f"beats sit {np.median(off):.2f} beat away from the kicks"

@@ -89,7 +89,7 @@ def analyze_music(audio: Audio, fps: float = 30.0,
     low_onset = onset_envelope(spectral["log_mel"][bass_bands])
     report(0.4)
     global_bpm = estimate_tempo(onset, frame_rate_hz)
-    beat_times_s = track_beats(onset, frame_rate_hz, global_bpm)
+    beat_times_s = track_beats(onset, frame_rate_hz, global_bpm, low_onset=low_onset)
     beat_times_s = beat_times_s[(beat_times_s >= 0.0) & (beat_times_s < audio.duration_s)]
     report(0.7)
     beat_frames = np.rint(beat_times_s * frame_rate_hz).astype(np.int64)

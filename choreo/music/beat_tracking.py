@@ -26,6 +26,7 @@ LOCAL_WINDOW_S = 6.0  # window of the local tempo estimate: a few bars
 LOCAL_HOP_S = 0.5
 ONSET_LAG_S = -0.010  # measured: flux of a centred 2048-sample STFT peaks ~10 ms before the labelled beats
 SWING_LEAD_RATIO = 0.5  # an event 1/3 beat after ours this strong (vs our beats) means we sit on the swung off-beat
+OFFBEAT_BASS_RATIO = 1.5  # bass onsets this much stronger half a beat later mean we sit on the off-beat
 
 
 def onset_envelope(log_mel: np.ndarray) -> np.ndarray:
@@ -117,11 +118,13 @@ def local_period(onset: np.ndarray, frame_rate_hz: float, period: float) -> np.n
     return np.interp(np.arange(len(onset)), centres, smoothed)
 
 
-def track_beats(onset: np.ndarray, frame_rate_hz: float, tempo_bpm: float | None = None) -> np.ndarray:
+def track_beats(onset: np.ndarray, frame_rate_hz: float, tempo_bpm: float | None = None,
+                low_onset: np.ndarray | None = None) -> np.ndarray:
     """Beat times, seconds, from an onset envelope.
 
     onset         : (T,) float onset strength on a frame clock of ``frame_rate_hz``.
     tempo_bpm     : global tempo to centre the search on; estimated when None.
+    low_onset     : (T,) optional bass-band onset strength, used to tell beats from off-beats.
     Returns (N,) float64 increasing beat times, seconds.
 
     The dynamic programme scores a beat sequence by the onset strength under its
@@ -163,6 +166,9 @@ def track_beats(onset: np.ndarray, frame_rate_hz: float, tempo_bpm: float | None
         beats.append(frame)
         state, frame = back[frame, state], frame - intervals[state]
     beat_frames = _correct_swing_phase(strength, np.array(beats[::-1], dtype=np.float64))
+    if low_onset is not None:
+        low = np.asarray(low_onset, dtype=np.float64)
+        beat_frames = _correct_offbeat_phase(low / max(float(low.std()), 1e-12), beat_frames)
     return beat_frames / frame_rate_hz - ONSET_LAG_S
 
 
@@ -194,3 +200,22 @@ def _correct_swing_phase(strength: np.ndarray, beat_frames: np.ndarray) -> np.nd
     intervals = np.diff(beat_frames)
     shifted = beat_frames + np.append(intervals, intervals[-1]) / 3.0
     return shifted[shifted < len(strength)]
+
+
+def _correct_offbeat_phase(low_strength: np.ndarray, beat_frames: np.ndarray) -> np.ndarray:
+    """Move beats locked to the off-beat half a beat later, onto the kick and bass.
+
+    Hi-hats, stabs and skanks often make the off-beat the loudest event in the full
+    band, so the tracker can sit exactly between the beats. Kick drum and bass
+    notes land on the beat in nearly every dance style; when the bass band is much
+    stronger half a beat after our beats than on them, the beats shift there.
+    low_strength : (T,) bass-band onset strength. beat_frames : (N,) float frames.
+    """
+    if len(beat_frames) < 4:
+        return beat_frames
+    on_beat, half = _phase_profile(low_strength, beat_frames, np.array([0.0, 0.5]))
+    if half < OFFBEAT_BASS_RATIO * on_beat:
+        return beat_frames
+    intervals = np.diff(beat_frames)
+    shifted = beat_frames + np.append(intervals, intervals[-1]) / 2.0
+    return shifted[shifted < len(low_strength)]
