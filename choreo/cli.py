@@ -12,7 +12,8 @@ from pathlib import Path
 
 from .errors import ChoreoError
 from .motion.choreographer import STYLES
-from .pipeline import DEMO_AUDIO, DEMO_IMAGE, DRAW_STYLES, DanceJob, make_dance_video
+from .pipeline import DEMO_AUDIO, DEMO_IMAGE, DanceJob, make_dance_video
+from .render.dance_frames import DRAW_STYLES, RENDERERS
 from .pose.projection import Camera
 
 
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--style", choices=STYLES, default="mixed", help="dance style")
     parser.add_argument("--energy", type=float, default=1.0, help="size of the moves (default 1)")
     parser.add_argument("--draw", choices=sorted(DRAW_STYLES), default="dwpose", help="skeleton drawing convention")
-    parser.add_argument("--black", action="store_true", help="draw on black instead of over the image")
+    parser.add_argument("--renderer", choices=RENDERERS, default="skeleton_over_image", help="how frames are drawn")
     parser.add_argument("--pose-json", type=Path, help="reference pose of the image (POSE_KEYPOINT JSON)")
     parser.add_argument("--rtmlib-model", type=Path, help="whole-body ONNX model to detect the reference pose")
     parser.add_argument("--yaw", type=float, default=0.0, help="camera yaw in degrees (0 = front)")
@@ -38,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     job = DanceJob(audio_path=args.audio, image_path=args.image, out_path=args.out, fps=args.fps, seed=args.seed,
                    style=args.style, energy_scale=args.energy, draw_style=args.draw,
-                   overlay_on_image=not args.black, pose_json=args.pose_json, rtmlib_model=args.rtmlib_model,
+                   renderer=args.renderer, pose_json=args.pose_json, rtmlib_model=args.rtmlib_model,
                    camera=Camera(yaw_deg=args.yaw), export_data=not args.no_data)
     started = time.perf_counter()
     try:

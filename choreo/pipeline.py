@@ -8,7 +8,7 @@ as nodes.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -26,15 +26,12 @@ from .pose.projection import Camera, project_motion
 from .pose.reference import default_reference_pose, detect_reference_pose, reference_from_pose_keypoint
 from .pose.retarget import skeleton_from_reference
 from .pose.sequence import PoseSequence2D
-from .render.pose_video import PoseDrawStyle, iter_pose_frames
+from .render.dance_frames import iter_dance_frames
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "assets"
 DEMO_AUDIO = ASSETS_DIR / "demo_track.ogg"
 DEMO_IMAGE = ASSETS_DIR / "demo_character.png"
 DEMO_POSE = ASSETS_DIR / "demo_character_pose.json"
-
-DRAW_STYLES = {"dwpose": PoseDrawStyle.dwpose, "openpose": PoseDrawStyle.openpose,
-               "wan_animate": PoseDrawStyle.wan_animate}
 
 
 @dataclass(frozen=True)
@@ -49,7 +46,7 @@ class DanceJob:
     style: str = "mixed"
     energy_scale: float = 1.0
     draw_style: str = "dwpose"
-    overlay_on_image: bool = True
+    renderer: str = "skeleton_over_image"
     pose_json: Path | None = None
     rtmlib_model: Path | None = None
     camera: Camera = field(default_factory=Camera)
@@ -106,10 +103,7 @@ def make_dance_video(job: DanceJob, log: Callable[[str], None] = lambda message:
     lap("retarget and project")
     out_path = Path(job.out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    style = DRAW_STYLES[job.draw_style]()
-    if job.overlay_on_image:
-        style = replace(style, background="image")
-    frames = iter_pose_frames(pose, style, background=image_rgb if job.overlay_on_image else None)
+    frames = iter_dance_frames(pose, job.renderer, reference_image=image_rgb, draw_style=job.draw_style)
     write_mp4(out_path, frames, fps=job.fps, audio=audio, num_frames=pose.num_frames)
     lap("render and encode")
     if job.export_data:

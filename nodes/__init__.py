@@ -6,9 +6,10 @@ names the module it comes from.
 
 from .music_nodes import ChoreoAnalyzeMusic, ChoreoMusicFeatures
 from .motion_nodes import ChoreoBeatChoreographer
-from .pose_nodes import ChoreoKeypointToPose, ChoreoPoseToKeypoint, ChoreoProjectMotion, ChoreoReferencePose
+from .pose_nodes import (ChoreoKeypointToPose, ChoreoLoadPoseKeypoint, ChoreoPoseToKeypoint, ChoreoProjectMotion,
+                         ChoreoReferencePose)
 from .render_nodes import ChoreoRenderPoseVideo
-from .export_nodes import ChoreoSaveDanceVideo
+from .export_nodes import ChoreoRenderDanceVideoFile, ChoreoSaveDanceVideo
 from .editor_nodes import ChoreoPoseKeyframeEditor, ChoreoRegenerateAroundEdits
 
 NODE_CLASS_MAPPINGS = {
@@ -21,6 +22,8 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoKeypointToPose": ChoreoKeypointToPose,
     "ChoreoRenderPoseVideo": ChoreoRenderPoseVideo,
     "ChoreoSaveDanceVideo": ChoreoSaveDanceVideo,
+    "ChoreoRenderDanceVideoFile": ChoreoRenderDanceVideoFile,
+    "ChoreoLoadPoseKeypoint": ChoreoLoadPoseKeypoint,
     "ChoreoPoseKeyframeEditor": ChoreoPoseKeyframeEditor,
     "ChoreoRegenerateAroundEdits": ChoreoRegenerateAroundEdits,
 }
@@ -35,6 +38,8 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoKeypointToPose": "POSE_KEYPOINT to Pose Sequence (Choreo)",
     "ChoreoRenderPoseVideo": "Render Pose Video (Choreo)",
     "ChoreoSaveDanceVideo": "Save Dance Video (Choreo)",
+    "ChoreoRenderDanceVideoFile": "Render Dance to Video File (Choreo)",
+    "ChoreoLoadPoseKeypoint": "Load POSE_KEYPOINT JSON (Choreo)",
     "ChoreoPoseKeyframeEditor": "Pose Keyframe Editor (Choreo)",
     "ChoreoRegenerateAroundEdits": "Regenerate Around Edits (Choreo)",
 }

@@ -75,7 +75,26 @@ def temp_directory() -> Path:
 
 
 def input_directory() -> Path | None:
-    return Path(folder_paths.get_input_directory()) if folder_paths is not None else None
+    if folder_paths is not None:
+        return Path(folder_paths.get_input_directory())
+    return Path(os.environ["CHOREO_INPUT_DIR"]) if "CHOREO_INPUT_DIR" in os.environ else None
+
+
+def input_files(suffixes: tuple[str, ...]) -> list[str]:
+    """Names of the files in ComfyUI's input folder with one of ``suffixes``, sorted."""
+    folder = input_directory()
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def input_file_path(name: str) -> Path | None:
+    """Path of a file directly inside the input folder; None for anything else (no traversal)."""
+    folder = input_directory()
+    if folder is None or Path(name).name != name:
+        return None
+    path = folder / name
+    return path if path.is_file() else None
 
 
 def progress_reporter(steps: int = 100) -> Callable[[float], None]:

@@ -50,3 +50,12 @@ def frames_from_comfy(images: torch.Tensor, name: str = "images"):
         raise ImageInputError(f"{name} must be a ComfyUI IMAGE batch (frames, height, width, 3).")
     for frame in images:
         yield (frame[..., :3].clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).cpu().numpy()
+
+
+def fit_to_canvas(image_rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Resize a (H, W, 3) uint8 picture to the pose canvas (the canvas was made from it, so only rounding differs)."""
+    import cv2
+
+    if image_rgb.shape[:2] == (height, width):
+        return image_rgb
+    return cv2.resize(image_rgb, (width, height), interpolation=cv2.INTER_AREA)

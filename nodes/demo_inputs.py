@@ -10,7 +10,8 @@ import shutil
 
 from .comfy_bridge import PACK_DIR, input_directory
 
-DEMO_FILES = {"demo_track.ogg": "choreo_demo_track.ogg", "demo_character.png": "choreo_demo_character.png"}
+DEMO_FILES = {"demo_track.ogg": "choreo_demo_track.ogg", "demo_character.png": "choreo_demo_character.png",
+              "demo_character_pose.json": "choreo_demo_character_pose.json"}
 
 
 def install_demo_inputs() -> None:

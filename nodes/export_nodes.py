@@ -6,8 +6,9 @@ from ..choreo.io.motion_files import save_motion_bvh, save_motion_npz
 from ..choreo.io.pose_json import save_pose_json
 from ..choreo.io.video_export import write_mp4
 from ..choreo.errors import ImageInputError
+from ..choreo.render.dance_frames import DRAW_STYLES, RENDERERS, iter_dance_frames
 from . import comfy_bridge
-from .convert import audio_from_comfy, frames_from_comfy
+from .convert import audio_from_comfy, fit_to_canvas, frames_from_comfy, image_from_comfy
 from .socket_types import CATEGORY, MOTION, POSE
 
 
@@ -46,6 +47,49 @@ class ChoreoSaveDanceVideo:
                   progress=comfy_bridge.progress_reporter())
         if pose is not None:
             save_pose_json(pose, folder / f"{stem}.pose.json")
+        if motion is not None:
+            save_motion_npz(motion, folder / f"{stem}.npz")
+            save_motion_bvh(motion, folder / f"{stem}.bvh")
+        preview = {"filename": video_path.name, "subfolder": subfolder, "type": "output"}
+        return {"ui": {"images": [preview], "animated": (True,)}, "result": ()}
+
+
+class ChoreoRenderDanceVideoFile:
+    DESCRIPTION = ("Renders the pose sequence and writes the mp4 with the music in one streaming pass, so even a "
+                   "long song never sits in memory as an IMAGE batch. Use it for the finished dance; use Render "
+                   "Pose Video when another node (e.g. Wan-Animate) needs the frames.")
+    CATEGORY = f"{CATEGORY}/export"
+    FUNCTION = "render"
+    OUTPUT_NODE = True
+    RETURN_TYPES = ()
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "pose": (POSE, {"tooltip": "The dance as 2D poses (from Project 3D to 2D or the Keyframe Editor)."}),
+            "reference_image": ("IMAGE", {"tooltip": "The dancer's picture; resized to the pose canvas if needed."}),
+            "renderer": (list(RENDERERS), {"default": RENDERERS[0],
+                         "tooltip": "skeleton_over_image: skeleton over the dimmed picture; "
+                                    "skeleton_on_black: pose video on black."}),
+            "draw_style": (list(DRAW_STYLES), {"default": "dwpose",
+                           "tooltip": "Skeleton drawing convention (dwpose draws face dots, wan_animate does not)."}),
+            "filename_prefix": ("STRING", {"default": "choreo/dance",
+                                "tooltip": "Path under ComfyUI/output; a counter is appended."}),
+        }, "optional": {
+            "audio": ("AUDIO", {"tooltip": "The song; trimmed or padded to the video's length."}),
+            "motion": (MOTION, {"tooltip": "Also save this 3D motion as <name>.npz and <name>.bvh."}),
+        }}
+
+    def render(self, pose, reference_image, renderer, draw_style, filename_prefix, audio=None, motion=None):
+        image = fit_to_canvas(image_from_comfy(reference_image, "reference_image"), pose.canvas_width,
+                              pose.canvas_height)
+        folder, stem, subfolder = comfy_bridge.save_path(filename_prefix, pose.canvas_width, pose.canvas_height)
+        folder.mkdir(parents=True, exist_ok=True)
+        video_path = folder / f"{stem}.mp4"
+        frames = iter_dance_frames(pose, renderer, reference_image=image, draw_style=draw_style)
+        write_mp4(video_path, frames, fps=pose.fps, audio=audio_from_comfy(audio) if audio is not None else None,
+                  num_frames=pose.num_frames, progress=comfy_bridge.progress_reporter())
+        save_pose_json(pose, folder / f"{stem}.pose.json")
         if motion is not None:
             save_motion_npz(motion, folder / f"{stem}.npz")
             save_motion_bvh(motion, folder / f"{stem}.bvh")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..choreo.errors import PoseInputError
+from ..choreo.io.pose_json import load_pose_json
 from ..choreo.pose.keypoint_format import from_pose_keypoint, to_pose_keypoint
 from ..choreo.pose.projection import Camera, project_motion
 from ..choreo.pose.reference import default_reference_pose, detect_reference_pose, reference_from_pose_keypoint
@@ -136,3 +137,32 @@ class ChoreoKeypointToPose:
 
     def convert(self, pose_keypoint, fps):
         return (from_pose_keypoint(pose_keypoint, fps=fps),)
+
+
+class ChoreoLoadPoseKeypoint:
+    DESCRIPTION = ("Loads POSE_KEYPOINT frames from a JSON file in ComfyUI/input (OpenPose/DWPose JSON as written by "
+                   "Save Dance Video or pose-editor packs), e.g. an exact reference pose for a drawn character.")
+    CATEGORY = f"{CATEGORY}/pose"
+    FUNCTION = "load"
+    RETURN_TYPES = (POSE_KEYPOINT,)
+    RETURN_NAMES = ("pose_keypoint",)
+    OUTPUT_TOOLTIPS = ("The frames as native POSE_KEYPOINT.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "pose_file": (comfy_bridge.input_files((".json",)) or ["none"],
+                          {"tooltip": "A .json file in ComfyUI/input holding a POSE_KEYPOINT list (pixels or 0-1)."}),
+        }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, pose_file):
+        if comfy_bridge.input_file_path(pose_file) is None:
+            return f"pose file {pose_file!r} is not in ComfyUI/input; copy the JSON there and refresh."
+        return True
+
+    def load(self, pose_file):
+        path = comfy_bridge.input_file_path(pose_file)
+        if path is None:
+            raise PoseInputError(f"pose file {pose_file!r} is not in ComfyUI/input; copy the JSON there and refresh.")
+        return (to_pose_keypoint(load_pose_json(path)),)

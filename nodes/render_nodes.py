@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import torch
 
 from ..choreo.errors import ImageInputError
 from ..choreo.render.pose_video import PoseDrawStyle, iter_pose_frames
 from ..choreo.pose.keypoint_format import to_pose_keypoint
 from . import comfy_bridge
-from .convert import image_from_comfy
+from .convert import fit_to_canvas, image_from_comfy
 from .socket_types import CATEGORY, POSE, POSE_KEYPOINT
 
 PRESETS = {
@@ -57,7 +56,7 @@ class ChoreoRenderPoseVideo:
                 raise ImageInputError("background is 'reference_image' but no reference_image is connected. "
                                       "Connect the LoadImage output or choose background 'black'.")
             style = dataclasses.replace(style, background="image")
-            backdrop = _fit_to_canvas(image_from_comfy(reference_image, "reference_image"),
+            backdrop = fit_to_canvas(image_from_comfy(reference_image, "reference_image"),
                                       pose.canvas_width, pose.canvas_height)
         report = comfy_bridge.progress_reporter()
         frames = torch.empty((pose.num_frames, pose.canvas_height, pose.canvas_width, 3), dtype=torch.float32)
@@ -68,10 +67,3 @@ class ChoreoRenderPoseVideo:
         report(1.0)
         return (frames, float(pose.fps), to_pose_keypoint(pose))
 
-
-def _fit_to_canvas(image_rgb: np.ndarray, width: int, height: int) -> np.ndarray:
-    import cv2
-
-    if image_rgb.shape[:2] == (height, width):
-        return image_rgb
-    return cv2.resize(image_rgb, (width, height), interpolation=cv2.INTER_AREA)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +66,7 @@ def test_workflow_nodes_links_and_widgets_resolve(path, pack):
         for name, spec in widget_inputs(definition):
             value = next(values)
             options = spec[0] if isinstance(spec[0], list) else spec[1].get("options") if spec[0] == "COMBO" else None
-            if options is not None and node["type"] not in ("LoadAudio", "LoadImage", "ChoreoReferencePose"):
+            if options is not None and node["type"] not in ("LoadAudio", "LoadImage", "ChoreoReferencePose", "ChoreoLoadPoseKeypoint"):
                 assert value in options, f"{node['type']}.{name} = {value!r} not in {options}"
             if spec[0] in ("INT", "FLOAT"):
                 assert spec[1].get("min", -np.inf) <= value <= spec[1].get("max", np.inf), f"{node['type']}.{name}"
@@ -145,6 +146,10 @@ def run_prompt(prompt: dict, pack, fake_nodes: dict) -> dict:
 @pytest.mark.parametrize("name", ["quickstart_cpu.json", "edit_and_regenerate_cpu.json"])
 def test_cpu_workflow_runs_end_to_end(pack, tmp_path, monkeypatch, name):
     monkeypatch.setenv("CHOREO_OUTPUT_DIR", str(tmp_path))
+    input_dir = tmp_path / "input"
+    input_dir.mkdir()
+    shutil.copyfile(REPO_ROOT / "assets" / "demo_character_pose.json", input_dir / "choreo_demo_character_pose.json")
+    monkeypatch.setenv("CHOREO_INPUT_DIR", str(input_dir))
     workflow = json.loads((REPO_ROOT / "workflows" / name).read_text())
     definitions = node_definitions(pack)
     prompt = to_api_prompt(workflow, definitions)
@@ -154,7 +159,7 @@ def test_cpu_workflow_runs_end_to_end(pack, tmp_path, monkeypatch, name):
     fake_nodes = {"LoadAudio": lambda audio: ({"waveform": stereo, "sample_rate": 44100},),
                   "LoadImage": lambda image, **_: (picture, torch.zeros(1, 240, 160))}
     ui = run_prompt(prompt, pack, fake_nodes)
-    saved = ui[next(k for k, v in prompt.items() if v["class_type"] == "ChoreoSaveDanceVideo")]["images"][0]
+    saved = ui[next(k for k, v in prompt.items() if v["class_type"] == "ChoreoRenderDanceVideoFile")]["images"][0]
     video = tmp_path / saved["subfolder"] / saved["filename"]
     assert video.exists() and video.stat().st_size > 1000
     assert video.with_suffix(".npz").exists() and video.with_suffix(".bvh").exists()

@@ -1,0 +1,219 @@
+"""Wan 2.2 Animate (diffusers) nodes: load the model, render a Choreo pose sequence as video of the reference person.
+
+Memory inside ComfyUI is best-effort: the renderer is a whole diffusers pipeline (transformer, umT5, CLIP, VAE)
+whose placement is handled by diffusers' own offloading (``offload``), not by ComfyUI's ModelPatcher. Before
+rendering, the node asks ComfyUI to unload its own models (``free_comfy_memory``), so the pipeline
+gets the GPU; afterwards ComfyUI reloads what it needs. The loaded pipeline stays in Choreo's model cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..choreo.checkpoints import CheckpointError
+from ..choreo.model_cache import MODEL_CACHE, cache_key
+from ..choreo.render.wan_animate import (WanAnimateFiles, apply_appearance_expert, apply_memory_options,
+                                         load_wan_animate, render_wan_animate)
+from ..choreo.render.wan_animate.adapters import DEFAULT_LORA_ALPHA
+from ..choreo.render.wan_animate.chunks import DEFAULT_CHUNK_FRAMES, DEFAULT_CONTINUE_FRAMES
+from ..choreo.render.wan_animate.loading import OFFLOAD_MODES, transformer_shards
+from ..choreo.render.wan_animate.pipeline import DEFAULT_NEGATIVE_PROMPT
+from . import comfy_bridge
+from .convert import frames_to_comfy, image_from_comfy
+from .socket_types import CATEGORY, POSE
+
+WAN_ANIMATE = "CHOREO_WAN_ANIMATE"  # diffusers WanAnimatePipeline, placed by apply_memory_options
+SOURCES = ("diffusers folder", "single files")
+DTYPES = ("bf16", "fp16", "fp32")
+NONE = "(none)"
+DEFAULT_FOLDER = "Wan2.2-Animate-14B-Diffusers"
+DEFAULT_FILES = {
+    "diffusion_models": "wan2.2_animate_14B_bf16.safetensors",
+    "vae": "wan_2.1_vae.safetensors",
+    "text_encoders": "umt5_xxl_fp16.safetensors",
+    "clip_vision": "clip_vision_h.safetensors",
+}
+
+
+def free_comfy_memory() -> None:
+    """Inside ComfyUI: unload ComfyUI's models and empty the CUDA cache so the pipeline has the GPU."""
+    management = comfy_bridge.model_management
+    if management is not None:
+        management.unload_all_models()
+        management.soft_empty_cache()
+
+
+def _folder_paths(key: str) -> list[Path]:
+    folder_paths = comfy_bridge.folder_paths
+    if folder_paths is None:
+        return []
+    try:
+        return [Path(path) for path in folder_paths.get_folder_paths(key)]
+    except KeyError:
+        return []
+
+
+def diffusers_folders() -> dict[str, Path]:
+    """Folders with a model_index.json under ComfyUI/models/diffusers (one level deep)."""
+    found = {}
+    for root in _folder_paths("diffusers"):
+        if root.is_dir():
+            for child in sorted(root.iterdir()):
+                if (child / "model_index.json").is_file():
+                    found.setdefault(child.name, child)
+    return found
+
+
+def _choices(key: str, default: str, extra=()) -> list[str]:
+    """Files in a ComfyUI model folder, the recommended name first so a fresh install shows what to download."""
+    names = [name for name in comfy_bridge.model_file_names(key) if name.endswith(".safetensors")]
+    return list(dict.fromkeys([*extra, default, *names]))
+
+
+def _resolve(key: str, name: str) -> Path:
+    if comfy_bridge.folder_paths is None:
+        return Path(name)
+    path = comfy_bridge.folder_paths.get_full_path(key, name)
+    if path is None:
+        raise CheckpointError(f"{name} was not found in ComfyUI/models/{key}; download it there (see the workflow's "
+                              "group notes) and press R to refresh.")
+    return Path(path)
+
+
+def _resolve_folder(name: str) -> Path:
+    folders = diffusers_folders()
+    if name in folders:
+        return folders[name]
+    if Path(name).is_dir():
+        return Path(name)
+    roots = [str(p) for p in _folder_paths("diffusers")] or ["ComfyUI/models/diffusers"]
+    raise CheckpointError(f"Wan-Animate diffusers folder {name!r} was not found in {roots}. Download "
+                          "Wan-AI/Wan2.2-Animate-14B-Diffusers there (with single files, only its config, tokenizer, "
+                          "image_processor and scheduler files are needed).")
+
+
+class ChoreoLoadWanAnimate:
+    DESCRIPTION = ("Loads Wan 2.2 Animate 14B as a diffusers pipeline for Wan Animate Render. 'diffusers folder': "
+                   "Wan-AI/Wan2.2-Animate-14B-Diffusers in ComfyUI/models/diffusers. 'single files': the "
+                   "transformer from models/diffusion_models (original Wan keys, one file or shards; bf16/fp16, not "
+                   "fp8-scaled), the Wan 2.1 VAE from models/vae, umT5-XXL from models/text_encoders, CLIP-H from "
+                   "models/clip_vision, plus the diffusers folder for configs and tokenizer only.")
+    CATEGORY = f"{CATEGORY}/render"
+    FUNCTION = "load"
+    RETURN_TYPES = (WAN_ANIMATE,)
+    RETURN_NAMES = ("wan_animate",)
+    OUTPUT_TOOLTIPS = ("The Wan-Animate pipeline, placed by the offload mode.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        folders = list(dict.fromkeys([DEFAULT_FOLDER, *diffusers_folders()]))
+        return {"required": {
+            "source": (list(SOURCES), {"default": SOURCES[0],
+                       "tooltip": "Where the weights are: one diffusers folder, or ComfyUI-style single files."}),
+            "diffusers_folder": (folders, {"default": DEFAULT_FOLDER,
+                                 "tooltip": "Folder in ComfyUI/models/diffusers. With single files only its "
+                                            "*/config.json, tokenizer/, image_processor/ and scheduler/ are read."}),
+            "transformer": (_choices("diffusion_models", DEFAULT_FILES["diffusion_models"]),
+                            {"tooltip": "single files: Wan2.2-Animate-14B transformer in models/diffusion_models "
+                                        "(pick any shard of a sharded checkpoint)."}),
+            "vae": (_choices("vae", DEFAULT_FILES["vae"]), {"tooltip": "single files: Wan 2.1 VAE in models/vae."}),
+            "text_encoder": (_choices("text_encoders", DEFAULT_FILES["text_encoders"]),
+                             {"tooltip": "single files: umT5-XXL encoder (fp16/bf16) in models/text_encoders."}),
+            "clip_vision": (_choices("clip_vision", DEFAULT_FILES["clip_vision"]),
+                            {"tooltip": "single files: CLIP ViT-H/14 vision in models/clip_vision."}),
+            "dtype": (list(DTYPES), {"default": "bf16",
+                      "tooltip": "Precision of the transformer and encoders (the VAE stays fp32). bf16 needs about "
+                                 "35 GB of weights in memory for 14B + umT5-XXL."}),
+            "offload": (list(OFFLOAD_MODES), {"default": "model",
+                        "tooltip": "none: everything on the GPU (80 GB class). model: one component at a time on "
+                                   "the GPU (the 14B transformer alone needs ~33 GB in bf16). sequential: layer by "
+                                   "layer, for 24 GB cards; slow."}),
+            "vae_tiling": ("BOOLEAN", {"default": True, "tooltip": "Decode in tiles to bound VAE memory."}),
+        }}
+
+    def load(self, source, diffusers_folder, transformer, vae, text_encoder, clip_vision, dtype, offload, vae_tiling):
+        import torch
+
+        folder = _resolve_folder(diffusers_folder)
+        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if source == "diffusers folder":
+            target, files = folder, None
+        else:
+            files = WanAnimateFiles(transformer=_resolve("diffusion_models", transformer),
+                                    vae=_resolve("vae", vae), text_encoder=_resolve("text_encoders", text_encoder),
+                                    image_encoder=_resolve("clip_vision", clip_vision), support_dir=folder)
+            target = files.transformer
+            transformer_shards(target)
+        variant = (source, files, offload, bool(vae_tiling))
+
+        def load():
+            pipe = apply_memory_options(load_wan_animate(files or folder, dtype=dtype), offload, vae_tiling, device)
+            networks = torch.nn.ModuleList(m for m in pipe.components.values() if isinstance(m, torch.nn.Module))
+            return networks, pipe  # the cache sizes the entry by its first element
+
+        return (MODEL_CACHE.get_or_load(cache_key(target, dtype, device, variant), load)[1],)
+
+
+class ChoreoWanAnimateRender:
+    DESCRIPTION = ("Renders the pose sequence as a video of the person in the reference image with Wan 2.2 "
+                   "Animate, in chunks of 77 frames chained as MACE-Dance does (every chunk sees the whole dance's "
+                   "pose, the previous chunk's last frames and the same reference). Optional MACE-Dance "
+                   "Appearance Expert: body adapter + LoRA (alpha 0.5).")
+    CATEGORY = f"{CATEGORY}/render"
+    FUNCTION = "render"
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("images",)
+    OUTPUT_TOOLTIPS = ("One frame per pose frame, at width x height.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        loras = [NONE, *comfy_bridge.model_file_names("loras")]
+        return {"required": {
+            "wan_animate": (WAN_ANIMATE, {"tooltip": "From Load Wan Animate."}),
+            "reference_image": ("IMAGE", {"tooltip": "The person to animate (first image of the batch)."}),
+            "pose": (POSE, {"tooltip": "The dance on the reference image's canvas (Project Motion to 2D)."}),
+            "prompt": ("STRING", {"default": "a person dancing, full body, natural lighting", "multiline": True,
+                       "tooltip": "Scene description for umT5."}),
+            "negative_prompt": ("STRING", {"default": DEFAULT_NEGATIVE_PROMPT, "multiline": True,
+                                "tooltip": "Used only when cfg > 1."}),
+            "width": ("INT", {"default": 480, "min": 16, "max": 2048, "step": 16,
+                      "tooltip": "Output width (multiple of 16). The reference and pose are resized to it."}),
+            "height": ("INT", {"default": 832, "min": 16, "max": 2048, "step": 16,
+                       "tooltip": "Output height (multiple of 16). Keep the reference image's aspect ratio."}),
+            "steps": ("INT", {"default": 20, "min": 1, "max": 100, "tooltip": "Denoising steps per chunk."}),
+            "cfg": ("FLOAT", {"default": 1.0, "min": 1.0, "max": 10.0, "step": 0.1,
+                    "tooltip": "Guidance; 1.0 is Wan-Animate's default (one pass per step, half the time)."}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1, "control_after_generate": True,
+                     "tooltip": "Noise seed."}),
+            "chunk_frames": ("INT", {"default": DEFAULT_CHUNK_FRAMES, "min": 5, "max": 161, "step": 4,
+                             "tooltip": "Frames per Wan call, 4n + 1 (77 as ComfyUI's WanAnimateToVideo)."}),
+            "continue_frames": ("INT", {"default": DEFAULT_CONTINUE_FRAMES, "min": 1, "max": 16,
+                                "tooltip": "Frames of the previous chunk each chunk continues from (Wan: 1 or 5)."}),
+            "face_source": (["reference", "landmarks"], {"default": "reference",
+                            "tooltip": "face_video: the reference face following the head roll, or the motion's "
+                                       "face landmarks (needs a face track)."}),
+        }, "optional": {
+            "reference_pose": (POSE, {"tooltip": "The person's pose in the reference image: locates the face."}),
+            "appearance_adapter": (loras, {"default": NONE,
+                                   "tooltip": "MACE-Dance Adapter.safetensors (body adapter) in models/loras."}),
+            "appearance_lora": (loras, {"default": NONE,
+                                "tooltip": "MACE-Dance LoRA.safetensors (rank 32) in models/loras."}),
+            "lora_strength": ("FLOAT", {"default": DEFAULT_LORA_ALPHA, "min": -2.0, "max": 2.0, "step": 0.05,
+                              "tooltip": "LoRA alpha; MACE-Dance applies 0.5."}),
+        }}
+
+    def render(self, wan_animate, reference_image, pose, prompt, negative_prompt, width, height, steps, cfg, seed,
+               chunk_frames, continue_frames, face_source, reference_pose=None, appearance_adapter=NONE,
+               appearance_lora=NONE, lora_strength=DEFAULT_LORA_ALPHA):
+        free_comfy_memory()
+        adapter = None if appearance_adapter in (None, NONE) else _resolve("loras", appearance_adapter)
+        lora = None if appearance_lora in (None, NONE) else _resolve("loras", appearance_lora)
+        with apply_appearance_expert(wan_animate.transformer, adapter, lora, lora_strength):
+            frames = render_wan_animate(
+                wan_animate, image_from_comfy(reference_image, "reference_image"), pose, prompt=prompt,
+                negative_prompt=negative_prompt, num_inference_steps=steps, guidance_scale=cfg, seed=seed,
+                chunk_frames=chunk_frames, continue_frames=continue_frames, width=width, height=height,
+                reference_pose=reference_pose, face_source=face_source, progress=comfy_bridge.progress_reporter())
+        return (frames_to_comfy(np.ascontiguousarray(frames)),)
