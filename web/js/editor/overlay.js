@@ -103,6 +103,7 @@ export function openEditor({ api, nodeId, widget, blendWidget }) {
 
   loadEditorData(api, nodeId).then((data) => {
     if (!root.isConnected) return;
+    say("");
     const session = startSession(root, data, { api, widget, blendWidget, say, cleanups });
     cleanups.push(session.stop);
     root.dataset.state = "ready";
