@@ -11,6 +11,7 @@ from .pose_nodes import (ChoreoKeypointToPose, ChoreoLoadPoseKeypoint, ChoreoPos
 from .render_nodes import ChoreoRenderPoseVideo
 from .export_nodes import ChoreoRenderDanceVideoFile, ChoreoSaveDanceVideo
 from .editor_nodes import ChoreoPoseKeyframeEditor, ChoreoRegenerateAroundEdits
+from .wan_animate_nodes import ChoreoLoadWanAnimate, ChoreoWanAnimateRender
 
 NODE_CLASS_MAPPINGS = {
     "ChoreoAnalyzeMusic": ChoreoAnalyzeMusic,
@@ -26,6 +27,8 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoLoadPoseKeypoint": ChoreoLoadPoseKeypoint,
     "ChoreoPoseKeyframeEditor": ChoreoPoseKeyframeEditor,
     "ChoreoRegenerateAroundEdits": ChoreoRegenerateAroundEdits,
+    "ChoreoLoadWanAnimate": ChoreoLoadWanAnimate,
+    "ChoreoWanAnimateRender": ChoreoWanAnimateRender,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -42,4 +45,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoLoadPoseKeypoint": "Load POSE_KEYPOINT JSON (Choreo)",
     "ChoreoPoseKeyframeEditor": "Pose Keyframe Editor (Choreo)",
     "ChoreoRegenerateAroundEdits": "Regenerate Around Edits (Choreo)",
+    "ChoreoLoadWanAnimate": "Load Wan Animate (diffusers) (Choreo)",
+    "ChoreoWanAnimateRender": "Wan Animate Render (Choreo)",
 }

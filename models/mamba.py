@@ -1,0 +1,191 @@
+"""Mamba (selective state-space) blocks in pure PyTorch, with mamba-ssm's parameter names.
+
+Gu & Dao 2023, "Mamba: Linear-Time Sequence Modeling with Selective State Spaces". The
+module keeps the parameter names and shapes of ``mamba_ssm.modules.mamba_simple.Mamba``
+(``in_proj``, ``conv1d``, ``x_proj``, ``dt_proj``, ``A_log``, ``D``, ``out_proj``), so a
+state dict trained with the CUDA kernels loads here unchanged and runs on a CPU.
+
+The selective scan is the recurrence, per batch b, channel d and state n::
+
+    h_t = exp(delta_t * A) * h_{t-1} + delta_t * B_t * u_t
+    y_t = <C_t, h_t> + D * u_t,     out_t = y_t * silu(z_t)
+
+``selective_scan`` runs it as one loop over time with every other axis vectorised (at
+T <= a few hundred that beats a log-depth parallel scan on CPU, which touches the whole
+(B, D, T, N) tensor log2(T) times); on CUDA with ``mamba_ssm`` installed it calls the fused
+kernel instead. ``selective_scan_reference`` is the plain per-step recurrence in float64,
+the yardstick for tests.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def _prepare_delta(delta: torch.Tensor, delta_bias: torch.Tensor | None, delta_softplus: bool) -> torch.Tensor:
+    if delta_bias is not None:
+        delta = delta + delta_bias[None, :, None]
+    return F.softplus(delta) if delta_softplus else delta
+
+
+def _cuda_selective_scan():
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+    except ImportError as error:
+        raise ImportError("use_kernel=True needs the mamba_ssm package with its CUDA kernels "
+                          "(pip install mamba-ssm causal-conv1d on a CUDA machine); "
+                          "pass use_kernel=None to fall back to the pure-PyTorch scan.") from error
+    return selective_scan_fn
+
+
+def _kernel_available() -> bool:
+    try:
+        import mamba_ssm.ops.selective_scan_interface  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
+                   D: torch.Tensor | None = None, z: torch.Tensor | None = None,
+                   delta_bias: torch.Tensor | None = None, delta_softplus: bool = True,
+                   use_kernel: bool | None = None) -> torch.Tensor:
+    """Selective scan with mamba-ssm's signature and layout.
+
+    u, delta   : (B, D, T) inputs and (pre-softplus) step sizes.
+    A          : (D, N) state matrix (negative real; ``-exp(A_log)``).
+    B, C       : (B, N, T) input-dependent input and output projections.
+    D          : (D,) skip gain, or None.
+    z          : (B, D, T) gate, output multiplied by ``silu(z)``, or None.
+    delta_bias : (D,) added to delta before the softplus, or None.
+    use_kernel : None = mamba-ssm's CUDA kernel when importable and ``u`` is on CUDA, else this
+                 pure-PyTorch loop; True = require the kernel (ImportError if missing); False = never.
+    returns    : (B, D, T), dtype of ``u``.
+    """
+    if use_kernel or (use_kernel is None and u.is_cuda and _kernel_available()):
+        return _cuda_selective_scan()(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
+    dtype = u.dtype
+    u, delta, B, C = u.float(), delta.float(), B.float(), C.float()
+    delta = _prepare_delta(delta, None if delta_bias is None else delta_bias.float(), delta_softplus)
+    delta_t = delta.transpose(1, 2)                                        # (B, T, D)
+    decay = torch.exp(delta_t[..., None] * A.float())                      # (B, T, D, N)
+    drive = (delta_t * u.transpose(1, 2))[..., None] * B.transpose(1, 2)[:, :, None, :]   # (B, T, D, N)
+    state = torch.zeros_like(decay[:, 0])                                  # (B, D, N)
+    states = []
+    for step in range(u.shape[-1]):
+        state = torch.addcmul(drive[:, step], decay[:, step], state)
+        states.append(state)
+    y = (torch.stack(states, dim=1) * C.transpose(1, 2)[:, :, None, :]).sum(-1).transpose(1, 2)  # (B, D, T)
+    if D is not None:
+        y = y + u * D.float()[None, :, None]
+    if z is not None:
+        y = y * F.silu(z.float())
+    return y.to(dtype)
+
+
+def selective_scan_reference(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
+                             C: torch.Tensor, D: torch.Tensor | None = None, z: torch.Tensor | None = None,
+                             delta_bias: torch.Tensor | None = None, delta_softplus: bool = True) -> torch.Tensor:
+    """The recurrence written out one step at a time in float64 (slow; for tests). Shapes as ``selective_scan``."""
+    u, delta, A, B, C = (tensor.double() for tensor in (u, delta, A, B, C))
+    delta = _prepare_delta(delta, None if delta_bias is None else delta_bias.double(), delta_softplus)
+    batch, channels, num_steps = u.shape
+    state = torch.zeros(batch, channels, A.shape[1], dtype=torch.float64, device=u.device)
+    outputs = []
+    for step in range(num_steps):
+        dt = delta[:, :, step, None]                                        # (B, D, 1)
+        state = torch.exp(dt * A[None]) * state + dt * B[:, None, :, step] * u[:, :, step, None]
+        y = (state * C[:, None, :, step]).sum(-1)                           # (B, D)
+        if D is not None:
+            y = y + D.double()[None] * u[:, :, step]
+        if z is not None:
+            gate = z[:, :, step].double()
+            y = y * gate * torch.sigmoid(gate)
+        outputs.append(y)
+    return torch.stack(outputs, dim=-1)
+
+
+@dataclass(frozen=True)
+class MambaConfig:
+    """Sizes of one Mamba block (defaults are mamba-ssm's).
+
+    dt_rank "auto" means ceil(d_model / 16), mamba-ssm's rule.
+    """
+
+    d_model: int
+    d_state: int = 16
+    d_conv: int = 4
+    expand: int = 2
+    dt_rank: int | str = "auto"
+    bias: bool = False
+    conv_bias: bool = True
+
+    @property
+    def d_inner(self) -> int:
+        return self.expand * self.d_model
+
+    @property
+    def dt_rank_value(self) -> int:
+        return math.ceil(self.d_model / 16) if self.dt_rank == "auto" else int(self.dt_rank)
+
+
+class Mamba(nn.Module):
+    """One Mamba block: gated causal conv + selective SSM, (B, T, d_model) -> (B, T, d_model)."""
+
+    def __init__(self, config: MambaConfig, dt_min: float = 0.001, dt_max: float = 0.1, dt_init_floor: float = 1e-4):
+        super().__init__()
+        self.config = config
+        d_inner, d_state, dt_rank = config.d_inner, config.d_state, config.dt_rank_value
+        self.in_proj = nn.Linear(config.d_model, 2 * d_inner, bias=config.bias)
+        self.conv1d = nn.Conv1d(d_inner, d_inner, config.d_conv, groups=d_inner, padding=config.d_conv - 1,
+                                bias=config.conv_bias)
+        self.x_proj = nn.Linear(d_inner, dt_rank + 2 * d_state, bias=False)
+        self.dt_proj = nn.Linear(dt_rank, d_inner, bias=True)
+        self.out_proj = nn.Linear(d_inner, config.d_model, bias=config.bias)
+        # S4D-real initialisation A = -(1..N); stored as log so A stays negative.
+        A = torch.arange(1, d_state + 1, dtype=torch.float32).repeat(d_inner, 1)
+        self.A_log = nn.Parameter(torch.log(A))
+        self.D = nn.Parameter(torch.ones(d_inner))
+        # Step sizes start log-uniform in [dt_min, dt_max]: dt_proj's bias is softplus^-1 of them.
+        nn.init.uniform_(self.dt_proj.weight, -dt_rank ** -0.5, dt_rank ** -0.5)
+        dt = torch.exp(torch.rand(d_inner) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        dt = dt.clamp(min=dt_init_floor)
+        with torch.no_grad():
+            self.dt_proj.bias.copy_(dt + torch.log(-torch.expm1(-dt)))
+
+    def forward(self, hidden: torch.Tensor, use_kernel: bool | None = None) -> torch.Tensor:
+        """hidden : (B, T, d_model) -> (B, T, d_model); causal in time."""
+        config = self.config
+        num_steps = hidden.shape[1]
+        x, z = self.in_proj(hidden).transpose(1, 2).chunk(2, dim=1)          # (B, d_inner, T) each
+        x = F.silu(self.conv1d(x)[..., :num_steps])                          # causal: drop the right pad
+        dt, B, C = torch.split(self.x_proj(x.transpose(1, 2)),
+                               [config.dt_rank_value, config.d_state, config.d_state], dim=-1)
+        delta = (dt @ self.dt_proj.weight.t()).transpose(1, 2)               # (B, d_inner, T), bias in the scan
+        y = selective_scan(x, delta, -torch.exp(self.A_log.float()), B.transpose(1, 2).contiguous(),
+                           C.transpose(1, 2).contiguous(), self.D.float(), z=z,
+                           delta_bias=self.dt_proj.bias.float(), delta_softplus=True, use_kernel=use_kernel)
+        return self.out_proj(y.transpose(1, 2))
+
+
+class BiMamba(nn.Module):
+    """Bidirectional Mamba: one block forward in time, one on the time-reversed sequence; outputs summed.
+
+    As MACE-Dance's IntraModalMamba (without its norm and dropout, which callers add).
+    """
+
+    def __init__(self, config: MambaConfig):
+        super().__init__()
+        self.forward_mamba = Mamba(config)
+        self.backward_mamba = Mamba(config)
+
+    def forward(self, hidden: torch.Tensor, use_kernel: bool | None = None) -> torch.Tensor:
+        """hidden : (B, T, d_model) -> (B, T, d_model); each frame sees the whole sequence."""
+        ahead = self.forward_mamba(hidden, use_kernel=use_kernel)
+        behind = self.backward_mamba(hidden.flip(1), use_kernel=use_kernel).flip(1)
+        return ahead + behind
