@@ -1,0 +1,345 @@
+"""X-Dancer's cross-conditional music-to-pose-token GPT (arXiv 2502.17414, §3.2).
+
+A nanoGPT-style causal decoder over per-frame token groups. Every frame is
+``num_parts x tokens_per_part`` tokens (upper body, lower body, head, left hand, right
+hand, 6 each), so a window of N frames is N x 30 tokens, causal within and across frames.
+
+The sequence the transformer reads::
+
+    [music context (M)] [motion context (C x 30)] [BOS] [x_0 ... x_{N*30-2}]
+
+* music context (a): M "start" tokens pooled from the whole window's music features;
+* motion context (c): the tokens of C = 8 frames sampled from the previous segment
+  (absent for a first segment);
+* the motion stream is shifted by one (BOS first), so the output at stream position j
+  predicts token x_j. The input at j carries the previous token (with its part's
+  vocabulary offset), the slot (part, token) and frame of x_j, and (b) the projected
+  music features of x_j's frame, added to the embedding.
+
+Positions are learned per role (music slot, context frame, window frame, slot in the
+frame) instead of one absolute table, so a missing context does not shift the motion.
+Each part has its own output head over its codebook. ``generate`` samples with
+temperature / top-k / top-p from a ``torch.Generator``, forces any tokens it is given
+(overlap frames, kept keyframes, locked parts), and uses a KV cache unless asked not to.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class MotionGPTConfig:
+    codebook_size: int = 512          # vocabulary of every part (the tokenizer's codebook size)
+    num_parts: int = 5
+    tokens_per_part: int = 6
+    music_dim: int = 35               # EDGE librosa features; Jukebox-based features are wider
+    n_layer: int = 6
+    n_head: int = 8
+    n_embd: int = 256
+    block_frames: int = 64            # frames per training window (the paper's 64-frame segments)
+    num_music_context_tokens: int = 8
+    motion_context_frames: int = 8
+    dropout: float = 0.1
+
+    @property
+    def tokens_per_frame(self) -> int:
+        return self.num_parts * self.tokens_per_part
+
+    @property
+    def block_size(self) -> int:
+        """Longest token sequence the model reads: music context + motion context + BOS + window."""
+        return (self.num_music_context_tokens + self.motion_context_frames * self.tokens_per_frame
+                + self.block_frames * self.tokens_per_frame)
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: MotionGPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.qkv = nn.Linear(config.n_embd, 3 * config.n_embd)
+        self.proj = nn.Linear(config.n_embd, config.n_embd)
+        self.dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, cache: "KVCache | None" = None, layer: int = 0) -> torch.Tensor:
+        """x (B, L, C) -> (B, L, C); with ``cache``, x continues the cached positions and is appended to them."""
+        B, L, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)
+        q, k, v = (t.view(B, L, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, L, hs)
+        past = 0
+        if cache is not None:
+            past = cache.length
+            k, v = cache.append(layer, k, v)
+        dropout = self.dropout if self.training else 0.0
+        if past == 0:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
+        elif L == 1:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
+        else:
+            # query i of this chunk sits at past + i and sees keys 0 .. past + i
+            mask = torch.ones(L, past + L, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
+        return self.resid_dropout(self.proj(y.transpose(1, 2).reshape(B, L, C)))
+
+
+class KVCache:
+    """Keys and values of every layer for positions 0 .. length-1, in buffers preallocated to ``max_length``."""
+
+    def __init__(self, config: "MotionGPTConfig", batch: int, max_length: int, device, dtype):
+        shape = (config.n_layer, batch, config.n_head, max_length, config.n_embd // config.n_head)
+        self.keys = torch.empty(shape, device=device, dtype=dtype)
+        self.values = torch.empty(shape, device=device, dtype=dtype)
+        self.length = 0
+        self.pending = 0
+
+    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store k, v (B, nh, L, hs) after the cached positions; return all keys and values so far."""
+        end = self.length + k.shape[2]
+        self.keys[layer, :, :, self.length:end] = k
+        self.values[layer, :, :, self.length:end] = v
+        self.pending = k.shape[2]
+        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+
+    def advance(self) -> None:
+        """Called after all layers ran on a chunk: its positions become part of the cache."""
+        self.length += self.pending
+        self.pending = 0
+
+
+class MLP(nn.Module):
+    def __init__(self, config: MotionGPTConfig):
+        super().__init__()
+        self.fc = nn.Linear(config.n_embd, 4 * config.n_embd)
+        self.proj = nn.Linear(4 * config.n_embd, config.n_embd)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.proj(F.gelu(self.fc(x))))
+
+
+class Block(nn.Module):
+    def __init__(self, config: MotionGPTConfig):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer)
+        return x + self.mlp(self.ln_2(x))
+
+
+class MotionGPT(nn.Module):
+    """Music- and context-conditioned autoregressive model of pose tokens; see the module docstring."""
+
+    def __init__(self, config: MotionGPTConfig):
+        super().__init__()
+        self.config = config
+        V, S, E = config.codebook_size, config.tokens_per_frame, config.n_embd
+        # 1. embeddings: tokens of all parts in one table (part p's code k at p * V + k), BOS last
+        self.tok_emb = nn.Embedding(config.num_parts * V + 1, E)
+        self.slot_emb = nn.Embedding(S, E)
+        self.frame_emb = nn.Embedding(config.block_frames, E)
+        self.context_frame_emb = nn.Embedding(config.motion_context_frames, E)
+        self.music_context_emb = nn.Embedding(config.num_music_context_tokens, E)
+        self.type_emb = nn.Embedding(3, E)  # 0 music context, 1 motion context, 2 motion stream
+        # 2. music conditioning: global start tokens (a) and per-frame features (b)
+        self.music_context = nn.Sequential(nn.Linear(2 * config.music_dim, E), nn.GELU(), nn.Linear(E, E))
+        self.music_frame = nn.Linear(config.music_dim, E)
+        # 3. transformer and one output head per part
+        self.drop = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList([Block(config) for _ in range(config.n_layer)])
+        self.ln_f = nn.LayerNorm(E)
+        self.head = nn.Linear(E, config.num_parts * V, bias=False)
+        self.apply(self._init_weights)
+        # GPT-2: residual projections scaled by 1/sqrt(2 * n_layer)
+        for name, p in self.named_parameters():
+            if name.endswith("proj.weight") and "blocks" in name:
+                nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+        self.register_buffer("slot_part", torch.arange(S) // config.tokens_per_part, persistent=False)
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    # ---- embeddings -------------------------------------------------------------------------------------
+    def embed_prefix(self, music: torch.Tensor, context: torch.Tensor | None) -> torch.Tensor:
+        """music (B, N, music_dim), context (B, C, 30) long or None -> prefix embeddings (B, M + C*30, E)."""
+        c = self.config
+        B, N, _ = music.shape
+        M = c.num_music_context_tokens
+        # global music context: mean and std over M equal stretches of the window
+        bounds = torch.linspace(0, N, M + 1).round().long().tolist()
+        pooled = []
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            chunk = music[:, a:max(b, a + 1)] if a < N else music[:, -1:]
+            pooled.append(torch.cat([chunk.mean(1), chunk.std(1, unbiased=False)], -1))
+        parts = [self.music_context(torch.stack(pooled, 1)) + self.music_context_emb.weight + self.type_emb.weight[0]]
+        if context is not None:
+            C = context.shape[1]
+            if C > c.motion_context_frames:
+                raise ValueError(f"context has {C} frames, the model takes at most {c.motion_context_frames}.")
+            ids = (context + self.slot_part * c.codebook_size).flatten(1)                # (B, C*30)
+            slots = torch.arange(c.tokens_per_frame, device=music.device).repeat(C)
+            frames = torch.arange(C, device=music.device).repeat_interleave(c.tokens_per_frame)
+            parts.append(self.tok_emb(ids) + self.slot_emb(slots) + self.context_frame_emb(frames) + self.type_emb.weight[1])
+        return torch.cat(parts, 1)
+
+    def stream_position_embedding(self, music: torch.Tensor) -> torch.Tensor:
+        """What the input at every stream position j of an N-frame window carries besides the previous token:
+        x_j's slot and frame, and the music of x_j's frame. music (B, N, music_dim) -> (B, N * 30, E)."""
+        c = self.config
+        B, N, _ = music.shape
+        if N > c.block_frames:
+            raise ValueError(f"a window holds at most {c.block_frames} frames, got {N}.")
+        S = c.tokens_per_frame
+        per_frame = self.frame_emb.weight[:N] + self.music_frame(music) + self.type_emb.weight[2]   # (B, N, E)
+        return (per_frame[:, :, None] + self.slot_emb.weight[None, None]).reshape(B, N * S, -1)
+
+    def stream_token_ids(self, tokens: torch.Tensor, start: int) -> torch.Tensor:
+        """Embedding-table ids of the inputs at stream positions start .. start + L - 1.
+
+        tokens (B, L) long: the token *before* each position (x_{j-1}, part-local); position 0 is BOS.
+        """
+        c = self.config
+        positions = torch.arange(start, start + tokens.shape[1], device=tokens.device)
+        previous_part = self.slot_part[(positions - 1) % c.tokens_per_frame]
+        ids = tokens + previous_part * c.codebook_size
+        if start == 0:
+            ids[:, 0] = c.num_parts * c.codebook_size
+        return ids
+
+    def _run(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+        x = self.drop(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, cache, i)
+        if cache is not None:
+            cache.advance()
+        return self.ln_f(x)
+
+    def _part_logits(self, h: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """h (B, L, E) at stream positions (L,) -> logits (B, L, V) of each position's part."""
+        c = self.config
+        logits = self.head(h).view(h.shape[0], h.shape[1], c.num_parts, c.codebook_size)
+        part = self.slot_part[positions % c.tokens_per_frame]
+        return logits[:, torch.arange(h.shape[1], device=h.device), part]
+
+    # ---- training ---------------------------------------------------------------------------------------
+    def forward(self, idx: torch.Tensor, music: torch.Tensor, context: torch.Tensor | None = None,
+                targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Next-token logits for every token of a window.
+
+        idx     : (B, N, 30) long, the window's tokens (part-local indices 0 .. codebook_size-1), N <= block_frames.
+        music   : (B, N, music_dim) float, per-frame music features (normalised).
+        context : (B, C, 30) long tokens of C <= motion_context_frames frames of the previous segment, or None.
+        targets : (B, N, 30) long or None; usually ``idx``; -1 marks tokens left out of the loss.
+        returns : logits (B, N, 30, codebook_size) where [:, t, s] predicts idx[:, t, s] from everything
+                  before it; loss () mean cross-entropy, or None without targets.
+        """
+        B, N, S = idx.shape
+        if S != self.config.tokens_per_frame or music.shape[:2] != (B, N):
+            raise ValueError(f"idx must be (B, N, {self.config.tokens_per_frame}) and music (B, N, "
+                             f"{self.config.music_dim}); got {tuple(idx.shape)} and {tuple(music.shape)}.")
+        flat = idx.flatten(1)
+        previous = torch.cat([flat.new_zeros(B, 1), flat[:, :-1]], 1)
+        prefix = self.embed_prefix(music, context)
+        stream = self.tok_emb(self.stream_token_ids(previous, 0)) + self.stream_position_embedding(music)
+        h = self._run(torch.cat([prefix, stream], 1))[:, prefix.shape[1]:]
+        logits = self._part_logits(h, torch.arange(N * S, device=idx.device)).view(B, N, S, -1)
+        loss = None
+        if targets is not None:
+            loss = F.cross_entropy(logits.flatten(0, 2), targets.flatten(), ignore_index=-1)
+        return logits, loss
+
+    # ---- sampling ---------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(self, music: torch.Tensor, context: torch.Tensor | None = None, forced: torch.Tensor | None = None,
+                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+                 generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+        """Sample a window of tokens, frame by frame and part by part.
+
+        music     : (B, N, music_dim) float; N frames are generated (N <= block_frames).
+        context   : (B, C, 30) long motion context from the previous segment, or None.
+        forced    : (B, N, 30) long; entries >= 0 are taken as given (overlap, keyframes, locked parts),
+                    -1 entries are sampled.
+        temperature, top_k, top_p : see ``sample_logits``; temperature 0 picks the most likely token.
+        generator : torch.Generator for reproducible draws (one draw per sampled position).
+        use_cache : keep keys/values of earlier positions (KV cache); False recomputes the whole sequence
+                    at every sampled position (same tokens up to float rounding, quadratically slower).
+        returns   : (B, N, 30) long tokens.
+        """
+        c = self.config
+        B, N, _ = music.shape
+        S, V = c.tokens_per_frame, c.codebook_size
+        L = N * S
+        if forced is None:
+            forced = torch.full((B, N, S), -1, dtype=torch.long, device=music.device)
+        forced = forced.flatten(1)
+        given = (forced >= 0).all(0).tolist()            # positions given for every batch row
+        out = forced.clone()
+        prefix = self.embed_prefix(music, context)
+        static = self.stream_position_embedding(music)   # (B, L, E)
+        cache = KVCache(c, B, prefix.shape[1] + L, music.device, prefix.dtype) if use_cache else None
+        bos = self.tok_emb(self.stream_token_ids(out[:, :1].clamp_min(0), 0)) + static[:, :1]
+        h_last = self._run(torch.cat([prefix, bos], 1), cache)[:, -1]
+        j = 0
+        while j < L:
+            k = j + 1
+            if given[j]:
+                while k < L and given[k]:                # a run of given tokens goes through in one chunk
+                    k += 1
+            else:
+                part = j % S // c.tokens_per_part
+                logits = F.linear(h_last, self.head.weight[part * V:(part + 1) * V])
+                choice = sample_logits(logits, temperature, top_k, top_p, generator)
+                out[:, j] = torch.where(forced[:, j] >= 0, forced[:, j], choice)
+            if k < L:
+                # stream inputs j+1 .. k carry tokens j .. k-1; the last one's output predicts token k
+                if use_cache:
+                    x = self.tok_emb(self.stream_token_ids(out[:, j:k], j + 1)) + static[:, j + 1:k + 1]
+                    h_last = self._run(x, cache)[:, -1]
+                else:
+                    previous = torch.cat([out[:, :1].clamp_min(0), out[:, :k]], 1)
+                    x = self.tok_emb(self.stream_token_ids(previous, 0)) + static[:, :k + 1]
+                    h_last = self._run(torch.cat([prefix, x], 1))[:, -1]
+            j = k
+        return out.view(B, N, S)
+
+
+def sample_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                  top_p: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    """One token per row of logits (B, V): temperature, then top-k, then nucleus (top-p) filtering.
+
+    top_k  : keep the k most likely tokens (None or 0: all).
+    top_p  : keep the smallest set of most likely tokens whose probability reaches p (None or >= 1: all).
+    temperature <= 0 returns the argmax. returns (B,) long.
+    """
+    if temperature <= 0:
+        return logits.argmax(-1)
+    logits = logits.float() / temperature
+    if top_k:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = logits.sort(-1, descending=True)
+        cumulative = sorted_logits.softmax(-1).cumsum(-1)
+        # drop a token when the tokens ranked above it already reach p (the top token always stays)
+        drop_sorted = (cumulative - sorted_logits.softmax(-1)) >= top_p
+        logits = logits.masked_fill(drop_sorted.scatter(-1, order, drop_sorted), float("-inf"))
+    # inverse-CDF draw, one uniform number per row from ``generator``; u in (0, total] never picks a
+    # zero-probability token
+    cdf = logits.softmax(-1).cumsum(-1)
+    u = (1.0 - torch.rand(logits.shape[0], 1, generator=generator, device=logits.device)) * cdf[:, -1:]
+    return (cdf < u).sum(-1).clamp_max(logits.shape[-1] - 1)
