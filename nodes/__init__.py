@@ -12,6 +12,7 @@ from .render_nodes import ChoreoRenderPoseVideo
 from .export_nodes import ChoreoRenderDanceVideoFile, ChoreoSaveDanceVideo
 from .editor_nodes import ChoreoPoseKeyframeEditor, ChoreoRegenerateAroundEdits
 from .wan_animate_nodes import ChoreoLoadWanAnimate, ChoreoWanAnimateRender
+from .xdancer_renderer_nodes import ChoreoLoadXDancerRenderer, ChoreoXDancerRender
 
 NODE_CLASS_MAPPINGS = {
     "ChoreoAnalyzeMusic": ChoreoAnalyzeMusic,
@@ -29,6 +30,8 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoRegenerateAroundEdits": ChoreoRegenerateAroundEdits,
     "ChoreoLoadWanAnimate": ChoreoLoadWanAnimate,
     "ChoreoWanAnimateRender": ChoreoWanAnimateRender,
+    "ChoreoLoadXDancerRenderer": ChoreoLoadXDancerRenderer,
+    "ChoreoXDancerRender": ChoreoXDancerRender,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -47,4 +50,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoRegenerateAroundEdits": "Regenerate Around Edits (Choreo)",
     "ChoreoLoadWanAnimate": "Load Wan Animate (diffusers) (Choreo)",
     "ChoreoWanAnimateRender": "Wan Animate Render (Choreo)",
+    "ChoreoLoadXDancerRenderer": "Load X-Dancer Renderer (Choreo)",
+    "ChoreoXDancerRender": "X-Dancer Render (Choreo)",
 }

@@ -30,6 +30,7 @@ PACK_DIR = Path(__file__).resolve().parents[1]
 MODEL_FOLDERS = {
     "choreo": "choreo",
     "choreo_rtmlib": os.path.join("choreo", "rtmlib"),
+    "animatediff_models": "animatediff_models",
 }
 MODEL_EXTENSIONS = {".onnx", ".safetensors", ".json"}
 

@@ -15,8 +15,14 @@ from conftest import REPO_ROOT, SHARED_DIR, click_track
 WORKFLOWS = sorted((REPO_ROOT / "workflows").glob("*.json"))
 CORE_NODES = json.loads((REPO_ROOT / "tests" / "fixtures" / "comfyui_core_nodes_subset.json").read_text())
 SOCKET_ONLY = {"IMAGE", "AUDIO", "MASK", "LATENT", "VIDEO", "POSE_KEYPOINT", "CONDITIONING"}
+# Nodes whose combos list the user's files: any saved file name is valid.
+FILE_PICKERS = ("LoadAudio", "LoadImage", "ChoreoReferencePose", "ChoreoLoadPoseKeypoint", "ChoreoLoadXDancerRenderer",
+                "ChoreoLoadWanAnimate", "ChoreoLoadMotionExpert", "ChoreoLoadXDancer")
 # Frontend-only widgets that core nodes add to widgets_values (upload buttons, previews).
 EXTRA_WIDGETS = {"LoadAudio": 2, "LoadImage": 1}
+# V3 dynamic combos (SaveVideo's format/codec) are widgets whose options are {key, inputs} entries.
+DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
+WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", DYNAMIC_COMBO)
 
 
 def node_definitions(pack) -> dict:
@@ -37,7 +43,7 @@ def widget_inputs(definition: dict) -> list[tuple[str, tuple]]:
             spec = definition["input"][section][name]
             kind = spec[0]
             socket_only = len(spec) > 1 and spec[1].get("forceInput")
-            if (isinstance(kind, list) or kind in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")) and not socket_only:
+            if (isinstance(kind, list) or kind in WIDGET_KINDS) and not socket_only:
                 widgets.append((name, spec))
     return widgets
 
@@ -66,7 +72,11 @@ def test_workflow_nodes_links_and_widgets_resolve(path, pack):
         for name, spec in widget_inputs(definition):
             value = next(values)
             options = spec[0] if isinstance(spec[0], list) else spec[1].get("options") if spec[0] == "COMBO" else None
-            if options is not None and node["type"] not in ("LoadAudio", "LoadImage", "ChoreoReferencePose", "ChoreoLoadPoseKeypoint"):
+            if spec[0] == DYNAMIC_COMBO:
+                options = [option["key"] for option in spec[1]["options"]]
+            if name.endswith("_name"):  # model-file lists (unet_name, vae_name, ...) depend on the user's folders
+                options = None
+            if options is not None and node["type"] not in FILE_PICKERS:
                 assert value in options, f"{node['type']}.{name} = {value!r} not in {options}"
             if spec[0] in ("INT", "FLOAT"):
                 assert spec[1].get("min", -np.inf) <= value <= spec[1].get("max", np.inf), f"{node['type']}.{name}"
@@ -75,7 +85,7 @@ def test_workflow_nodes_links_and_widgets_resolve(path, pack):
         required = definition["input"].get("required", {})
         linked = {entry["name"] for entry in node["inputs"] if entry.get("link") is not None}
         for name, spec in required.items():
-            is_widget = isinstance(spec[0], list) or spec[0] in ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+            is_widget = isinstance(spec[0], list) or spec[0] in WIDGET_KINDS
             if not is_widget or (len(spec) > 1 and spec[1].get("forceInput")):
                 assert name in linked, f"required socket {node['type']}.{name} is not connected"
     for link_id, source_id, source_slot, target_id, target_slot, link_type in workflow["links"]:
