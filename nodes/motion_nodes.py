@@ -20,7 +20,7 @@ class ChoreoBeatChoreographer:
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
-            "music": ("CHOREO_MUSIC", {"tooltip": "From Analyze Music."}),
+            "music": (MUSIC, {"tooltip": "From Analyze Music."}),
             "seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1, "control_after_generate": True,
                              "tooltip": "Picks among the moves that fit; the same seed gives the same dance."}),
             "style": (list(STYLES), {"default": STYLES[0],
