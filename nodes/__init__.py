@@ -13,6 +13,7 @@ from .export_nodes import ChoreoRenderDanceVideoFile, ChoreoSaveDanceVideo
 from .editor_nodes import ChoreoPoseKeyframeEditor, ChoreoRegenerateAroundEdits
 from .wan_animate_nodes import ChoreoLoadWanAnimate, ChoreoWanAnimateRender
 from .xdancer_renderer_nodes import ChoreoLoadXDancerRenderer, ChoreoXDancerRender
+from .motion_expert_nodes import Choreo3DInpaint, ChoreoExportMotion, ChoreoGenerate3DDance, ChoreoLoadMotionExpert
 
 NODE_CLASS_MAPPINGS = {
     "ChoreoAnalyzeMusic": ChoreoAnalyzeMusic,
@@ -32,6 +33,10 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoWanAnimateRender": ChoreoWanAnimateRender,
     "ChoreoLoadXDancerRenderer": ChoreoLoadXDancerRenderer,
     "ChoreoXDancerRender": ChoreoXDancerRender,
+    "ChoreoLoadMotionExpert": ChoreoLoadMotionExpert,
+    "ChoreoGenerate3DDance": ChoreoGenerate3DDance,
+    "Choreo3DInpaint": Choreo3DInpaint,
+    "ChoreoExportMotion": ChoreoExportMotion,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -52,4 +57,8 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoWanAnimateRender": "Wan Animate Render (Choreo)",
     "ChoreoLoadXDancerRenderer": "Load X-Dancer Renderer (Choreo)",
     "ChoreoXDancerRender": "X-Dancer Render (Choreo)",
+    "ChoreoLoadMotionExpert": "Load Motion Expert (Choreo)",
+    "ChoreoGenerate3DDance": "Generate 3D Dance (Choreo)",
+    "Choreo3DInpaint": "3D In-paint (Choreo)",
+    "ChoreoExportMotion": "Export Motion BVH/NPZ (Choreo)",
 }

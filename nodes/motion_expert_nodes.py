@@ -13,9 +13,8 @@ from ..choreo.generators.motion_expert import (ALL_GENRES, AUTO_GENRE, INPAINT_M
                                                load_motion_expert, parse_joint_list)
 from ..choreo.io.motion_files import save_motion_bvh, save_motion_npz
 from . import comfy_bridge
-from .socket_types import CATEGORY, MOTION, MUSIC, MUSIC_FEATURES
+from .socket_types import CATEGORY, MOTION, MUSIC, MUSIC_FEATURES, MOTION_EXPERT
 
-MOTION_EXPERT = "CHOREO_MOTION_EXPERT"  # choreo.generators.motion_expert.MotionExpert
 BUNDLED_DIR = comfy_bridge.PACK_DIR / "assets" / "checkpoints" / "motion_expert"
 BUNDLED_PREFIX = "bundled/"
 DTYPES = ("float32", "bfloat16", "float16")
@@ -24,7 +23,8 @@ EXPORT_FORMATS = ("both", "npz", "bvh")
 
 def expert_choices() -> dict[str, Path]:
     """Display name -> checkpoint folder: the bundled demos, then ComfyUI/models/choreo/motion_expert/**."""
-    choices = {BUNDLED_PREFIX + path.relative_to(BUNDLED_DIR).as_posix(): path for path in find_checkpoints(BUNDLED_DIR)}
+    choices = {BUNDLED_PREFIX + path.relative_to(BUNDLED_DIR).as_posix(): path
+               for path in find_checkpoints(BUNDLED_DIR)}
     user_root = comfy_bridge.choreo_models_directory("motion_expert")
     for path in find_checkpoints(user_root):
         choices[path.relative_to(user_root).as_posix()] = path

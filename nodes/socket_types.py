@@ -3,6 +3,7 @@
 MUSIC = "CHOREO_MUSIC"  # choreo.music.analysis.MusicAnalysis
 MUSIC_FEATURES = "CHOREO_MUSIC_FEATURES"  # choreo.music.features.MusicFeatures
 MOTION = "CHOREO_MOTION"  # choreo.motion.motion3d.Motion3D
+MOTION_EXPERT = "CHOREO_MOTION_EXPERT"  # choreo.generators.motion_expert.MotionExpert
 POSE = "CHOREO_POSE"  # choreo.pose.sequence.PoseSequence2D (a reference pose is one frame)
 POSE_KEYPOINT = "POSE_KEYPOINT"  # ComfyUI's native OpenPose-style frames, absolute pixels
 

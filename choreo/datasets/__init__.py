@@ -1,0 +1,15 @@
+"""Training data for the learned Motion Experts: real dance datasets, a synthetic source, and 5 s windows.
+
+Every source yields ``DanceClip`` values (a ``Motion3D`` on a 30 fps clock, the music as
+``MusicFeatures`` on the same clock, and a genre index); ``windows.make_windows`` cuts them into
+EDGE's training slices and fits the min-max normaliser.
+
+- ``aistpp``    : AIST++ SMPL pickles (read with a restricted unpickler) + wav files.
+- ``finedance`` : FineDance motion ``.npy`` files (SMPL-H 52-joint 6D, body joints kept) + wav files.
+- ``synthetic`` : the beat choreographer dancing to synthetic click/drum songs (no data needed).
+"""
+
+from .clips import DanceClip, check_clip
+from .windows import WindowSet, make_windows
+
+__all__ = ["DanceClip", "check_clip", "WindowSet", "make_windows"]

@@ -1,0 +1,136 @@
+"""Motion Experts: long sampling, window consistency, in-painting, seeds, the Regenerate adapter, the demo."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from choreo.generators.motion_expert import (MotionExpert, generate_dance, inpaint_dance, inpaint_mask,
+                                             motion_expert_generator, parse_joint_list, sample_windows,
+                                             stitch_windows, window_starts)
+from choreo.generators.normalizer import MinMaxNormalizer
+from choreo.music.features import MusicFeatures
+from choreo.motion.skeleton import Skeleton
+from choreo.pose.reference import default_reference_pose, standing_motion
+from conftest import REPO_ROOT
+from models.edge import EDGEConfig, EDGEDenoiser
+from models.mace import MACEConfig, MACEDenoiser
+
+DEMO = REPO_ROOT / "assets" / "checkpoints" / "motion_expert" / "mace_demo"
+
+
+def tiny_expert(family: str, horizon: int = 40) -> MotionExpert:
+    torch.manual_seed(0)
+    if family == "edge":
+        config = EDGEConfig(latent_dim=16, ff_dim=32, num_layers=1, num_heads=2, horizon=horizon)
+        network = EDGEDenoiser(config)
+    else:
+        config = MACEConfig(latent_dim=16, ff_dim=32, num_layers=1, num_heads=2, horizon=horizon, d_state=4,
+                            music_encoder_layers=1, num_genres=3)
+        network = MACEDenoiser(config)
+    # A normaliser spanning a narrow band around a standing pose, so even a random network dances plausibly.
+    rest = standing_motion(Skeleton.default()).to_edge()[:1]
+    raw = np.concatenate([rest - 0.1, rest + 0.1]).astype(np.float32)
+    raw[:, :4] = [[0] * 4, [1] * 4]
+    return MotionExpert(family, network.eval(), config, MinMaxNormalizer.fit(torch.from_numpy(raw)), 30.0, horizon,
+                        ("a", "b"))
+
+
+def music(num_frames: int, seed: int = 0) -> MusicFeatures:
+    values = np.random.default_rng(seed).random((num_frames, 35)).astype(np.float32)
+    return MusicFeatures(values, 30.0, "edge_librosa", tuple(f"c{i}" for i in range(35)))
+
+
+@pytest.mark.parametrize("family", ["edge", "mace"])
+def test_long_generation_covers_any_length_with_finite_frames(family):
+    motion = generate_dance(tiny_expert(family, horizon=40 if family == "edge" else 20), music(400), seed=1,
+                            num_inference_steps=3)
+    assert motion.num_frames == 400 and motion.fps == 30.0
+    assert np.isfinite(motion.rotations).all() and np.isfinite(motion.root_translation_m).all()
+    assert ((motion.foot_contacts >= 0) & (motion.foot_contacts <= 1)).all()
+
+
+def test_overlapping_window_halves_are_identical_before_stitching():
+    expert = tiny_expert("edge", horizon=40)
+    windows, starts = sample_windows(expert, music(130).values, 130, seed=2, num_inference_steps=4)
+    assert starts == window_starts(130, 40) == [0, 20, 40, 60, 80, 100]
+    np.testing.assert_array_equal(windows[1:, :20], windows[:-1, 20:])
+
+
+def test_stitching_equal_overlaps_is_lossless_and_fades_unequal_ones():
+    rng = np.random.default_rng(0)
+    window = np.tile(np.r_[np.zeros(7), np.tile([1.0, 0, 0, 0, 1, 0], 24)], (4, 1))
+    window[:, 4:7] = rng.random((4, 3))
+    same = np.stack([window, np.concatenate([window[2:], window[2:]])])
+    np.testing.assert_allclose(stitch_windows(same, [0, 2], 6)[:4], window, atol=1e-6)
+    shifted = same.copy()
+    shifted[1, :, 4] += 1.0
+    stitched = stitch_windows(shifted, [0, 2], 6)
+    assert stitched[2, 4] == pytest.approx(window[2, 4] + 1 / 3)
+    assert stitched[3, 4] == pytest.approx(window[3, 4] + 2 / 3)
+
+
+@pytest.mark.parametrize("family", ["edge", "mace"])
+def test_same_seed_same_dance_other_seed_other_dance(family):
+    expert = tiny_expert(family)
+    first, again = (generate_dance(expert, music(60), seed=5, num_inference_steps=3) for _ in range(2))
+    other = generate_dance(expert, music(60), seed=6, num_inference_steps=3)
+    np.testing.assert_array_equal(first.rotations, again.rotations)
+    assert not np.allclose(first.rotations, other.rotations)
+
+
+@pytest.mark.parametrize("family", ["edge", "mace"])
+def test_inpainting_keeps_frames_joints_and_root_exactly(family):
+    expert = tiny_expert(family)
+    source = generate_dance(expert, music(100), seed=1, num_inference_steps=3)
+    keep = np.zeros(100, bool)
+    keep[:30] = keep[70:] = True
+    temporal = inpaint_dance(expert, music(100), source, keep_frames=keep, seed=9, num_inference_steps=3)
+    np.testing.assert_array_equal(temporal.rotations[keep], source.rotations[keep])
+    np.testing.assert_array_equal(temporal.root_translation_m[keep], source.root_translation_m[keep])
+    assert not np.allclose(temporal.rotations[~keep], source.rotations[~keep])
+    joints = parse_joint_list("lower_body")
+    joint_wise = inpaint_dance(expert, music(100), source, keep_joints=joints, seed=9, num_inference_steps=3)
+    np.testing.assert_array_equal(joint_wise.rotations[:, joints], source.rotations[:, joints])
+    assert not np.allclose(joint_wise.rotations[:, ~joints], source.rotations[:, ~joints])
+    root = inpaint_dance(expert, music(100), source, root_trajectory=True, seed=9, num_inference_steps=3)
+    np.testing.assert_array_equal(root.root_translation_m, source.root_translation_m)
+
+
+def test_joint_masks_map_joints_to_their_6d_channels():
+    keep = np.zeros(24, bool)
+    keep[[0, 23]] = True
+    mask = inpaint_mask(2, keep_joints=keep, root_trajectory=True)
+    assert mask[0, 4:13].all() and not mask[0, 13:145].any() and mask[0, 145:].all() and not mask[0, :4].any()
+    with pytest.raises(ValueError, match="unknown joint"):
+        parse_joint_list("tail")
+
+
+def test_mismatched_music_features_are_refused_with_the_fix():
+    features = music(30)
+    with pytest.raises(ValueError, match="fps"):
+        generate_dance(tiny_expert("edge"), MusicFeatures(features.values, 25.0, "edge_librosa", features.columns))
+    with pytest.raises(ValueError, match="35-d"):
+        generate_dance(tiny_expert("edge"), MusicFeatures(features.values[:, :10], 30.0, "x", features.columns[:10]))
+    with pytest.raises(ValueError, match="genre"):
+        generate_dance(tiny_expert("mace"), features, genre="polka")
+
+
+def test_generator_adapter_returns_pose_sequences_of_the_edited_length():
+    reference = default_reference_pose(256, 384)
+    generate = motion_expert_generator(tiny_expert("mace"), music(45), reference, num_frames=45,
+                                       num_inference_steps=2)
+    pose = generate(3)
+    assert pose.num_frames == 45 and pose.fps == 30.0 and (pose.canvas_width, pose.canvas_height) == (256, 384)
+
+
+@pytest.mark.skipif(not (DEMO / "model.safetensors").is_file(), reason="demo checkpoint not built")
+def test_bundled_demo_loads_and_dances_two_seconds():
+    from choreo.generators.motion_expert import load_motion_expert
+
+    expert = load_motion_expert(DEMO)
+    assert expert.family == "mace" and expert.metadata["demo"] is True
+    motion = generate_dance(expert, music(60), seed=0, genre="pop", num_inference_steps=4)
+    assert motion.num_frames == 60 and np.isfinite(motion.joint_positions()).all()
+    assert load_motion_expert(DEMO) is expert
