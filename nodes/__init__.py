@@ -12,6 +12,7 @@ from .render_nodes import ChoreoRenderPoseVideo
 from .export_nodes import ChoreoRenderDanceVideoFile, ChoreoSaveDanceVideo
 from .editor_nodes import ChoreoPoseKeyframeEditor, ChoreoRegenerateAroundEdits
 from .wan_animate_nodes import ChoreoLoadWanAnimate, ChoreoWanAnimateRender
+from .xdancer_nodes import ChoreoDecodePoseTokens, ChoreoEncodePoseTokens, ChoreoLoadXDancer, ChoreoXDancerGenerate
 from .xdancer_renderer_nodes import ChoreoLoadXDancerRenderer, ChoreoXDancerRender
 from .motion_expert_nodes import Choreo3DInpaint, ChoreoExportMotion, ChoreoGenerate3DDance, ChoreoLoadMotionExpert
 
@@ -31,6 +32,10 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoRegenerateAroundEdits": ChoreoRegenerateAroundEdits,
     "ChoreoLoadWanAnimate": ChoreoLoadWanAnimate,
     "ChoreoWanAnimateRender": ChoreoWanAnimateRender,
+    "ChoreoLoadXDancer": ChoreoLoadXDancer,
+    "ChoreoXDancerGenerate": ChoreoXDancerGenerate,
+    "ChoreoEncodePoseTokens": ChoreoEncodePoseTokens,
+    "ChoreoDecodePoseTokens": ChoreoDecodePoseTokens,
     "ChoreoLoadXDancerRenderer": ChoreoLoadXDancerRenderer,
     "ChoreoXDancerRender": ChoreoXDancerRender,
     "ChoreoLoadMotionExpert": ChoreoLoadMotionExpert,
@@ -55,6 +60,10 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoRegenerateAroundEdits": "Regenerate Around Edits (Choreo)",
     "ChoreoLoadWanAnimate": "Load Wan Animate (diffusers) (Choreo)",
     "ChoreoWanAnimateRender": "Wan Animate Render (Choreo)",
+    "ChoreoLoadXDancer": "Load X-Dancer Motion Model (Choreo)",
+    "ChoreoXDancerGenerate": "X-Dancer Generate Motion (Choreo)",
+    "ChoreoEncodePoseTokens": "Encode Pose Tokens (Choreo)",
+    "ChoreoDecodePoseTokens": "Decode Pose Tokens (Choreo)",
     "ChoreoLoadXDancerRenderer": "Load X-Dancer Renderer (Choreo)",
     "ChoreoXDancerRender": "X-Dancer Render (Choreo)",
     "ChoreoLoadMotionExpert": "Load Motion Expert (Choreo)",

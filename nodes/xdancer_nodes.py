@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from ..choreo.checkpoints import CheckpointError
-from ..choreo.generators.xdancer import (FAMILY, GPT_DIR, TOKENIZER_DIR, decode_pose_tokens, encode_pose_tokens,
-                                         generate_xdancer_motion, load_xdancer)
+from ..choreo.generators.xdancer import (FAMILY, GPT_DIR, TOKENIZER_DIR, TOKENIZER_JOINTS, decode_pose_tokens,
+                                         encode_pose_tokens, generate_xdancer_motion, load_xdancer)
 from ..choreo.training.train_xdancer import generation_window
 from . import comfy_bridge
-from .socket_types import CATEGORY, MUSIC, MUSIC_FEATURES, POSE
+from .socket_types import CATEGORY, MUSIC, MUSIC_FEATURES, POSE, POSE_TOKENS, XDANCER_MODEL
 
-XDANCER_MODEL = "CHOREO_XDANCER_MODEL"  # choreo.generators.xdancer.XDancerModels
-POSE_TOKENS = "CHOREO_POSE_TOKENS"  # {"tokens": (T, 5, 6) int64 ndarray, "fps": float}
 DEMO_NAME = "demo (bundled, synthetic data)"
 DEMO_DIR = comfy_bridge.PACK_DIR / "assets" / "checkpoints" / FAMILY / "demo"
 
@@ -35,6 +34,28 @@ def _ready(models):
     comfy_bridge.inference_device(models.tokenizer)
     comfy_bridge.inference_device(models.gpt)
     return models
+
+
+@contextmanager
+def _one_cpu_thread(device):
+    """Token-by-token sampling on a CPU runs one tiny batch at a time, where intra-op threads cost more than
+    they give (the demo samples a 6 s song in 6 s on one thread, 65 s on two busy cores); restored afterwards."""
+    import torch
+
+    if device.type != "cpu":
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _token_socket(tokens, pose) -> dict:
+    """The CHOREO_POSE_TOKENS value: tokens with their clock and the 60 tokenizer joints' confidences."""
+    return {"tokens": tokens, "fps": float(pose.fps), "confidence": pose.confidence[:, list(TOKENIZER_JOINTS)]}
 
 
 class ChoreoLoadXDancer:
@@ -101,11 +122,12 @@ class ChoreoXDancerGenerate:
         models = _ready(xdancer_model)
         num_frames = min(music.num_frames, music_features.num_frames) if music is not None else None
         window, overlap = generation_window(models.gpt.config.block_frames)
-        pose, tokens = generate_xdancer_motion(
-            models, music_features, reference_pose, num_frames, seed=seed, temperature=temperature,
-            top_k=top_k or None, top_p=top_p if 0 < top_p < 1 else None, window=window, overlap=overlap,
-            progress=comfy_bridge.progress_reporter())
-        return (pose, {"tokens": tokens, "fps": float(music_features.fps)})
+        with _one_cpu_thread(models.device):
+            pose, tokens = generate_xdancer_motion(
+                models, music_features, reference_pose, num_frames, seed=seed, temperature=temperature,
+                top_k=top_k or None, top_p=top_p if 0 < top_p < 1 else None, window=window, overlap=overlap,
+                progress=comfy_bridge.progress_reporter())
+        return (pose, _token_socket(tokens, pose))
 
 
 class ChoreoEncodePoseTokens:
@@ -127,8 +149,7 @@ class ChoreoEncodePoseTokens:
         }}
 
     def encode(self, xdancer_model, pose, reference_pose):
-        tokens = encode_pose_tokens(_ready(xdancer_model), pose, reference_pose)
-        return ({"tokens": tokens, "fps": float(pose.fps)},)
+        return (_token_socket(encode_pose_tokens(_ready(xdancer_model), pose, reference_pose), pose),)
 
 
 class ChoreoDecodePoseTokens:

@@ -15,10 +15,8 @@ from ..choreo.render.xdancer import render_xdancer
 from ..choreo.render.xdancer.loading import load_xdancer_components
 from . import comfy_bridge
 from .convert import image_from_comfy
-from .socket_types import CATEGORY, POSE
+from .socket_types import CATEGORY, POSE, POSE_TOKENS, XDANCER_RENDERER as RENDERER
 
-RENDERER = "CHOREO_XDANCER_RENDERER"  # choreo.render.xdancer.XDancerComponents
-POSE_TOKENS = "CHOREO_POSE_TOKENS"  # {"tokens": (T, 5, 6) int64, "fps": float, optional "confidence": (T, 60)}
 RENDERER_FAMILY = "xdancer_renderer"
 FROM_CHECKPOINT = "(motion modules of the renderer checkpoint)"
 NONE_FOUND = "(none found)"

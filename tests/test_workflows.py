@@ -9,11 +9,14 @@ import numpy as np
 import pytest
 import torch
 
+from choreo.io.video_export import read_video_info
+from choreo.timeline import num_frames_for
 from conftest import REPO_ROOT, SHARED_DIR, click_track
 
 WORKFLOWS = sorted((REPO_ROOT / "workflows").glob("*.json"))
 CORE_NODES = json.loads((REPO_ROOT / "tests" / "fixtures" / "comfyui_core_nodes_subset.json").read_text())
 SOCKET_ONLY = {"IMAGE", "AUDIO", "MASK", "LATENT", "VIDEO", "POSE_KEYPOINT", "CONDITIONING"}
+VIDEO_WRITERS = ("ChoreoRenderDanceVideoFile", "ChoreoSaveDanceVideo")
 # Nodes whose combos list the user's files: any saved file name is valid.
 FILE_PICKERS = ("LoadAudio", "LoadImage", "ChoreoReferencePose", "ChoreoLoadPoseKeypoint", "ChoreoLoadXDancerRenderer",
                 "ChoreoLoadWanAnimate", "ChoreoLoadMotionExpert", "ChoreoLoadXDancer")
@@ -152,7 +155,7 @@ def run_prompt(prompt: dict, pack, fake_nodes: dict) -> dict:
     return ui
 
 
-@pytest.mark.parametrize("name", ["quickstart_cpu.json", "edit_and_regenerate_cpu.json"])
+@pytest.mark.parametrize("name", [path.name for path in WORKFLOWS if path.stem.endswith("_cpu")])
 def test_cpu_workflow_runs_end_to_end(pack, tmp_path, monkeypatch, name):
     monkeypatch.setenv("CHOREO_OUTPUT_DIR", str(tmp_path))
     input_dir = tmp_path / "input"
@@ -168,10 +171,15 @@ def test_cpu_workflow_runs_end_to_end(pack, tmp_path, monkeypatch, name):
     fake_nodes = {"LoadAudio": lambda audio: ({"waveform": stereo, "sample_rate": 44100},),
                   "LoadImage": lambda image, **_: (picture, torch.zeros(1, 240, 160))}
     ui = run_prompt(prompt, pack, fake_nodes)
-    saved = ui[next(k for k, v in prompt.items() if v["class_type"] == "ChoreoRenderDanceVideoFile")]["images"][0]
+    saver_id = next(k for k, v in prompt.items() if v["class_type"] in VIDEO_WRITERS)
+    saved = ui[saver_id]["images"][0]
     video = tmp_path / saved["subfolder"] / saved["filename"]
-    assert video.exists() and video.stat().st_size > 1000
-    assert video.with_suffix(".npz").exists() and video.with_suffix(".bvh").exists()
-    assert video.with_suffix(".pose.json").exists()
+    info = read_video_info(video)
+    assert info.num_frames == num_frames_for(6.0, 30.0)
+    assert abs(info.audio_duration_s - info.video_duration_s) < 1 / 30
+    if "motion" in prompt[saver_id]["inputs"]:
+        assert video.with_suffix(".npz").exists() and video.with_suffix(".bvh").exists()
+    if "pose" in prompt[saver_id]["inputs"]:
+        assert video.with_suffix(".pose.json").exists()
     preview = ui[next(k for k, v in prompt.items() if v["class_type"] == "ChoreoAnalyzeMusic")]["images"][0]
     assert preview["type"] == "temp" and preview["filename"].endswith(".png")
