@@ -16,7 +16,10 @@ const REPO = resolve(HERE, "..", "..");
 const FIXTURE = join(HERE, "fixture");
 const RECORDED = join(FIXTURE, "recorded");
 const WEB_JS = join(REPO, "web", "js");
-const SCREENSHOT = join(REPO, "docs", "editor_screenshot.png");
+// The committed docs/editor_screenshot.png is refreshed only on request (CHOREO_UPDATE_DOCS=1).
+const SCREENSHOT = process.env.CHOREO_UPDATE_DOCS
+  ? join(REPO, "docs", "editor_screenshot.png")
+  : join(process.env.CHOREO_ARTIFACTS || tmpdir(), "editor_screenshot.png");
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".json": "application/json",
   ".wav": "audio/wav", ".png": "image/png" };
@@ -222,7 +225,7 @@ async function main() {
     await page.mouse.move(10, 10);
     mkdirSync(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
-    if (process.env.CHOREO_ARTIFACTS) {
+    if (process.env.CHOREO_ARTIFACTS && process.env.CHOREO_UPDATE_DOCS) {
       mkdirSync(process.env.CHOREO_ARTIFACTS, { recursive: true });
       copyFileSync(SCREENSHOT, join(process.env.CHOREO_ARTIFACTS, "editor_screenshot.png"));
     }
