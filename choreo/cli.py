@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--style", choices=STYLES, default="mixed", help="dance style")
     parser.add_argument("--energy", type=float, default=1.0, help="size of the moves (default 1)")
     parser.add_argument("--draw", choices=sorted(DRAW_STYLES), default="dwpose", help="skeleton drawing convention")
-    parser.add_argument("--renderer", choices=RENDERERS, default="skeleton_over_image", help="how frames are drawn")
+    parser.add_argument("--renderer", choices=RENDERERS, default="puppet",
+                        help="puppet: the picture itself dances; or a skeleton over the picture / on black")
     parser.add_argument("--pose-json", type=Path, help="reference pose of the image (POSE_KEYPOINT JSON)")
     parser.add_argument("--rtmlib-model", type=Path, help="whole-body ONNX model to detect the reference pose")
     parser.add_argument("--yaw", type=float, default=0.0, help="camera yaw in degrees (0 = front)")

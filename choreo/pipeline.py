@@ -46,7 +46,7 @@ class DanceJob:
     style: str = "mixed"
     energy_scale: float = 1.0
     draw_style: str = "dwpose"
-    renderer: str = "skeleton_over_image"
+    renderer: str = "puppet"
     pose_json: Path | None = None
     rtmlib_model: Path | None = None
     camera: Camera = field(default_factory=Camera)
@@ -103,7 +103,8 @@ def make_dance_video(job: DanceJob, log: Callable[[str], None] = lambda message:
     lap("retarget and project")
     out_path = Path(job.out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    frames = iter_dance_frames(pose, job.renderer, reference_image=image_rgb, draw_style=job.draw_style)
+    frames = iter_dance_frames(pose, job.renderer, reference_image=image_rgb, draw_style=job.draw_style,
+                               reference_pose=reference)
     write_mp4(out_path, frames, fps=job.fps, audio=audio, num_frames=pose.num_frames)
     lap("render and encode")
     if job.export_data:

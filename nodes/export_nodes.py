@@ -69,24 +69,32 @@ class ChoreoRenderDanceVideoFile:
             "pose": (POSE, {"tooltip": "The dance as 2D poses (from Project 3D to 2D or the Keyframe Editor)."}),
             "reference_image": ("IMAGE", {"tooltip": "The dancer's picture; resized to the pose canvas if needed."}),
             "renderer": (list(RENDERERS), {"default": RENDERERS[0],
-                         "tooltip": "skeleton_over_image: skeleton over the dimmed picture; "
+                         "tooltip": "puppet: the picture itself dances (cut out and deformed, CPU, no weights); "
+                                    "skeleton_over_image: skeleton over the dimmed picture; "
                                     "skeleton_on_black: pose video on black."}),
             "draw_style": (list(DRAW_STYLES), {"default": "dwpose",
                            "tooltip": "Skeleton drawing convention (dwpose draws face dots, wan_animate does not)."}),
             "filename_prefix": ("STRING", {"default": "choreo/dance",
                                 "tooltip": "Path under ComfyUI/output; a counter is appended."}),
         }, "optional": {
+            "reference_pose": (POSE, {"tooltip": "The picture's pose from Reference Pose: the puppet's rig "
+                                                 "(needed by the puppet renderer)."}),
+            "figure_mask": ("MASK", {"tooltip": "Optional mask of the person (1 = person) for the puppet's cut-out; "
+                                                "without it the figure is found automatically."}),
             "audio": ("AUDIO", {"tooltip": "The song; trimmed or padded to the video's length."}),
             "motion": (MOTION, {"tooltip": "Also save this 3D motion as <name>.npz and <name>.bvh."}),
         }}
 
-    def render(self, pose, reference_image, renderer, draw_style, filename_prefix, audio=None, motion=None):
+    def render(self, pose, reference_image, renderer, draw_style, filename_prefix, reference_pose=None,
+               figure_mask=None, audio=None, motion=None):
         image = fit_to_canvas(image_from_comfy(reference_image, "reference_image"), pose.canvas_width,
                               pose.canvas_height)
         folder, stem, subfolder = comfy_bridge.save_path(filename_prefix, pose.canvas_width, pose.canvas_height)
         folder.mkdir(parents=True, exist_ok=True)
         video_path = folder / f"{stem}.mp4"
-        frames = iter_dance_frames(pose, renderer, reference_image=image, draw_style=draw_style)
+        mask = figure_mask[0].cpu().numpy() if figure_mask is not None else None
+        frames = iter_dance_frames(pose, renderer, reference_image=image, draw_style=draw_style,
+                                   reference_pose=reference_pose, figure_mask=mask)
         write_mp4(video_path, frames, fps=pose.fps, audio=audio_from_comfy(audio) if audio is not None else None,
                   num_frames=pose.num_frames, progress=comfy_bridge.progress_reporter())
         save_pose_json(pose, folder / f"{stem}.pose.json")
