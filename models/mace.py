@@ -34,7 +34,10 @@ def sinusoidal_embedding(values: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class FiLM(nn.Module):
-    """Feature-wise affine from a conditioning vector: (1 + scale) * x + shift."""
+    """Feature-wise affine from a conditioning vector: (1 + scale) * x + shift.
+
+    Copied from models/edge.py (one network per file, diffusers-style): keep the two in sync.
+    """
 
     def __init__(self, dim: int):
         super().__init__()

@@ -45,13 +45,7 @@ class ChoreoSaveDanceVideo:
         write_mp4(video_path, frames_from_comfy(images), fps=fps,
                   audio=audio_from_comfy(audio) if audio is not None else None, num_frames=num_frames,
                   progress=comfy_bridge.progress_reporter())
-        if pose is not None:
-            save_pose_json(pose, folder / f"{stem}.pose.json")
-        if motion is not None:
-            save_motion_npz(motion, folder / f"{stem}.npz")
-            save_motion_bvh(motion, folder / f"{stem}.bvh")
-        preview = {"filename": video_path.name, "subfolder": subfolder, "type": "output"}
-        return {"ui": {"images": [preview], "animated": (True,)}, "result": ()}
+        return _finish(video_path, subfolder, pose, motion)
 
 
 class ChoreoRenderDanceVideoFile:
@@ -97,9 +91,16 @@ class ChoreoRenderDanceVideoFile:
                                    reference_pose=reference_pose, figure_mask=mask)
         write_mp4(video_path, frames, fps=pose.fps, audio=audio_from_comfy(audio) if audio is not None else None,
                   num_frames=pose.num_frames, progress=comfy_bridge.progress_reporter())
-        save_pose_json(pose, folder / f"{stem}.pose.json")
-        if motion is not None:
-            save_motion_npz(motion, folder / f"{stem}.npz")
-            save_motion_bvh(motion, folder / f"{stem}.bvh")
-        preview = {"filename": video_path.name, "subfolder": subfolder, "type": "output"}
-        return {"ui": {"images": [preview], "animated": (True,)}, "result": ()}
+        return _finish(video_path, subfolder, pose, motion)
+
+
+def _finish(video_path, subfolder: str, pose, motion) -> dict:
+    """Write the pose JSON / NPZ / BVH beside the video and describe the video for the node's preview."""
+    stem = video_path.with_suffix("")
+    if pose is not None:
+        save_pose_json(pose, stem.with_suffix(".pose.json"))
+    if motion is not None:
+        save_motion_npz(motion, stem.with_suffix(".npz"))
+        save_motion_bvh(motion, stem.with_suffix(".bvh"))
+    preview = {"filename": video_path.name, "subfolder": subfolder, "type": "output"}
+    return {"ui": {"images": [preview], "animated": (True,)}, "result": ()}

@@ -176,6 +176,15 @@ def _set_lr(optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
+def _prepare(stage: "Stage", model, settings: "TrainSettings"):
+    """(model, optimizer, device) ready to train: optimizer made, resumed if possible, wrapped by accelerate."""
+    optimizer = _make_optimizer(model, settings)
+    if stage.can_resume():
+        stage.restore(optimizer)
+    model, optimizer = stage.accelerator.prepare(model, optimizer)
+    return model, optimizer, stage.accelerator.device
+
+
 def _make_optimizer(model, settings: TrainSettings):
     """AdamW with decay on matrices only (no decay on biases, norms, embeddings' 1-D params)."""
     import torch
@@ -244,11 +253,7 @@ def train_tokenizer(data_dir: str | Path, out_dir: str | Path, settings: TrainSe
     torch.manual_seed(settings.seed)
     model, config, _ = _initial_model(stage, vqvae.PoseVQVAEConfig, vqvae.PoseVQVAE, config,
                                    Path(init) / TOKENIZER_DIR if init else None)
-    optimizer = _make_optimizer(model, settings)
-    if stage.can_resume():
-        stage.restore(optimizer)
-    model, optimizer = stage.accelerator.prepare(model, optimizer)
-    device = stage.accelerator.device
+    model, optimizer, device = _prepare(stage, model, settings)
 
     def batch_loss(network) -> dict:
         picks = torch.from_numpy(stage.rng.integers(0, len(frames), settings.batch_size))
@@ -345,11 +350,7 @@ def train_gpt(data_dir: str | Path, out_dir: str | Path, settings: TrainSettings
     std = extra["music_std"].numpy() if "music_std" in extra else np.asarray(data.info["music_std"], np.float32)
     music = ((data.music[keep] - mean) / std).astype(np.float32)
     window, overlap = generation_window(config.block_frames)
-    optimizer = _make_optimizer(model, settings)
-    if stage.can_resume():
-        stage.restore(optimizer)
-    model, optimizer = stage.accelerator.prepare(model, optimizer)
-    device = stage.accelerator.device
+    model, optimizer, device = _prepare(stage, model, settings)
 
     def batch_loss(network) -> dict:
         with_context = stage.rng.random() >= NO_CONTEXT_PROBABILITY
