@@ -89,7 +89,7 @@ class Puppet:
     def render_frame(self, keypoints_px: np.ndarray, confidence: np.ndarray) -> np.ndarray:
         """(H, W, 3) uint8: the puppet in the pose given by (136, 2) keypoints and (136,) confidences."""
         points, valid = _body_points(keypoints_px, confidence)
-        canvas = self.background.astype(np.float32)
+        canvas = self.background.copy()
         for name in LAYER_ORDER:
             bones = [bone for bone in self.layer_bones[name] if self._usable(bone, valid)]
             targets = points
@@ -103,11 +103,12 @@ class Puppet:
                 continue
             map_x, map_y, keep = self._source_map(bones, targets, x0, y0, x1 - x0, y1 - y0, LAYER_FALLOFF[name])
             layer = cv2.remap(self.layers[name], map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-            layer *= keep
-            region = canvas[y0:y1, x0:x1]
-            region *= 1.0 - layer[..., 3:4]
-            region += layer[..., :3]
-        return np.clip(canvas + 0.5, 0, 255).astype(np.uint8)
+            alpha = layer[..., 3:4] * keep
+            region = canvas[y0:y1, x0:x1].astype(np.float32)
+            region *= 1.0 - alpha
+            region += layer[..., :3] * keep
+            canvas[y0:y1, x0:x1] = np.clip(region + 0.5, 0, 255).astype(np.uint8)
+        return canvas
 
     def _usable(self, bone: tuple[int, int], valid: np.ndarray) -> bool:
         return bool(self.reference_valid[list(bone)].all() and valid[list(bone)].all())
