@@ -1,0 +1,62 @@
+"""Per-frame deformation: one 2D transform per bone, then linear-blend skinning of the mesh.
+
+A bone's transform maps its reference segment onto its target segment: the rotation between
+the two, a stretch along the bone's own axis only (limited to ``1 ± max_stretch`` so a short
+2D projection of a limb pointing at the camera does not squash the texture flat), and the
+translation that puts the reference start joint on the target start joint. A bone missing in
+the target (joint not confident) keeps its reference pose relative to its parent, i.e. takes
+the parent's transform.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .rig import BONE_INDEX, BONES
+
+
+def segment_transform(reference: np.ndarray, target: np.ndarray, stretch: bool, max_stretch: float) -> np.ndarray:
+    """The (2, 3) affine taking a reference segment to a target segment.
+
+    reference, target : (2, 2) pixels, rows (start, end). Rotation + translation, with a
+    stretch factor along the reference axis clipped to [1 - max_stretch, 1 + max_stretch]
+    (1 when ``stretch`` is False). The start point always maps exactly onto the target start.
+    """
+    ref_vec = reference[1] - reference[0]
+    tgt_vec = target[1] - target[0]
+    ref_len, tgt_len = float(np.linalg.norm(ref_vec)), float(np.linalg.norm(tgt_vec))
+    u, v = ref_vec / ref_len, tgt_vec / tgt_len
+    cos, sin = float(u @ v), float(u[0] * v[1] - u[1] * v[0])
+    rotation = np.array([[cos, -sin], [sin, cos]])
+    factor = float(np.clip(tgt_len / ref_len, 1.0 - max_stretch, 1.0 + max_stretch)) if stretch else 1.0
+    linear = rotation @ (np.eye(2) + (factor - 1.0) * np.outer(u, u))
+    return np.hstack([linear, (target[0] - linear @ reference[0])[:, None]])
+
+
+def pose_transforms(reference: np.ndarray, rigged: np.ndarray, target: np.ndarray, target_valid: np.ndarray,
+                    max_stretch: float) -> np.ndarray:
+    """Transforms of every bone from the reference pose to one target pose.
+
+    reference, target : (S, 2, 2) bone segments in pixels (``rig.bone_segments``);
+    rigged, target_valid : (S,) bool. Returns (S, 2, 3) float64. BONES is ordered parents
+    first, so a missing bone can copy its parent's finished transform; a missing root stays put.
+    """
+    transforms = np.zeros((len(BONES), 2, 3))
+    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    for i, bone in enumerate(BONES):
+        if rigged[i] and target_valid[i]:
+            transforms[i] = segment_transform(reference[i], target[i], bone.stretch, max_stretch)
+        else:
+            transforms[i] = transforms[BONE_INDEX[bone.parent]] if bone.parent else identity
+    return transforms
+
+
+def skin(vertices: np.ndarray, weights: np.ndarray, transforms: np.ndarray) -> np.ndarray:
+    """Linear-blend skinning: each vertex moves by the weighted mix of its bones' affines.
+
+    vertices (V, 2) pixels; weights (V, Bp) rows summing to 1; transforms (Bp, 2, 3).
+    Returns (V, 2) float32 pixels.
+    """
+    blended = np.einsum("vb,bij->vij", weights.astype(np.float64), transforms)
+    moved = np.einsum("vij,vj->vi", blended[:, :, :2], vertices.astype(np.float64)) + blended[:, :, 2]
+    return moved.astype(np.float32)

@@ -1,0 +1,294 @@
+"""The puppet renderer: animate the reference image itself along a 2D pose sequence.
+
+Set-up (``build_puppet``, once per image): segment the figure, inpaint the background plate,
+split the figure into part layers, mesh each layer and bind it to the bones. Per frame
+(``Puppet.render_frame``): bone transforms from the reference pose to the target pose, skin
+each layer's vertices, and texture-map the layer from the reference image onto the plate.
+
+Rasterising a layer: every destination pixel learns which triangle covers it (one
+``cv2.fillConvexPoly`` per triangle into an id image), each triangle's affine from destination
+to source gives the source coordinates, and one ``cv2.remap`` of the RGBA texture samples the
+layer bilinearly; the texture's alpha (the part mask, slightly blurred) gives anti-aliased
+edges that follow the true outline, not the coarse polygon. This is much faster than a
+``warpAffine`` per triangle, and the plate under every layer means nothing is ever stretched
+to fill the space the figure left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+import cv2
+import numpy as np
+
+from ...errors import ChoreoError, ImageInputError, PoseInputError
+from ...pose.sequence import PoseSequence2D
+from .deform import pose_transforms, skin
+from .mesh import Mesh, triangulate_mask
+from .rig import ATTACHMENTS, BONES, DRAW_ORDER, bone_radii, bone_segments, choose_anchors, label_parts, skinning_weights
+from .segmentation import fill_background, segment_figure
+
+_OFF_CANVAS = -10.0  # source coordinate for pixels no triangle covers: remap's border gives alpha 0
+
+
+@dataclass(frozen=True)
+class PuppetConfig:
+    """Knobs of the puppet renderer. Pixel sizes are in reference-image pixels.
+
+    mesh_spacing_px         : distance between mesh vertices; smaller bends more smoothly, renders slower.
+    grabcut_iterations      : GrabCut refinement rounds of the figure mask (ignored with a user mask).
+    segmentation_max_side_px: long side GrabCut works at (set-up speed).
+    confidence_threshold    : keypoints below it count as missing, in the reference and in targets.
+    weight_falloff          : power of the inverse bone distance in the skinning weights; higher = stiffer limbs.
+    max_influences          : bones per vertex (2–3 keeps joints smooth without mush).
+    max_stretch             : how far a bone may lengthen or shorten along its axis, fraction (0.25 = ±25 %).
+    inpaint_radius_px       : Telea neighbourhood for the background plate.
+    inpaint_dilate_px       : how far past the figure the plate is inpainted (removes the figure's halo).
+    inpaint_max_side_px     : long side the plate is inpainted at, then upsampled (it is blurred anyway).
+    part_overlap_px         : parts overlap by this much so joints never open a crack.
+    edge_softness_px        : blur of the layer alpha: anti-aliased outline.
+    """
+
+    mesh_spacing_px: float = 16.0
+    grabcut_iterations: int = 4
+    segmentation_max_side_px: int = 400
+    confidence_threshold: float = 0.3
+    weight_falloff: float = 3.0
+    max_influences: int = 3
+    max_stretch: float = 0.25
+    inpaint_radius_px: float = 8.0
+    inpaint_dilate_px: int = 6
+    inpaint_max_side_px: int = 256
+    part_overlap_px: int = 4
+    edge_softness_px: float = 0.8
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("mesh_spacing_px", self.mesh_spacing_px >= 4, "at least 4"),
+            ("grabcut_iterations", self.grabcut_iterations >= 1, "at least 1"),
+            ("segmentation_max_side_px", self.segmentation_max_side_px >= 64, "at least 64"),
+            ("confidence_threshold", 0.0 < self.confidence_threshold <= 1.0, "in (0, 1]"),
+            ("weight_falloff", self.weight_falloff > 0, "positive"),
+            ("max_influences", self.max_influences >= 1, "at least 1"),
+            ("max_stretch", 0.0 <= self.max_stretch < 1.0, "in [0, 1)"),
+            ("inpaint_radius_px", self.inpaint_radius_px > 0, "positive"),
+            ("inpaint_dilate_px", self.inpaint_dilate_px >= 0, "0 or more"),
+            ("inpaint_max_side_px", self.inpaint_max_side_px >= 32, "at least 32"),
+            ("part_overlap_px", self.part_overlap_px >= 0, "0 or more"),
+            ("edge_softness_px", self.edge_softness_px >= 0, "0 or more"),
+        )
+        for name, ok, need in checks:
+            if not ok:
+                raise ChoreoError(f"PuppetConfig.{name} must be {need}, got {getattr(self, name)!r}.")
+
+
+@dataclass(frozen=True)
+class PuppetLayer:
+    """One body part drawn as one textured mesh.
+
+    part     : name from ``rig.DRAW_ORDER``.
+    mesh     : vertices in reference-image pixels (they double as texture coordinates).
+    bone_ids : (Bp,) int indices into ``rig.BONES`` that skin this layer.
+    weights  : (V, Bp) float32 skinning weights, rows sum to 1.
+    texture  : (H, W, 4) uint8 RGBA: the reference image with this part's soft mask as alpha.
+    """
+
+    part: str
+    mesh: Mesh
+    bone_ids: np.ndarray
+    weights: np.ndarray
+    texture: np.ndarray
+
+
+@dataclass(frozen=True)
+class Puppet:
+    """A rigged reference image, ready to render any pose on the same canvas.
+
+    background       : (H, W, 3) uint8 RGB plate with the figure inpainted away.
+    figure_mask      : (H, W) bool, the figure that is animated.
+    layers           : back to front.
+    reference_bones  : (S, 2, 2) float64 bone segments of the reference pose, pixels.
+    rigged           : (S,) bool, bones present in the reference (only these move anything).
+    anchors          : chosen anchor alternatives per rigged bone (see ``rig.choose_anchors``).
+    """
+
+    config: PuppetConfig
+    background: np.ndarray
+    figure_mask: np.ndarray
+    layers: tuple[PuppetLayer, ...]
+    reference_bones: np.ndarray
+    rigged: np.ndarray
+    anchors: dict[str, tuple[int, int]]
+
+    @property
+    def canvas_width(self) -> int:
+        return self.background.shape[1]
+
+    @property
+    def canvas_height(self) -> int:
+        return self.background.shape[0]
+
+    def render_frame(self, keypoints_px: np.ndarray, confidence: np.ndarray) -> np.ndarray:
+        """The reference image posed as one target frame.
+
+        keypoints_px (136, 2) pixels on the reference canvas; confidence (136,) in [0, 1].
+        Returns (H, W, 3) uint8 RGB. Bones missing in the target keep their reference angle
+        relative to their parent; parts not visible in the reference are not drawn.
+        """
+        target, valid = bone_segments(np.asarray(keypoints_px, np.float64), np.asarray(confidence, np.float64),
+                                      self.anchors, self.config.confidence_threshold)
+        transforms = pose_transforms(self.reference_bones, self.rigged, target, valid, self.config.max_stretch)
+        frame = self.background.copy()
+        for layer in self.layers:
+            vertices = skin(layer.mesh.vertices, layer.weights, transforms[layer.bone_ids])
+            _draw_layer(frame, layer, vertices)
+        return frame
+
+
+def _triangle_source_maps(dst: np.ndarray, src: np.ndarray, triangles: np.ndarray) -> np.ndarray:
+    """Per-triangle affine coefficients from destination pixels to source pixels.
+
+    Returns (10, F + 1) float32 rows (ax, bx, cx, ay, by, cy) with src_x = ax*x + bx*y + cx,
+    then the source triangle's box (x_min, x_max, y_min, y_max). Edge pixels the raster gives
+    a thin triangle lie slightly outside it, where its affine extrapolates wildly; clamping to
+    the box keeps them on that triangle's texture. The extra last column (and degenerate,
+    folded-flat triangles) maps off the texture.
+    """
+    d = dst[triangles].astype(np.float64)
+    s = src[triangles].astype(np.float64)
+    lhs = np.concatenate([d, np.ones((len(triangles), 3, 1))], axis=2)
+    det = np.linalg.det(lhs)
+    ok = np.abs(det) > 1e-3
+    lhs[~ok] = np.eye(3)
+    coeffs = np.linalg.solve(lhs, s)  # (F, 3, 2)
+    coeffs[~ok] = [[0.0, 0.0], [0.0, 0.0], [_OFF_CANVAS, _OFF_CANVAS]]
+    table = np.concatenate([coeffs.transpose(2, 1, 0).reshape(6, -1), [[0], [0], [_OFF_CANVAS], [0], [0], [_OFF_CANVAS]]], 1)
+    low, high = s.min(axis=1) - 0.5, s.max(axis=1) + 0.5
+    low[~ok], high[~ok] = _OFF_CANVAS, _OFF_CANVAS
+    bounds = np.concatenate([np.stack([low[:, 0], high[:, 0], low[:, 1], high[:, 1]]), [[_OFF_CANVAS]] * 4], 1)
+    return np.concatenate([table, bounds]).astype(np.float32)
+
+
+def _draw_layer(frame: np.ndarray, layer: PuppetLayer, vertices: np.ndarray) -> None:
+    """Texture-map one skinned layer onto ``frame`` (H, W, 3) uint8 in place."""
+    h, w = frame.shape[:2]
+    x0, y0 = np.floor(vertices.min(axis=0)).astype(int)
+    x1, y1 = np.ceil(vertices.max(axis=0)).astype(int) + 1
+    x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    triangles = layer.mesh.triangles
+    ids = np.full((y1 - y0, x1 - x0), len(triangles), np.int32)
+    corners = np.rint((vertices - (x0, y0)) * 16.0).astype(np.int32)[triangles]
+    for index, corner in enumerate(corners):
+        cv2.fillConvexPoly(ids, corner, index, cv2.LINE_8, 4)
+    table = _triangle_source_maps(vertices, layer.mesh.vertices, triangles)
+    xs = np.arange(x0, x1, dtype=np.float32)[None, :]
+    ys = np.arange(y0, y1, dtype=np.float32)[:, None]
+    map_x = table[0][ids] * xs + table[1][ids] * ys + table[2][ids]
+    map_y = table[3][ids] * xs + table[4][ids] * ys + table[5][ids]
+    map_x = np.minimum(np.maximum(map_x, table[6][ids]), table[7][ids])
+    map_y = np.minimum(np.maximum(map_y, table[8][ids]), table[9][ids])
+    rgba = cv2.remap(layer.texture, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    alpha = rgba[..., 3].astype(np.float32) * (1.0 / 255.0)
+    crop = frame[y0:y1, x0:x1]
+    crop[...] = cv2.blendLinear(np.ascontiguousarray(rgba[..., :3]), crop, alpha, 1.0 - alpha)
+
+
+def _bleed_colours(image_rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Copy of the image whose pixels outside ``mask`` take the nearest figure colour.
+
+    Bilinear sampling at the soft outline then mixes figure with figure, not with the old
+    background, so a moved limb carries no halo of the place it came from.
+    """
+    outside = (~mask).astype(np.uint8)
+    _, labels = cv2.distanceTransformWithLabels(outside, cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_PIXEL)
+    ys, xs = np.nonzero(mask)
+    source = np.zeros(int(labels.max()) + 1, np.int64)
+    source[labels[ys, xs]] = ys * mask.shape[1] + xs
+    flat = image_rgb.reshape(-1, 3)
+    return flat[source[labels]].reshape(image_rgb.shape)
+
+
+def _validate(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndarray | None) -> None:
+    if not isinstance(image_rgb, np.ndarray) or image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
+        got = f"{image_rgb.shape} {image_rgb.dtype}" if isinstance(image_rgb, np.ndarray) else type(image_rgb).__name__
+        raise ImageInputError(f"puppet image must be an (H, W, 3) uint8 RGB array, got {got}; "
+                              "convert it (drop alpha, scale 0..1 floats by 255) before building the puppet.")
+    h, w = image_rgb.shape[:2]
+    if reference.num_frames < 1:
+        raise PoseInputError("reference pose is empty (0 frames); give the pose detected on the reference image.")
+    if (reference.canvas_width, reference.canvas_height) != (w, h):
+        raise ImageInputError(
+            f"reference pose canvas is {reference.canvas_width}x{reference.canvas_height} px but the image is {w}x{h} px; "
+            "detect the reference pose on this very image, or resize the image to the pose canvas before rigging.")
+    if mask is not None and (not isinstance(mask, np.ndarray) or mask.shape != (h, w)):
+        got = mask.shape if isinstance(mask, np.ndarray) else type(mask).__name__
+        raise ImageInputError(f"puppet mask must be ({h}, {w}) like the image, got {got}; resize the MASK to the image.")
+
+
+def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndarray | None = None,
+                 config: PuppetConfig = PuppetConfig()) -> Puppet:
+    """Rig a reference image for animation; the costly set-up, done once per image.
+
+    image_rgb : (H, W, 3) uint8 RGB.
+    reference : the pose of the figure in that image, canvas H x W; frame 0 is used.
+    mask      : optional (H, W) float 0..1 (or bool) figure mask; replaces the automatic GrabCut.
+    Raises ImageInputError (size mismatch, no figure found) or PoseInputError (no torso in the pose).
+
+    Example:
+        puppet = build_puppet(image, reference_pose)
+        frames = list(iter_puppet_frames(puppet, dance_pose))
+    """
+    _validate(image_rgb, reference, mask)
+    h, w = image_rgb.shape[:2]
+    keypoints = reference.keypoints_px[0].astype(np.float64)
+    confidence = reference.confidence[0].astype(np.float64)
+    threshold = config.confidence_threshold
+    anchors = choose_anchors(keypoints, confidence, threshold)
+    if "spine" not in anchors:
+        raise PoseInputError("reference pose has no torso: it needs a confident neck plus both shoulders or both hips "
+                             f"(confidence >= {threshold}); check the pose was detected on this image.")
+    if mask is not None:
+        figure = np.asarray(mask, np.float32) >= 0.5
+    else:
+        figure = segment_figure(image_rgb, keypoints, confidence, threshold, config.grabcut_iterations,
+                                config.segmentation_max_side_px)
+    if figure.sum() < max(64, 0.002 * h * w):
+        raise ImageInputError("no person region found in the image around the reference pose; "
+                              "connect a MASK of the figure (white = figure) to the puppet node.")
+    segments, rigged = bone_segments(keypoints, confidence, anchors, threshold)
+    radii = bone_radii(segments, rigged, cv2.distanceTransform(figure.astype(np.uint8), cv2.DIST_L2, 5))
+    parts = label_parts(figure, segments, rigged, radii)
+    background = fill_background(image_rgb, figure, config.inpaint_dilate_px, config.inpaint_radius_px,
+                                 config.inpaint_max_side_px)
+    colours = _bleed_colours(image_rgb, figure)
+    overlap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * config.part_overlap_px + 1,) * 2)
+    layers = []
+    for part in DRAW_ORDER:
+        if part not in parts:
+            continue
+        part_mask = (cv2.dilate(parts[part].astype(np.uint8), overlap) > 0) & figure
+        mesh = triangulate_mask(part_mask, config.mesh_spacing_px, margin_px=2)
+        if len(mesh.triangles) == 0:
+            continue
+        alpha = part_mask.astype(np.float32)
+        if config.edge_softness_px > 0:
+            alpha = cv2.GaussianBlur(alpha, (0, 0), config.edge_softness_px)
+        texture = np.dstack([colours, np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)])
+        bone_ids = np.array([i for i, bone in enumerate(BONES)
+                             if rigged[i] and (bone.part == part or bone.name in ATTACHMENTS[part])], np.int64)
+        weights = skinning_weights(mesh.vertices, segments, radii, bone_ids, config.weight_falloff, config.max_influences)
+        layers.append(PuppetLayer(part, mesh, bone_ids, weights, texture))
+    return Puppet(config, background, figure, tuple(layers), segments, rigged, anchors)
+
+
+def iter_puppet_frames(puppet: Puppet, poses: PoseSequence2D) -> Iterator[np.ndarray]:
+    """Render every frame of a pose sequence; yields (H, W, 3) uint8 RGB, one per pose frame."""
+    if (poses.canvas_width, poses.canvas_height) != (puppet.canvas_width, puppet.canvas_height):
+        raise PoseInputError(
+            f"pose sequence canvas is {poses.canvas_width}x{poses.canvas_height} px but the puppet's image is "
+            f"{puppet.canvas_width}x{puppet.canvas_height} px; retarget the poses onto the reference image's canvas first.")
+    for frame in range(poses.num_frames):
+        yield puppet.render_frame(poses.keypoints_px[frame], poses.confidence[frame])
