@@ -27,7 +27,10 @@ import torch.nn.functional as F
 
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
-    """EDGE's sinusoidal step embedding.  t : (B,) steps -> (B, dim) as [sin | cos]."""
+    """EDGE's sinusoidal step embedding (MACE codes beta with it too).
+
+    t : (B,) steps or floats -> (B, dim) as [sin | cos].
+    """
     half = dim // 2
     freqs = torch.exp(torch.arange(half, device=t.device, dtype=torch.float32) * -(math.log(10000.0) / (half - 1)))
     angles = t.float()[:, None] * freqs[None]

@@ -15,38 +15,14 @@ FiLM follows all three sub-blocks; genre index ``num_genres - 1`` is "unknown" b
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .edge import FiLM, timestep_embedding
 from .mamba import BiMamba, MambaConfig
-
-
-def sinusoidal_embedding(values: torch.Tensor, dim: int) -> torch.Tensor:
-    """values : (B,) float -> (B, dim) [sin | cos] at geometric frequencies (as EDGE's step embedding)."""
-    half = dim // 2
-    freqs = torch.exp(torch.arange(half, device=values.device, dtype=torch.float32) * -(math.log(10000.0) / (half - 1)))
-    angles = values.float()[:, None] * freqs[None]
-    return torch.cat([angles.sin(), angles.cos()], dim=-1)
-
-
-class FiLM(nn.Module):
-    """Feature-wise affine from a conditioning vector: (1 + scale) * x + shift.
-
-    Copied from models/edge.py (one network per file, diffusers-style): keep the two in sync.
-    """
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.proj = nn.Linear(dim, 2 * dim)
-
-    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        """x : (B, T, C), cond : (B, C) -> (B, T, C)."""
-        scale, shift = self.proj(F.mish(cond))[:, None].chunk(2, dim=-1)
-        return (1 + scale) * x + shift
 
 
 class EmbeddingMLP(nn.Module):
@@ -59,7 +35,7 @@ class EmbeddingMLP(nn.Module):
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:
         """values : (B,) -> (B, dim)."""
-        return self.net(sinusoidal_embedding(values, self.dim))
+        return self.net(timestep_embedding(values, self.dim))
 
 
 class MusicLayer(nn.Module):

@@ -25,6 +25,18 @@ def load_pack(module_name: str = "choreo_pack_under_test"):
     return module
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for modules of tiny networks: per-op overhead dominates them, and on a shared 2-core
+    machine oversubscribed threads made them 10-30x slower."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def pack():
     return load_pack()

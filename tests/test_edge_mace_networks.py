@@ -13,13 +13,7 @@ TINY_MACE = MACEConfig(latent_dim=32, ff_dim=64, num_layers=2, num_heads=4, d_st
                        dropout=0.0)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One torch thread: on a shared 2-core machine, thread oversubscription makes these tiny nets 30x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _batch(seed, batch=2, frames=16, music_dim=35):

@@ -6,13 +6,7 @@ import torch
 from models.mamba import BiMamba, Mamba, MambaConfig, selective_scan, selective_scan_reference
 
 
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """One torch thread: on a shared 2-core machine, thread oversubscription makes small ops 30x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _scan_inputs(seed, batch=2, channels=6, steps=33, states=4):

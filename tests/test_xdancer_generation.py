@@ -22,12 +22,7 @@ from models.motion_gpt import MotionGPT, MotionGPTConfig
 from models.pose_vqvae import PoseVQVAE, PoseVQVAEConfig
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,13 +9,7 @@ from models.motion_gpt import MotionGPT, MotionGPTConfig, sample_logits
 from models.pose_vqvae import PART_JOINTS, EMACodebook, PoseVQVAE, PoseVQVAEConfig, confidence_weighted_l1
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Token-by-token sampling is dominated by per-op overhead, which threads only add to on 2 cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_tokenizer(**changes) -> PoseVQVAE:

@@ -6,7 +6,6 @@ import importlib
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import click_track
 
@@ -26,13 +25,7 @@ def inputs(pack):
     return features, music, reference
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The demo networks are tiny: one thread samples faster than two on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_demo_model_generates_two_seconds_and_tokens_decode_back(xnodes, inputs):
