@@ -37,6 +37,7 @@ from choreo.motion.choreographer import choreograph  # noqa: E402
 from choreo.music.analysis import MusicAnalysis, Section  # noqa: E402
 from choreo.pose.projection import project_motion  # noqa: E402
 from choreo.pose.reference import default_reference_pose  # noqa: E402
+from choreo.pose.smoothing import smooth_pose_sequence  # noqa: E402
 from choreo.timeline import num_frames_for  # noqa: E402
 from models.motion_gpt import MotionGPT, MotionGPTConfig  # noqa: E402
 from models.pose_vqvae import PART_JOINTS, PoseVQVAE, PoseVQVAEConfig  # noqa: E402
@@ -170,15 +171,25 @@ def bench_demo_bas(max_clips: int, seconds: float) -> None:
         seq, _ = generate_xdancer_motion(models, features, reference, num_frames=num_frames, seed=0, window=window,
                                          overlap=min(12, window // 4))
         elapsed = time.perf_counter() - start
-        body = np.concatenate([seq.keypoints_px[:, :18], np.zeros((num_frames, 18, 1), np.float32)], -1)
         beats = np.asarray(clip["beats"]) * models.fps
-        scores = metrics.shifted_beat_align_scores(body, beats, fractions=(0.5,))
-        rows.append(f"| {clip['file']} | {num_frames} | {scores[0.0]:.3f} | {scores[0.5]:.3f} | {elapsed:.0f} s |")
+        raw, smooth = body_scores(seq, beats), body_scores(smooth_pose_sequence(seq), beats)
+        rows.append(f"| {clip['file']} | {num_frames} | {raw[0]:.3f} / {raw[1]:.3f} | {smooth[0]:.3f} / {smooth[1]:.3f} "
+                    f"| {raw[2]:.1f} → {smooth[2]:.1f} | {elapsed:.0f} s |")
     print(f"\n### Demo checkpoint BAS ({DEMO.relative_to(REPO_ROOT)}, seed 0, top-p 0.9; body joints in px, z = 0; "
-          "sigma 3 frames; labelled beats)\n")
-    print("| clip | frames | BAS aligned | BAS half-beat shifted | generation time |")
-    print("|---|---|---|---|---|")
+          "sigma 3 frames; labelled beats), raw and after Smooth Pose Sequence (default One Euro settings)\n")
+    print("| clip | frames | BAS aligned / half-beat shifted, raw | same, smoothed | mean body acceleration px/frame², "
+          "raw → smoothed | generation time |")
+    print("|---|---|---|---|---|---|")
     print("\n".join(rows))
+
+
+def body_scores(seq, beats: np.ndarray) -> tuple[float, float, float]:
+    """BAS aligned, BAS half-beat shifted, and mean acceleration of the 18 body points (jitter)."""
+    body_px = seq.keypoints_px[:, :18].astype(np.float64)
+    body = np.concatenate([body_px, np.zeros((len(body_px), 18, 1))], -1)
+    scores = metrics.shifted_beat_align_scores(body, beats, fractions=(0.5,))
+    acceleration = float(np.linalg.norm(np.diff(body_px, 2, axis=0), axis=-1).mean())
+    return scores[0.0], scores[0.5], acceleration
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ names the module it comes from.
 from .music_nodes import ChoreoAnalyzeMusic, ChoreoMusicFeatures
 from .motion_nodes import ChoreoBeatChoreographer
 from .pose_nodes import (ChoreoKeypointToPose, ChoreoLoadPoseKeypoint, ChoreoPoseToKeypoint, ChoreoProjectMotion,
-                         ChoreoReferencePose)
+                         ChoreoReferencePose, ChoreoSmoothPose)
 from .render_nodes import ChoreoRenderPoseVideo
 from .export_nodes import ChoreoRenderDanceVideoFile, ChoreoSaveDanceVideo
 from .editor_nodes import ChoreoPoseKeyframeEditor, ChoreoRegenerateAroundEdits
@@ -28,6 +28,7 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoSaveDanceVideo": ChoreoSaveDanceVideo,
     "ChoreoRenderDanceVideoFile": ChoreoRenderDanceVideoFile,
     "ChoreoLoadPoseKeypoint": ChoreoLoadPoseKeypoint,
+    "ChoreoSmoothPose": ChoreoSmoothPose,
     "ChoreoPoseKeyframeEditor": ChoreoPoseKeyframeEditor,
     "ChoreoRegenerateAroundEdits": ChoreoRegenerateAroundEdits,
     "ChoreoLoadWanAnimate": ChoreoLoadWanAnimate,
@@ -56,6 +57,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoSaveDanceVideo": "Save Dance Video (Choreo)",
     "ChoreoRenderDanceVideoFile": "Render Dance to Video File (Choreo)",
     "ChoreoLoadPoseKeypoint": "Load POSE_KEYPOINT JSON (Choreo)",
+    "ChoreoSmoothPose": "Smooth Pose Sequence (Choreo)",
     "ChoreoPoseKeyframeEditor": "Pose Keyframe Editor (Choreo)",
     "ChoreoRegenerateAroundEdits": "Regenerate Around Edits (Choreo)",
     "ChoreoLoadWanAnimate": "Load Wan Animate (diffusers) (Choreo)",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from ..choreo.edit import parse_edit_document
 from ..choreo.errors import PoseInputError
 from ..choreo.io.pose_json import load_pose_json
 from ..choreo.pose.keypoint_format import from_pose_keypoint, to_pose_keypoint
 from ..choreo.pose.projection import Camera, project_motion
 from ..choreo.pose.reference import default_reference_pose, detect_reference_pose, reference_from_pose_keypoint
 from ..choreo.pose.retarget import skeleton_from_reference
+from ..choreo.pose.smoothing import OneEuroSettings, smooth_pose_sequence
 from . import comfy_bridge
 from .convert import image_from_comfy
 from .socket_types import CATEGORY, MOTION, POSE, POSE_KEYPOINT
@@ -166,3 +170,39 @@ class ChoreoLoadPoseKeypoint:
         if path is None:
             raise PoseInputError(f"pose file {pose_file!r} is not in ComfyUI/input; copy the JSON there and refresh.")
         return (to_pose_keypoint(load_pose_json(path)),)
+
+
+class ChoreoSmoothPose:
+    DESCRIPTION = ("Removes frame-to-frame jitter (X-Dancer tokens, per-frame detection) with a zero-lag One Euro "
+                   "filter: still points are calmed, fast moves and the stops on the beat keep their frames. "
+                   "Absent points stay absent; frames you keyed in the editor can be kept exactly.")
+    CATEGORY = f"{CATEGORY}/pose"
+    FUNCTION = "smooth"
+    RETURN_TYPES = (POSE,)
+    RETURN_NAMES = ("pose",)
+    OUTPUT_TOOLTIPS = ("The smoothed sequence: same frames, canvas and fps.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        defaults = OneEuroSettings()
+        return {"required": {
+            "pose": (POSE, {"tooltip": "The pose sequence to calm."}),
+            "min_cutoff_hz": ("FLOAT", {"default": defaults.min_cutoff_hz, "min": 0.05, "max": 30.0, "step": 0.05,
+                              "tooltip": "Cut-off for still points: lower = calmer. 1.5 Hz suits dance at 30 fps."}),
+            "speed_coefficient": ("FLOAT", {"default": defaults.speed_coefficient, "min": 0.0, "max": 500.0,
+                                  "step": 0.5, "tooltip": "How much faster moves are trusted (Hz per canvas height "
+                                                          "per second): higher keeps quick moves sharper; 0 is a "
+                                                          "plain low-pass."}),
+        }, "optional": {
+            "keyframes_json": ("STRING", {"forceInput": True,
+                               "tooltip": "The Pose Keyframe Editor's edits output: keyed frames come back exactly."}),
+        }}
+
+    def smooth(self, pose, min_cutoff_hz, speed_coefficient, keyframes_json=None):
+        keep = None
+        if keyframes_json:
+            keep = np.zeros(pose.num_frames, bool)
+            frames = [key.frame for key in parse_edit_document(keyframes_json).keyframes]
+            keep[[frame for frame in frames if 0 <= frame < pose.num_frames]] = True
+        settings = OneEuroSettings(min_cutoff_hz=min_cutoff_hz, speed_coefficient=speed_coefficient)
+        return (smooth_pose_sequence(pose, settings, keep_frames=keep),)
