@@ -42,6 +42,23 @@ def test_ddim_step_with_zero_eta_and_exact_noise_lands_on_forward_process():
     torch.testing.assert_close(ddim_step(x_t, x0, 600, 300, schedule, 0.0, torch.zeros_like(x0)), expected)
 
 
+def test_schedule_and_ddim_step_equal_diffusers_ddim_scheduler():
+    """Our pure step is diffusers' DDIMScheduler (squaredcos_cap_v2, x0 prediction) step for step."""
+    diffusers = pytest.importorskip("diffusers")
+    schedule = CosineSchedule()
+    scheduler = diffusers.DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
+                                        prediction_type="sample", clip_sample=False, set_alpha_to_one=False)
+    torch.testing.assert_close(schedule.alphas_cumprod, scheduler.alphas_cumprod.double(), rtol=1e-5, atol=1e-7)
+    scheduler.set_timesteps(50)
+    generator = torch.Generator().manual_seed(0)
+    x_t, x0_pred, noise = (torch.randn(2, 30, 151, generator=generator, dtype=torch.float64) for _ in range(3))
+    for t in (980, 500, 40):
+        for eta in (0.0, 1.0):
+            ours = ddim_step(x_t, x0_pred, t, t - 20, schedule, eta, noise)
+            theirs = scheduler.step(x0_pred, t, x_t, eta=eta, variance_noise=noise).prev_sample
+            torch.testing.assert_close(ours, theirs.double(), rtol=1e-4, atol=1e-4)  # diffusers keeps alphas in float32
+
+
 def test_ddim_sample_with_perfect_denoiser_recovers_x0_exactly():
     x0 = torch.rand(2, 12, 151) * 2 - 1
     out = ddim_sample(lambda x_t, t: x0, x0.shape, CosineSchedule(), num_inference_steps=20,

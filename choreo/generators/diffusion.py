@@ -4,10 +4,12 @@ Everything is pure: a schedule is precomputed arrays, a sampler step takes (samp
 output, t, t_next, schedule) and returns the next sample, randomness comes from a
 ``torch.Generator``. Networks predict x0 (EDGE, MACE), so the sampler works on x0 predictions.
 
-The schedule is our own implementation of the cosine schedule (Nichol & Dhariwal 2021, s =
-0.008, betas clipped at 0.999) exactly as EDGE's ``make_beta_schedule("cosine")`` (diffusers'
-``DDIMScheduler(beta_schedule="squaredcos_cap_v2")`` builds the same betas by a different
-formula; we keep ours so a sampler step stays a pure function of explicit arrays).
+The schedule is the cosine schedule (Nichol & Dhariwal 2021, s = 0.008, betas clipped at 0.999)
+as EDGE's ``make_beta_schedule("cosine")``, and a step is diffusers' ``DDIMScheduler``
+(``beta_schedule="squaredcos_cap_v2"``, ``prediction_type="sample"``) step: a test checks both
+agree with diffusers to float32 precision. We keep the step a pure function of explicit float64
+arrays instead of calling the stateful scheduler, because long-song sampling runs several
+windows through the same step and in-painting re-noises known frames between steps.
 """
 
 from __future__ import annotations
