@@ -15,6 +15,7 @@ from .wan_animate_nodes import ChoreoLoadWanAnimate, ChoreoWanAnimateRender
 from .xdancer_nodes import ChoreoDecodePoseTokens, ChoreoEncodePoseTokens, ChoreoLoadXDancer, ChoreoXDancerGenerate
 from .xdancer_renderer_nodes import ChoreoLoadXDancerRenderer, ChoreoXDancerRender
 from .motion_expert_nodes import Choreo3DInpaint, ChoreoExportMotion, ChoreoGenerate3DDance, ChoreoLoadMotionExpert
+from .smpl_nodes import ChoreoLoadSMPLBody, ChoreoSMPLMesh
 
 NODE_CLASS_MAPPINGS = {
     "ChoreoAnalyzeMusic": ChoreoAnalyzeMusic,
@@ -43,6 +44,8 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoGenerate3DDance": ChoreoGenerate3DDance,
     "Choreo3DInpaint": Choreo3DInpaint,
     "ChoreoExportMotion": ChoreoExportMotion,
+    "ChoreoLoadSMPLBody": ChoreoLoadSMPLBody,
+    "ChoreoSMPLMesh": ChoreoSMPLMesh,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -72,4 +75,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoGenerate3DDance": "Generate 3D Dance (Choreo)",
     "Choreo3DInpaint": "3D In-paint (Choreo)",
     "ChoreoExportMotion": "Export Motion BVH/NPZ (Choreo)",
+    "ChoreoLoadSMPLBody": "Load SMPL Body Model (Choreo)",
+    "ChoreoSMPLMesh": "SMPL Mesh from 3D Dance (Choreo)",
 }

@@ -31,8 +31,10 @@ MODEL_FOLDERS = {
     "choreo": "choreo",
     "choreo_rtmlib": os.path.join("choreo", "rtmlib"),
     "animatediff_models": "animatediff_models",
+    "smpl": "smpl",  # licence-gated SMPL body models, shared with other packs (4D-Humans, PHALP)
 }
 MODEL_EXTENSIONS = {".onnx", ".safetensors", ".json"}
+FOLDER_EXTENSIONS = {"smpl": {".pkl", ".npz"}}  # keys whose files are not weights in MODEL_EXTENSIONS
 
 
 def inside_comfyui() -> bool:
@@ -48,13 +50,21 @@ def register_model_folders() -> None:
         if key in folder_paths.folder_names_and_paths:
             folder_paths.add_model_folder_path(key, path)
         else:
-            folder_paths.folder_names_and_paths[key] = ([path], MODEL_EXTENSIONS)
+            folder_paths.folder_names_and_paths[key] = ([path], FOLDER_EXTENSIONS.get(key, MODEL_EXTENSIONS))
 
 
 def model_file_names(key: str) -> list[str]:
     if folder_paths is None:
         return []
     return folder_paths.get_filename_list(key)
+
+
+def model_folders(key: str) -> list[Path]:
+    """Every folder registered for ``key`` (ComfyUI/models/<sub folder> and extra_model_paths.yaml entries);
+    ``./models_user/<sub folder>`` outside ComfyUI."""
+    if folder_paths is None:
+        return [Path.cwd() / "models_user" / MODEL_FOLDERS[key]]
+    return [Path(path) for path in folder_paths.get_folder_paths(key)]
 
 
 def model_file_path(key: str, name: str) -> Path:

@@ -8,6 +8,7 @@ POSE = "CHOREO_POSE"  # choreo.pose.sequence.PoseSequence2D (a reference pose is
 POSE_TOKENS = "CHOREO_POSE_TOKENS"  # {"tokens": (T, 5, 6) int64, "fps": float, "confidence": (T, 60) float32}
 XDANCER_MODEL = "CHOREO_XDANCER_MODEL"  # choreo.generators.xdancer.XDancerModels
 XDANCER_RENDERER = "CHOREO_XDANCER_RENDERER"  # choreo.render.xdancer.XDancerComponents
+SMPL_BODY = "CHOREO_SMPL_BODY"  # choreo.motion.smpl_body.SMPLBody
 POSE_KEYPOINT = "POSE_KEYPOINT"  # ComfyUI's native OpenPose-style frames, absolute pixels
 
 CATEGORY = "Choreo"

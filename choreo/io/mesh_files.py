@@ -1,0 +1,55 @@
+"""Body-mesh files: posed SMPL meshes as one NPZ, written atomically.
+
+NPZ keys: vertices (T, V, 3) float32 metres, z up; faces (F, 3) int32; joints (T, 24, 3)
+float32 metres, z up (SMPL-24 order); fps () float64; betas (B,) float32; gender () str.
+A reader sees either the old file or the complete new one, never a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import MotionInputError
+from ..motion.smpl_mesh import BodyMeshSequence
+
+MESH_NPZ_KEYS = ("vertices", "faces", "joints", "fps", "betas", "gender")
+
+
+def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> Path:
+    """``np.savez`` to a temporary file in the target folder, then rename it over ``path``; returns the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(prefix=".saving_", suffix=".npz", dir=out.parent)
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **arrays)
+        os.replace(temp_name, out)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return out
+
+
+def save_body_mesh_npz(mesh: BodyMeshSequence, path: str | Path) -> Path:
+    """Write ``mesh`` with the keys in the module docstring; returns the path."""
+    return save_npz_atomic(path, vertices=mesh.vertices_m.astype(np.float32), faces=mesh.faces.astype(np.int32),
+                           joints=mesh.joints_m.astype(np.float32), fps=np.float64(mesh.fps),
+                           betas=mesh.betas.astype(np.float32), gender=np.str_(mesh.gender))
+
+
+def load_body_mesh_npz(path: str | Path) -> BodyMeshSequence:
+    """Read a file written by ``save_body_mesh_npz`` (no pickles)."""
+    src = Path(path)
+    if not src.is_file():
+        raise MotionInputError(f"mesh file {src} does not exist; check the path.")
+    with np.load(src, allow_pickle=False) as data:
+        missing = [key for key in MESH_NPZ_KEYS if key not in data.files]
+        if missing:
+            raise MotionInputError(f"mesh file {src} lacks keys {missing}; it was not written by Choreo's "
+                                   f"save_body_mesh_npz (expected {list(MESH_NPZ_KEYS)}).")
+        return BodyMeshSequence(data["vertices"], data["joints"], data["faces"], float(data["fps"]),
+                                data["betas"], str(data["gender"]))
