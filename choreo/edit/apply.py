@@ -9,6 +9,11 @@ bone angles. Rebuilding positions by FK with each frame's own bone lengths
 keeps bones at their length; a bone's rotation carries its whole subtree, so
 moving an elbow swings the forearm and hand with it, and face points follow
 the head rigidly.
+
+The editor's live preview (``EditPreview`` in web/js/editor/edit_model.js) is
+a port of this module, and its gestures (web/js/editor/pose_ops.js) pin only
+what this module can reach exactly; tests/test_editor_parity.py runs both on
+the same documents. Change them together.
 """
 
 from __future__ import annotations

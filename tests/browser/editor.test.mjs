@@ -117,6 +117,72 @@ async function jointOnScreen(page, keypoints, frame, j) {
   return { x: box.x + keypoints[o] * s, y: box.y + keypoints[o + 1] * s, scale: s };
 }
 
+/** Drag in CSS pixels from `from` by `by`, in ten steps, with shift held when asked. */
+async function drag(page, from, by, shift = false) {
+  if (shift) await page.keyboard.down("Shift");
+  await page.mouse.move(from.x, from.y);
+  await page.mouse.down();
+  for (let i = 1; i <= 10; i++) await page.mouse.move(from.x + (by.x * i) / 10, from.y + (by.y * i) / 10);
+  await page.mouse.up();
+  if (shift) await page.keyboard.up("Shift");
+}
+
+const at = (kp, frame, j) => [kp[(frame * 136 + j) * 3], kp[(frame * 136 + j) * 3 + 1]];
+const dist = (a, b) => Math.hypot(a[0] - b[0], a[1] - b[1]);
+
+/**
+ * The drags whose meaning follows the render's bone tree (node 7, on beats no edit reaches): the neck turns
+ * about the mid-hip keeping the spine's length, a hip moves the whole body, shift+drag in body mode scales it.
+ */
+async function checkBodyDrags(page, keypoints) {
+  await page.keyboard.press("Shift+ArrowRight");
+  const neckFrame = +(await page.$eval(".choreo-editor", (e) => e.dataset.frame));
+  const neck = await jointOnScreen(page, keypoints, neckFrame, 1);
+  await drag(page, neck, { x: 30, y: 10 });
+  const neckKey = (await widgetDoc(page, 7)).keyframes.find((k) => k.frame === neckFrame);
+  const hips = [at(keypoints, neckFrame, 8), at(keypoints, neckFrame, 11)];
+  const mid = [(hips[0][0] + hips[1][0]) / 2, (hips[0][1] + hips[1][1]) / 2];
+  const from = at(keypoints, neckFrame, 1);
+  const pointer = [from[0] + 30 / neck.scale, from[1] + 10 / neck.scale];
+  const turn = Math.atan2(pointer[1] - mid[1], pointer[0] - mid[0]);
+  const spine = dist(from, mid);
+  const expected = [mid[0] + spine * Math.cos(turn), mid[1] + spine * Math.sin(turn)];
+  const got = neckKey && neckKey.joints["1"];
+  check(Boolean(got) && Object.keys(neckKey.joints).join() === "1" && dist(got, expected) < 2,
+    `a neck drag at frame ${neckFrame} turns the spine about the mid-hip, neck at ${JSON.stringify(got)} `
+    + `(expected ~${expected.map((v) => v.toFixed(1))}, spine length kept, hips not pinned)`);
+
+  await page.keyboard.press("Shift+ArrowRight");
+  await page.keyboard.press("Shift+ArrowRight");
+  const hipFrame = +(await page.$eval(".choreo-editor", (e) => e.dataset.frame));
+  const hip = await jointOnScreen(page, keypoints, hipFrame, 8);
+  await drag(page, hip, { x: 20, y: -15 });
+  const hipKey = (await widgetDoc(page, 7)).keyframes.find((k) => k.frame === hipFrame);
+  const shift = [20 / hip.scale, -15 / hip.scale];
+  const moved = (j) => { const [x, y] = at(keypoints, hipFrame, j); return [x + shift[0], y + shift[1]]; };
+  check(Boolean(hipKey) && Object.keys(hipKey.joints).join() === "8,11"
+    && dist(hipKey.joints["8"], moved(8)) < 2 && dist(hipKey.joints["11"], moved(11)) < 2,
+  `a hip drag at frame ${hipFrame} pins both hips moved by the drag (${JSON.stringify(hipKey && hipKey.joints)})`);
+  const ankle = await page.$eval(".choreo-pose", (c, [x, y]) => [...c.getContext("2d")
+    .getImageData(Math.round(x), Math.round(y), 1, 1).data], moved(10));
+  check(ankle[2] > 200 && ankle[0] < 100,
+    `the whole body follows the hip: the right ankle is drawn moved too (pixel ${ankle})`);
+
+  await page.keyboard.press("Shift+ArrowRight");
+  const scaleFrame = +(await page.$eval(".choreo-editor", (e) => e.dataset.frame));
+  await page.keyboard.press("b");
+  const box = await page.locator(".choreo-pose").boundingBox();
+  await drag(page, { x: box.x + box.width / 2, y: box.y + box.height / 2 }, { x: 0, y: -40 }, true);
+  await page.keyboard.press("b");
+  const scaleKey = (await widgetDoc(page, 7)).keyframes.find((k) => k.frame === scaleFrame);
+  const factor = Math.exp(40 / hip.scale / 200);
+  const ratio = scaleKey && dist(scaleKey.joints["10"], scaleKey.joints["13"])
+    / dist(at(keypoints, scaleFrame, 10), at(keypoints, scaleFrame, 13));
+  check(Boolean(scaleKey) && Object.keys(scaleKey.joints).length === 136 && Math.abs(ratio - factor) < 0.01,
+    `shift+drag in body mode scales the whole body at frame ${scaleFrame} `
+    + `(ankle spacing x${ratio && ratio.toFixed(3)}, expected x${factor.toFixed(3)})`);
+}
+
 function decode(file) {
   const data = JSON.parse(readFileSync(file, "utf8"));
   const buf = Buffer.from(data.keypoints, "base64");
@@ -230,6 +296,7 @@ async function main() {
       copyFileSync(SCREENSHOT, join(process.env.CHOREO_ARTIFACTS, "editor_screenshot.png"));
     }
     console.log(`screenshot: ${SCREENSHOT}`);
+    await checkBodyDrags(page, keypoints);
     await closeEditor(page);
 
     await openEditor(page, 9);

@@ -19,8 +19,13 @@ export const FEET_NAMES = [
   "left_big_toe", "left_small_toe", "left_heel", "right_big_toe", "right_small_toe", "right_heel",
 ];
 
-/** The body's root joint (neck): edits to it translate everything hanging below it. */
-export const ROOT = 1;
+export const NECK = 1;
+export const HIPS = [8, 11];
+/**
+ * Parent index of the joints that hang off the virtual mid-hip point (the neck and both hips): the kinematic
+ * tree is rooted at the midpoint of the hips, as in choreo/edit/joint_space.py.
+ */
+export const ROOT = -1;
 
 export const BODY_LIMBS = [
   [1, 2], [1, 5], [2, 3], [3, 4], [5, 6], [6, 7], [1, 8], [8, 9], [9, 10],
@@ -78,8 +83,9 @@ function buildMirror() {
 export const MIRROR = buildMirror();
 
 function buildParents() {
-  const parent = new Int16Array(NUM_KEYPOINTS).fill(-1);
-  for (const [a, b] of BODY_LIMBS) parent[b] = a;
+  const parent = new Int16Array(NUM_KEYPOINTS).fill(ROOT);
+  for (const [a, b] of BODY_LIMBS) if (!HIPS.includes(b)) parent[b] = a;
+  parent[NECK] = ROOT;
   for (const [a, b] of FEET_BONES) parent[b] = a;
   for (let i = FACE_START; i < FACE_START + NUM_FACE; i++) parent[i] = 0;
   const handRoots = [[LEFT_HAND_START, 7], [RIGHT_HAND_START, 4]];
@@ -87,18 +93,20 @@ function buildParents() {
     parent[start] = wrist;
     for (const [a, b] of HAND_BONES) parent[start + b] = start + a;
   }
-  parent[ROOT] = -1;
   return parent;
 }
 
 /**
- * Parent of each keypoint in the kinematic tree rooted at the neck (-1 for the root).
- * Bone-angle interpolation and limb rotation walk this tree, so hands and face follow their limbs.
+ * Parent of each keypoint in the kinematic tree (ROOT for the neck and the hips), the same tree as PARENT in
+ * choreo/edit/joint_space.py: OpenPose draws neck-to-hip lines, but the bones are mid-hip-to-neck and
+ * mid-hip-to-hip, so the preview and the Python apply step turn the same bones. tests/test_editor_parity.py
+ * checks the two trees are equal.
  */
 export const PARENT = buildParents();
 
 function buildOrder() {
-  const order = [ROOT];
+  const order = [];
+  for (let j = 0; j < NUM_KEYPOINTS; j++) if (PARENT[j] === ROOT) order.push(j);
   for (let head = 0; head < order.length; head++) {
     for (let j = 0; j < NUM_KEYPOINTS; j++) if (PARENT[j] === order[head]) order.push(j);
   }
@@ -107,20 +115,6 @@ function buildOrder() {
 
 /** Keypoints ordered parents-before-children, for forward kinematics in one pass. */
 export const TOPO_ORDER = buildOrder();
-
-/** Every descendant of joint `j` (excluding j), so a limb edit can carry the hand or face with it. */
-export function descendants(j) {
-  const out = [];
-  const inside = new Uint8Array(NUM_KEYPOINTS);
-  inside[j] = 1;
-  for (const k of TOPO_ORDER) {
-    if (k !== j && PARENT[k] >= 0 && inside[PARENT[k]]) {
-      inside[k] = 1;
-      out.push(k);
-    }
-  }
-  return out;
-}
 
 /** Human-readable name of a keypoint, shown in the editor's status line. */
 export function keypointName(j) {

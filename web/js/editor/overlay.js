@@ -2,19 +2,21 @@
 // and keyboard shortcuts. The edit document lives only in the node's keyframes_json widget; this module
 // writes it back there after every change.
 
-import { EditPreview, EASES, History, deleteKeyframe, keyframeAt, moveKeyframe, parseDocument,
-  serializeDocument, setKeyframeJoints, toggleLocks } from "./edit_model.js";
+import { EditPreview, EASES, History, deleteKeyframe, editContext, keyframeAt, moveKeyframe, parseDocument,
+  pinJoints as pinDocumentJoints, serializeDocument, toggleLocks } from "./edit_model.js";
 import { EditorDataError, loadEditorData } from "./editor_data.js";
 import { NUM_KEYPOINTS, keypointName } from "./layout.js";
 import { PoseCanvas } from "./pose_canvas.js";
-import { createLibraryPanel } from "./pose_library.js";
-import { capture, centroid, mirrorJoints, visibleJoints } from "./pose_ops.js";
+import { createLibraryPanel, fitLibraryPose } from "./pose_library.js";
+import { capture, centroid, copyPose, mirrorJoints, visibleJoints } from "./pose_ops.js";
 import { EDITOR_CSS } from "./styles.js";
 import { Timeline, nearestBeat } from "./timeline.js";
 
 const HELP = `Drag a joint to turn its limb around the parent joint
 (bone length kept; hand and face follow).
-Body mode: drag moves, shift+drag scales.
+Drag the neck to lean the upper body, a hip to move the body.
+Body mode: drag moves, shift+drag scales the whole body.
+Mirror, paste and library poses keep the dancer's bone lengths.
 Shift+click / drag on empty space: select.
 Space play · ←/→ frame · shift+←/→ beat
 K key · Del delete key · Ctrl+Z / Ctrl+Shift+Z
@@ -129,6 +131,7 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
   const preview = new EditPreview(data.keypoints, data.numFrames);
   preview.setDocument(doc);
   const pose = new Float32Array(NUM_KEYPOINTS * 3);
+  const shownRoot = new Float64Array(2); // the edited mid-hip of the shown frame
   const stats = { dragLatency: [], dragWork: [], scrub: [] };
   const state = { frame: 0, playing: false, snap: false, ease: "smooth", clipboard: null, currentKey: null };
   let playRaf = 0;
@@ -145,6 +148,7 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
   const poseCanvas = new PoseCanvas($(".choreo-pose"), data.width, data.height, {
     isKeyed: (j) => Boolean(state.currentKey && state.currentKey.joints[j]),
     isLocked: (j) => doc.locked_joints.includes(j),
+    context: () => poseContext(),
     onGestureStart: () => history.record(serializeDocument(doc)),
     onEdit: (edit, timeStamp) => {
       const t0 = performance.now();
@@ -186,7 +190,7 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
     api, width: data.width, height: data.height, say,
     currentPose: () => pose,
     selectedJoints: () => [...poseCanvas.selection],
-    insert: (edit) => change(() => pinJoints(edit)),
+    insert: (keypoints, joints) => change(() => pinJoints(fitLibraryPose(keypoints, pose, joints, poseContext()))),
   });
   $(".choreo-side").prepend(library.element);
   library.refresh();
@@ -212,13 +216,15 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
 
   /** Pin joints at the playhead (locked joints are left alone); used live during drags. */
   function pinJoints(edit) {
-    const locked = new Set(doc.locked_joints);
-    const allowed = Object.fromEntries(Object.entries(edit).filter(([j]) => !locked.has(Number(j))));
-    if (!Object.keys(allowed).length) return;
     const isNew = !keyframeAt(doc, state.frame);
-    setKeyframeJoints(doc, state.frame, allowed, state.ease);
+    if (!pinDocumentJoints(doc, state.frame, edit, state.ease)) return;
     preview.setDocument(doc);
     if (isNew) timeline.invalidate();
+  }
+
+  /** What a pose edit at the playhead needs: the shown root, the joints pinned there, the locked joints. */
+  function poseContext() {
+    return editContext(doc, state.frame, shownRoot);
   }
 
   function restore(text) {
@@ -243,7 +249,7 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
 
   function render() {
     state.currentKey = keyframeAt(doc, state.frame) || null;
-    preview.poseAt(state.frame, pose);
+    preview.poseAt(state.frame, pose, shownRoot);
     poseCanvas.setPose(pose);
     poseCanvas.draw();
     timeline.setFrame(state.frame);
@@ -331,19 +337,20 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
     "mode-body": () => setMode(poseCanvas.mode === "body" ? "joint" : "body"),
     mirror: () => {
       const joints = selectedOrVisible();
-      change(() => pinJoints(mirrorJoints(pose, joints, centroid(pose, joints)[0])));
+      change(() => pinJoints(mirrorJoints(pose, joints, centroid(pose, joints)[0], poseContext())));
     },
     lock: () => {
       if (!poseCanvas.selection.size) return say("Select joints to lock or unlock first.");
       change((d) => toggleLocks(d, [...poseCanvas.selection]));
     },
     copy: () => {
-      state.clipboard = capture(pose, selectedOrVisible());
-      say(`Copied ${Object.keys(state.clipboard).length} joint(s) from frame ${state.frame}.`);
+      state.clipboard = { pose: Float32Array.from(pose), joints: selectedOrVisible() };
+      say(`Copied ${state.clipboard.joints.length} joint(s) from frame ${state.frame}.`);
     },
     paste: () => {
       if (!state.clipboard) return say("Copy a pose first (C).");
-      change(() => pinJoints(state.clipboard));
+      const { pose: copied, joints } = state.clipboard;
+      change(() => pinJoints(copyPose(pose, joints.filter((j) => pose[j * 3 + 2] > 0), copied, poseContext())));
     },
     undo: () => restore(history.undo(serializeDocument(doc))),
     redo: () => restore(history.redo(serializeDocument(doc))),

@@ -21,9 +21,10 @@ const HAND_COLORS = HAND_BONES.map((_, i) => rgb(hsvToRgb(i / HAND_BONES.length)
 const PICK_RADIUS_CSS = 12;
 
 /**
- * Draws poses and reports edits. `hooks`: isKeyed(j), isLocked(j), onGestureStart(), onEdit(joints),
- * onGestureEnd(), onSelectionChange(selection), onHover(j). The caller owns the pose: it calls setPose()
- * with the edited frame, then draw().
+ * Draws poses and reports edits. `hooks`: isKeyed(j), isLocked(j), context() -> the edit context of the
+ * playhead (edit_model.js editContext), onGestureStart(), onEdit(joints), onGestureEnd(),
+ * onSelectionChange(selection), onHover(j). The caller owns the pose: it calls setPose() with the edited
+ * frame, then draw().
  */
 export class PoseCanvas {
   constructor(canvas, width, height, hooks) {
@@ -91,11 +92,12 @@ export class PoseCanvas {
     this.canvas.setPointerCapture(e.pointerId);
     const [x, y] = this.toCanvas(e);
     const start = { x, y, pose: Float32Array.from(this.pose) };
-    const keyed = new Set();
-    for (let j = 0; j < NUM_KEYPOINTS; j++) if (this.hooks.isKeyed(j)) keyed.add(j);
+    const ctx = this.hooks.context();
     if (this.mode === "body") {
-      const joints = this.selection.size ? [...this.selection] : visibleJoints(this.pose);
-      this.gesture = { kind: e.shiftKey ? "scale" : "move", start, keyed, joints, pivot: centroid(this.pose, joints) };
+      // The render can resize only the whole body, so shift+drag scales all of it whatever is selected.
+      const scale = e.shiftKey;
+      const joints = this.selection.size && !scale ? [...this.selection] : visibleJoints(this.pose);
+      this.gesture = { kind: scale ? "scale" : "move", start, ctx, joints, pivot: centroid(this.pose, joints) };
       this.hooks.onGestureStart();
       return;
     }
@@ -120,7 +122,7 @@ export class PoseCanvas {
     }
     const grab = [this.pose[j * 3] - x, this.pose[j * 3 + 1] - y];
     const kind = this.selection.size > 1 ? "move" : "rotate";
-    this.gesture = { kind, joint: j, grab, start, keyed, joints: [...this.selection] };
+    this.gesture = { kind, joint: j, grab, start, ctx, joints: [...this.selection] };
     this.hooks.onGestureStart();
   }
 
@@ -157,8 +159,8 @@ export class PoseCanvas {
     const dx = x - g.start.x;
     const dy = y - g.start.y;
     let edit;
-    if (g.kind === "rotate") edit = rotateLimb(pose, g.joint, [x + g.grab[0], y + g.grab[1]], g.keyed);
-    else if (g.kind === "move") edit = translateJoints(pose, g.joints, dx, dy, g.keyed);
+    if (g.kind === "rotate") edit = rotateLimb(pose, g.joint, [x + g.grab[0], y + g.grab[1]], g.ctx);
+    else if (g.kind === "move") edit = translateJoints(pose, g.joints, dx, dy, g.ctx);
     else edit = scaleJoints(pose, g.joints, Math.exp(-dy / 200), g.pivot);
     this.hooks.onEdit(edit, move.timeStamp);
   }

@@ -2,40 +2,38 @@
 // playhead, fitted onto the dancer so a library pose made on another canvas lands in place.
 
 import { listPoses, loadPose, savePose } from "./editor_data.js";
-import { NUM_KEYPOINTS, ROOT } from "./layout.js";
-
-const HIPS = [8, 11];
-
-function torsoLength(points, get) {
-  const [nx, ny] = get(points, ROOT);
-  const hx = (get(points, HIPS[0])[0] + get(points, HIPS[1])[0]) / 2;
-  const hy = (get(points, HIPS[0])[1] + get(points, HIPS[1])[1]) / 2;
-  return Math.hypot(hx - nx, hy - ny);
-}
+import { NECK, NUM_KEYPOINTS } from "./layout.js";
+import { copyPose, midHip } from "./pose_ops.js";
 
 /**
- * Fit a library pose onto the displayed one: neck onto neck, scaled by neck-to-hips length. Returns the
- * joints to pin ({index: [x, y]}), limited to `joints` and to points visible in both poses.
+ * Pins that put a library pose (136 [x, y, conf] on its own canvas; of a move, the first frame) onto the shown
+ * dancer: the dancer takes the library pose's bone directions with its own bone lengths, placed neck onto neck
+ * (the library pose is scaled by the ratio of neck-to-mid-hip lengths), so a pose from another body or canvas
+ * lands in place.
+ * Limited to `joints` and to points confident in both poses; `ctx` as in pose_ops.js.
  */
-export function fitLibraryPose(libraryKeypoints, pose, joints) {
-  const fromLib = (pts, j) => pts[j];
-  const fromPose = (pts, j) => [pts[j * 3], pts[j * 3 + 1]];
-  const libTorso = torsoLength(libraryKeypoints, fromLib);
-  const scale = libTorso > 1e-3 ? torsoLength(pose, fromPose) / libTorso : 1;
-  const [lx, ly] = libraryKeypoints[ROOT];
-  const [px, py] = fromPose(pose, ROOT);
-  const edit = {};
-  for (const j of joints) {
-    const p = libraryKeypoints[j];
-    if (!p || p[2] <= 0 || pose[j * 3 + 2] <= 0) continue;
-    edit[j] = [px + (p[0] - lx) * scale, py + (p[1] - ly) * scale];
+export function fitLibraryPose(libraryKeypoints, pose, joints, ctx) {
+  const first = Array.isArray(libraryKeypoints[0]?.[0]) ? libraryKeypoints[0] : libraryKeypoints; // a move: frame 0
+  const library = new Float32Array(NUM_KEYPOINTS * 3);
+  first.forEach((p, j) => { if (p && j < NUM_KEYPOINTS) library.set([p[0], p[1], p[2]], j * 3); });
+  const [lnx, lny] = [library[NECK * 3], library[NECK * 3 + 1]];
+  const [lhx, lhy] = midHip(library);
+  const root = ctx.root || midHip(pose);
+  const [nx, ny] = [pose[NECK * 3], pose[NECK * 3 + 1]];
+  const libraryTorso = Math.hypot(lhx - lnx, lhy - lny);
+  const scale = libraryTorso > 1e-3 ? Math.hypot(root[0] - nx, root[1] - ny) / libraryTorso : 1;
+  const source = new Float32Array(NUM_KEYPOINTS * 3);
+  for (let j = 0; j < NUM_KEYPOINTS; j++) {
+    if (library[j * 3 + 2] <= 0 || pose[j * 3 + 2] <= 0) continue;
+    source.set([nx + (library[j * 3] - lnx) * scale, ny + (library[j * 3 + 1] - lny) * scale, 1], j * 3);
   }
-  return edit;
+  return copyPose(pose, joints, source, ctx);
 }
 
 /**
  * Build the library panel. `ctx`: api, width, height, currentPose() -> Float32Array, selectedJoints() ->
- * indices (empty = all), insert(edit) pins joints at the playhead, say(message) shows status.
+ * indices (empty = all), insert(libraryKeypoints, joints) puts a library pose on the dancer at the playhead,
+ * say(message) shows status.
  */
 export function createLibraryPanel(ctx) {
   const panel = document.createElement("div");
@@ -68,7 +66,7 @@ export function createLibraryPanel(ctx) {
       const pose = await loadPose(ctx.api, list.value);
       const selected = ctx.selectedJoints();
       const joints = selected.length ? selected : Array.from({ length: NUM_KEYPOINTS }, (_, j) => j);
-      ctx.insert(fitLibraryPose(pose.keypoints, ctx.currentPose(), joints));
+      ctx.insert(pose.keypoints, joints);
       ctx.say(`Inserted "${pose.name}" at the playhead.`);
     } catch (err) {
       ctx.say(err.message);
