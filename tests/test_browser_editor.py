@@ -16,7 +16,8 @@ HOW_TO_ENABLE = "apt-get install chromium (or set CHROMIUM_PATH); npm --prefix t
 
 
 def test_keyframe_editor_in_headless_chromium():
-    """Opens, draws frames and beats, a drag writes a keyframe into the widget JSON, undo restores it."""
+    """Opens, draws frames and beats, a drag writes a keyframe into the widget JSON, undo restores it, and
+    dragging keyframe diamonds retimes them (snap to beat, refused drops, multi-select, clamping, ease menu)."""
     node = shutil.which("node")
     if node is None:
         pytest.skip(f"browser test skipped: Node.js is not installed; install Node.js 20, then {HOW_TO_ENABLE}")

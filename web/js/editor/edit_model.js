@@ -99,12 +99,41 @@ export function deleteKeyframe(doc, frame) {
   return doc.keyframes.length !== before;
 }
 
-/** Move a keyframe to another frame (snap to beat); a keyframe already there absorbs its joints. */
-export function moveKeyframe(doc, fromFrame, toFrame) {
-  const kf = keyframeAt(doc, fromFrame);
-  if (!kf || fromFrame === toFrame) return;
-  deleteKeyframe(doc, fromFrame);
-  setKeyframeJoints(doc, toFrame, kf.joints, kf.ease);
+/**
+ * Frames where retiming the keyframes at `frames` by `shift` frames would land on a keyframe that is not
+ * moving (sorted; empty when the move is free).
+ */
+export function retimeConflicts(doc, frames, shift) {
+  const moving = new Set(frames);
+  const staying = new Set(doc.keyframes.filter((kf) => !moving.has(kf.frame)).map((kf) => kf.frame));
+  return frames.map((f) => f + shift).filter((f) => staying.has(f)).sort((a, b) => a - b);
+}
+
+/**
+ * Retime the keyframes at `frames` together by `shift` frames (spacing, poses and eases unchanged).
+ * Refused, leaving doc untouched, when a keyframe would leave [0, numFrames - 1] or land on a keyframe that
+ * is not moving: a retime never merges or destroys keyframes. Returns whether the keyframes moved.
+ */
+export function moveKeyframes(doc, frames, shift, numFrames = Infinity) {
+  const moving = new Set(frames);
+  const keys = doc.keyframes.filter((kf) => moving.has(kf.frame));
+  if (!shift || !keys.length) return false;
+  if (keys.some((kf) => kf.frame + shift < 0 || kf.frame + shift > numFrames - 1)) return false;
+  if (retimeConflicts(doc, frames, shift).length) return false;
+  for (const kf of keys) kf.frame += shift;
+  doc.keyframes.sort((a, b) => a.frame - b.frame);
+  return true;
+}
+
+/** Set the ease of the keyframes at `frames`; returns how many changed. */
+export function setKeyframesEase(doc, frames, ease) {
+  if (!EASES.includes(ease)) throw new Error(`unknown ease "${ease}"; use one of ${EASES.join(", ")}`);
+  let changed = 0;
+  for (const f of frames) {
+    const kf = keyframeAt(doc, f);
+    if (kf && kf.ease !== ease) { kf.ease = ease; changed++; }
+  }
+  return changed;
 }
 
 /** Toggle the lock of each joint in `joints` as a group: all become locked unless all already were. */

@@ -2,8 +2,9 @@
 // and keyboard shortcuts. The edit document lives only in the node's keyframes_json widget; this module
 // writes it back there after every change.
 
-import { EditPreview, EASES, History, deleteKeyframe, editContext, keyframeAt, moveKeyframe, parseDocument,
-  pinJoints as pinDocumentJoints, serializeDocument, toggleLocks } from "./edit_model.js";
+import { EditPreview, EASES, History, deleteKeyframe, editContext, keyframeAt, moveKeyframes, parseDocument,
+  pinJoints as pinDocumentJoints, retimeConflicts, serializeDocument, setKeyframesEase, toggleLocks }
+  from "./edit_model.js";
 import { EditorDataError, loadEditorData } from "./editor_data.js";
 import { NUM_KEYPOINTS, keypointName } from "./layout.js";
 import { PoseCanvas } from "./pose_canvas.js";
@@ -18,6 +19,9 @@ Drag the neck to lean the upper body, a hip to move the body.
 Body mode: drag moves, shift+drag scales the whole body.
 Mirror, paste and library poses keep the dancer's bone lengths.
 Shift+click / drag on empty space: select.
+Timeline: drag a key to retime it (Alt: ignore snap).
+Shift+click keys or drag in the key lane: select several.
+Right-click a key: ease, delete.
 Space play · ←/→ frame · shift+←/→ beat
 K key · Del delete key · Ctrl+Z / Ctrl+Shift+Z
 C/V copy/paste · M mirror · L lock · B body · Esc close`;
@@ -45,7 +49,7 @@ function buildDom() {
       <button data-act="key" title="K">Set key</button>
       <button data-act="delete" title="Delete">Delete key</button>
       <label>ease <select data-act="ease">${EASES.map((e) => `<option>${e}</option>`).join("")}</select></label>
-      <button data-act="snap" title="Snap playhead and new keys to beats">Snap to beat</button>
+      <button data-act="snap" title="Snap the playhead, new and dragged keys to beats (Alt: free)">Snap to beat</button>
       <button data-act="snapKeys" title="Move every keyframe to its nearest beat">Snap keys</button>
       <span class="sep"></span>
       <button data-act="mode-joint" class="on">Joint</button>
@@ -92,12 +96,22 @@ export function openEditor({ api, nodeId, widget, blendWidget }) {
   const status = $(".choreo-status");
   const say = (text) => { status.textContent = text; };
   const cleanups = [];
+  let session = null;
   const close = () => {
     cleanups.forEach((fn) => fn());
     root.remove();
   };
   root.querySelector('[data-act="close"]').addEventListener("click", close);
-  const onEscape = (e) => { if (e.key === "Escape") close(); };
+  // Escape first closes the key menu or cancels a keyframe drag; otherwise it closes the editor.
+  const onEscape = (e) => {
+    if (e.key !== "Escape") return;
+    if (session && session.escape()) {
+      e.preventDefault();
+      e.stopPropagation();
+      return;
+    }
+    close();
+  };
   window.addEventListener("keydown", onEscape, true);
   cleanups.push(() => window.removeEventListener("keydown", onEscape, true));
   root.dataset.state = "loading";
@@ -106,7 +120,7 @@ export function openEditor({ api, nodeId, widget, blendWidget }) {
   loadEditorData(api, nodeId).then((data) => {
     if (!root.isConnected) return;
     say("");
-    const session = startSession(root, data, { api, widget, blendWidget, say, cleanups });
+    session = startSession(root, data, { api, widget, blendWidget, say, cleanups });
     cleanups.push(session.stop);
     root.dataset.state = "ready";
   }).catch((err) => {
@@ -132,10 +146,12 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
   preview.setDocument(doc);
   const pose = new Float32Array(NUM_KEYPOINTS * 3);
   const shownRoot = new Float64Array(2); // the edited mid-hip of the shown frame
-  const stats = { dragLatency: [], dragWork: [], scrub: [] };
+  const stats = { dragLatency: [], dragWork: [], scrub: [], keyDragLatency: [], keyDragWork: [] };
   const state = { frame: 0, playing: false, snap: false, ease: "smooth", clipboard: null, currentKey: null };
   let playRaf = 0;
   let playClock = null;
+  let keyDrag = null; // {before: document text, frames, shift applied, follow: playhead frame or null, refused}
+  let keyMenu = null;
 
   const banner = $(".choreo-banner");
   if (doc.keyframes.length && doc.source_fingerprint && doc.source_fingerprint !== data.fingerprint) {
@@ -182,9 +198,106 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
       pushSample(stats.scrub, performance.now() - t0);
       root.dataset.scrubMs = stats.scrub.join(",");
     },
-    keyframes: () => doc.keyframes.map((kf) => kf.frame),
-    snap: (frame) => (state.snap ? nearestBeat(timeline.beats, frame) : frame),
+    keyframes: () => doc.keyframes,
+    snap: (frame, altKey) => (state.snap && !altKey ? nearestBeat(timeline.beats, frame) : frame),
+    beginKeyDrag: (frames) => {
+      pause();
+      closeKeyMenu();
+      keyDrag = { before: serializeDocument(doc), frames, shift: 0, t0: 0, refused: [],
+        follow: frames.includes(state.frame) ? state.frame : null };
+    },
+    moveKeys: (shift) => {
+      keyDrag.t0 = performance.now();
+      const current = keyDrag.frames.map((f) => f + keyDrag.shift);
+      keyDrag.refused = retimeConflicts(doc, current, shift - keyDrag.shift);
+      if (shift !== keyDrag.shift && moveKeyframes(doc, current, shift - keyDrag.shift, data.numFrames)) {
+        keyDrag.shift = shift;
+        preview.setDocument(doc);
+        if (keyDrag.follow !== null) state.frame = keyDrag.follow + shift;
+      }
+      return keyDrag.shift;
+    },
+    keysMoved: (timeStamp) => {
+      render();
+      say(keyDrag.refused.length ? refusedText(keyDrag.refused) : retimeText(keyDrag.frames, keyDrag.shift));
+      const t1 = performance.now();
+      pushSample(stats.keyDragWork, t1 - keyDrag.t0);
+      pushSample(stats.keyDragLatency, t1 - timeStamp);
+      root.dataset.keyDragWorkMs = stats.keyDragWork.join(",");
+      root.dataset.keyDragLatencyMs = stats.keyDragLatency.join(",");
+    },
+    endKeyDrag: (cancelled) => {
+      const drag = keyDrag;
+      keyDrag = null;
+      if (cancelled) {
+        doc = parseDocument(drag.before).doc;
+        preview.setDocument(doc);
+        if (drag.follow !== null) state.frame = drag.follow;
+        say("Move cancelled.");
+      } else if (drag.shift) {
+        history.record(drag.before); // the whole drag is one undo step
+        writeWidget();
+        say(retimeText(drag.frames, drag.shift).replace("Moving", "Moved"));
+      } else {
+        say(drag.refused.length ? refusedText(drag.refused) : "");
+      }
+      render();
+    },
+    keyMenu: (frames, clientX, clientY) => openKeyMenu(frames, clientX, clientY),
+    onSelect: (frames) => say(frames.length ? `${frames.length} key(s) selected: ${frames.join(", ")}` : ""),
   });
+
+  function retimeText(frames, shift) {
+    const sign = shift >= 0 ? "+" : "−";
+    const moved = frames.length === 1 ? `key ${frames[0]} → ${frames[0] + shift}` : `${frames.length} keys`;
+    return `Moving ${moved} (${sign}${Math.abs(shift)} frame(s))`;
+  }
+
+  function refusedText(frames) {
+    return `Frame ${frames.join(", ")} already holds a keyframe: keys never land on another key `
+      + "(delete that one first, or drop elsewhere).";
+  }
+
+  /** The right-click menu of the keyframes at `frames`: their ease, or delete them (each one undo step). */
+  function openKeyMenu(frames, clientX, clientY) {
+    closeKeyMenu();
+    const keys = frames.map((f) => keyframeAt(doc, f)).filter(Boolean);
+    if (!keys.length) return;
+    keyMenu = el("div", { class: "choreo-keymenu", role: "menu" });
+    const one = keys.length === 1;
+    keyMenu.append(el("div", { class: "title" }, one ? `Key at frame ${keys[0].frame}` : `${keys.length} keys`));
+    for (const name of EASES) {
+      const all = keys.every((kf) => kf.ease === name);
+      const item = el("button", { role: "menuitemradio", "aria-checked": String(all), "data-ease": name,
+        class: all ? "on" : "" }, `${name} ease`);
+      item.addEventListener("click", () => {
+        closeKeyMenu();
+        if (keys.some((kf) => kf.ease !== name)) change((d) => setKeyframesEase(d, frames, name));
+        say(`Ease of ${one ? `key ${keys[0].frame}` : `${keys.length} keys`}: ${name}.`);
+      });
+      keyMenu.append(item);
+    }
+    const remove = el("button", { role: "menuitem", "data-menu": "delete" }, one ? "Delete key" : "Delete keys");
+    remove.addEventListener("click", () => {
+      closeKeyMenu();
+      change((d) => frames.forEach((f) => deleteKeyframe(d, f)));
+    });
+    keyMenu.append(remove);
+    root.append(keyMenu);
+    const box = keyMenu.getBoundingClientRect();
+    keyMenu.style.left = `${Math.max(0, Math.min(clientX, window.innerWidth - box.width - 4))}px`;
+    keyMenu.style.top = `${Math.max(0, clientY - box.height)}px`;
+  }
+
+  function closeKeyMenu() {
+    if (!keyMenu) return false;
+    keyMenu.remove();
+    keyMenu = null;
+    return true;
+  }
+
+  const onPressOutsideMenu = (e) => { if (keyMenu && !keyMenu.contains(e.target)) closeKeyMenu(); };
+  root.addEventListener("pointerdown", onPressOutsideMenu, true);
 
   const library = createLibraryPanel({
     api, width: data.width, height: data.height, say,
@@ -210,16 +323,14 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
     fn(doc);
     preview.setDocument(doc);
     writeWidget();
-    timeline.invalidate();
+    timeline.pruneSelection();
     render();
   }
 
   /** Pin joints at the playhead (locked joints are left alone); used live during drags. */
   function pinJoints(edit) {
-    const isNew = !keyframeAt(doc, state.frame);
     if (!pinDocumentJoints(doc, state.frame, edit, state.ease)) return;
     preview.setDocument(doc);
-    if (isNew) timeline.invalidate();
   }
 
   /** What a pose edit at the playhead needs: the shown root, the joints pinned there, the locked joints. */
@@ -229,10 +340,11 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
 
   function restore(text) {
     if (text === null) return;
+    closeKeyMenu();
     doc = parseDocument(text).doc;
     preview.setDocument(doc);
     writeWidget();
-    timeline.invalidate();
+    timeline.pruneSelection();
     render();
   }
 
@@ -330,9 +442,16 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
       state.snap = !state.snap;
       $('[data-act="snap"]').classList.toggle("on", state.snap);
     },
-    snapKeys: () => change((d) => {
-      for (const kf of [...d.keyframes]) moveKeyframe(d, kf.frame, nearestBeat(timeline.beats, kf.frame));
-    }),
+    snapKeys: () => {
+      let stayed = 0;
+      change((d) => {
+        for (const frame of d.keyframes.map((kf) => kf.frame)) {
+          const beat = nearestBeat(timeline.beats, frame);
+          if (beat !== frame && !moveKeyframes(d, [frame], beat - frame, data.numFrames)) stayed++;
+        }
+      });
+      if (stayed) say(`${stayed} key(s) stayed off the beat: their beat already holds a keyframe.`);
+    },
     "mode-joint": () => setMode("joint"),
     "mode-body": () => setMode(poseCanvas.mode === "body" ? "joint" : "body"),
     mirror: () => {
@@ -379,6 +498,11 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
     b: "mode-body",
   };
   const onKeyDown = (e) => {
+    if (timeline.draggingKeys()) { // no shortcuts mid-drag; Alt is read by the timeline, Escape cancels
+      e.preventDefault();
+      e.stopPropagation();
+      return;
+    }
     if (e.target.closest && e.target.closest("input, select, textarea")) return;
     const key = e.key.toLowerCase();
     let act = null;
@@ -412,8 +536,11 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
   layout();
 
   return {
+    escape: () => closeKeyMenu() || timeline.cancelKeyDrag(),
     stop: () => {
       pause();
+      closeKeyMenu();
+      root.removeEventListener("pointerdown", onPressOutsideMenu, true);
       window.removeEventListener("keydown", onKeyDown, true);
       window.removeEventListener("resize", layout);
       if (audio) audio.removeAttribute("src");

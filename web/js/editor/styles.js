@@ -30,5 +30,11 @@ export const EDITOR_CSS = `
 .choreo-editor .choreo-help { color: #9aa0aa; font-size: 12px; white-space: pre-line; }
 .choreo-editor .choreo-timeline { height: 130px; width: 100%; display: block; border-top: 1px solid #2a2d34;
   touch-action: none; }
+.choreo-editor .choreo-keymenu { position: absolute; z-index: 1; display: flex; flex-direction: column; gap: 2px;
+  min-width: 140px; padding: 4px; background: #1b1d22; border: 1px solid #3a3e47; border-radius: 6px;
+  box-shadow: 0 4px 16px rgba(0,0,0,0.5); }
+.choreo-editor .choreo-keymenu .title { padding: 2px 6px 4px; color: #9aa0aa; font-size: 12px; }
+.choreo-editor .choreo-keymenu button { text-align: left; border-color: transparent; }
+.choreo-editor .choreo-keymenu button.on::before { content: "✓ "; }
 .choreo-editor .choreo-status { padding: 4px 10px; color: #aab; min-height: 18px; border-top: 1px solid #2a2d34; }
 `;
