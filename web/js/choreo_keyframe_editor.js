@@ -40,6 +40,7 @@ function showStale(node) {
   const run = node[LAST_RUN];
   if (!button) return;
   button.label = run && run.stale ? `${BUTTON_LABEL} (edits stale!)` : BUTTON_LABEL;
+  button.options = { ...(button.options || {}), label: button.label };
   node.setDirtyCanvas?.(true, true);
 }
 
@@ -63,7 +64,9 @@ app.registerExtension({
       if (widget) hideDocumentWidget(widget);
       const button = this.addWidget("button", BUTTON_LABEL, null, () => open(this));
       button.serialize = false;
-      button.options = { ...(button.options || {}), serialize: false };
+      // options.label is the caption the Vue node renderer (Nodes 2.0) puts on the button; without it the
+      // button is drawn blank there (the canvas renderer draws button.label / the name).
+      button.options = { ...(button.options || {}), serialize: false, label: BUTTON_LABEL };
       this[BUTTON] = button;
     });
 
