@@ -18,15 +18,14 @@ Starter files may instead hold one POSE_KEYPOINT person, ``"people": [{"pose_key
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import PoseInputError
+from ..io.atomic import write_atomically
 from ..pose.layout import NUM_KEYPOINTS, PARTS
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9 _-]{1,64}")
@@ -110,16 +109,7 @@ class PoseLibrary:
         if path.exists() and not overwrite:
             raise PoseExistsError(f"a user pose named {name!r} exists; send \"overwrite\": true to replace it.")
         pose = LibraryPose(name, "user", width, height, frames)
-        self.user_dir.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(prefix=".saving_", suffix=".tmp", dir=self.user_dir)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                json.dump(pose.to_json(), file)
-            os.replace(temp_name, path)
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomically(path, lambda file: json.dump(pose.to_json(), file), binary=False)
 
     def _starter_names(self) -> set[str]:
         return {path.stem.lower() for path in self.starter_dir.glob("*.json")} if self.starter_dir.is_dir() else set()

@@ -7,31 +7,20 @@ A reader sees either the old file or the complete new one, never a half-written 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import MotionInputError
 from ..motion.smpl_mesh import BodyMeshSequence
+from .atomic import write_atomically
 
 MESH_NPZ_KEYS = ("vertices", "faces", "joints", "fps", "betas", "gender")
 
 
 def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> Path:
-    """``np.savez`` to a temporary file in the target folder, then rename it over ``path``; returns the path."""
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=".saving_", suffix=".npz", dir=out.parent)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            np.savez(file, **arrays)
-        os.replace(temp_name, out)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return out
+    """``np.savez`` written atomically (see ``atomic``); returns the path."""
+    return write_atomically(path, lambda file: np.savez(file, **arrays))
 
 
 def save_body_mesh_npz(mesh: BodyMeshSequence, path: str | Path) -> Path:
