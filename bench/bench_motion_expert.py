@@ -5,7 +5,7 @@ Run as `python bench/bench_motion_expert.py [--steps 50]`. Prints markdown table
 1. Sampling time for 10 s of motion (300 frames at 30 fps) on this CPU, random weights at the bundled
    demo's size (MACE: one pass, length extrapolation; EDGE: 150-frame windows at 75-frame stride, classifier-
    free guidance = 2 network passes per step).
-2. BAS (Bailando, sigma 3 frames) of the demo checkpoint's dances on ../shared/data/music clips against the
+2. BAS (Bailando, sigma 3 frames) of each bundled demo checkpoint's dances on ../shared/data/music clips against the
    clip's beats (ground truth when labelled, else analysed) and against the same beats shifted by half a beat.
    A model that dances on the beat scores clearly higher aligned than shifted.
 3. Foot skating (m/s while a contact is predicted) and jitter (median joint-mean jerk, m/s³) of the demo
@@ -38,7 +38,8 @@ from models.edge import EDGEConfig, EDGEDenoiser  # noqa: E402
 from models.mace import MACEConfig, MACEDenoiser  # noqa: E402
 
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
-DEMO = REPO_ROOT / "assets" / "checkpoints" / "motion_expert" / "mace_demo"
+DEMO_ROOT = REPO_ROOT / "assets" / "checkpoints" / "motion_expert"
+DEMO = DEMO_ROOT / "mace_demo"
 FPS = 30.0
 
 
@@ -73,20 +74,17 @@ def timing_rows(steps: int) -> list[str]:
     return rows
 
 
-def demo_rows(steps: int) -> tuple[list[str], list[np.ndarray]]:
-    if not (DEMO / "model.safetensors").is_file():
-        return ["(bundled demo checkpoint absent: BAS skipped)"], []
+def demo_rows(demo: Path, steps: int) -> list[str]:
     music_dir = SHARED_DATA / "music"
     if not music_dir.is_dir():
-        return ["(../shared/data/music absent: BAS skipped)"], []
+        return ["(../shared/data/music absent: BAS skipped)"]
     from choreo.io.audio_files import load_audio
     from choreo.music.analyze import analyze_music
 
-    expert = load_motion_expert(DEMO)
+    expert = load_motion_expert(demo)
     manifest = json.loads((music_dir / "manifest.json").read_text())
-    rows = ["| clip | beats | BAS aligned | BAS half-beat shifted | skating m/s | median jerk m/s³ |",
-            "|---|---|---|---|---|---|"]
-    dances = []
+    rows = ["| clip | beats | BAS aligned | BAS half-beat shifted | skating m/s | median jerk m/s³ | mean joint speed m/s |",
+            "|---|---|---|---|---|---|---|"]
     for clip in manifest["clips"]:
         audio = load_audio(music_dir / clip["file"])
         features = extract_music_features(audio, fps=FPS)
@@ -96,29 +94,30 @@ def demo_rows(steps: int) -> tuple[list[str], list[np.ndarray]]:
             beats_s, source = analyze_music(audio, fps=FPS).beat_times_s, "analysed"
         motion = generate_dance(expert, features, seed=0, num_inference_steps=steps)
         positions = motion.joint_positions().astype(np.float64)
-        dances.append(positions)
         scores = metrics.shifted_beat_align_scores(positions, beats_s * FPS, fractions=(0.5,))
         rows.append(f"| {Path(clip['file']).stem} | {source} | {scores[0.0]:.3f} | {scores[0.5]:.3f} "
                     f"| {metrics.foot_skating_m_per_s(positions, motion.foot_contacts, FPS):.3f} "
-                    f"| {np.median(metrics.jerk_profile(positions, FPS)[2:-2]):.0f} |")
+                    f"| {np.median(metrics.jerk_profile(positions, FPS)[2:-2]):.0f} "
+                    f"| {metrics.kinetic_speed(positions).mean() * FPS:.2f} |")
     if len(rows) > 2:
         aligned = np.mean([float(r.split("|")[3]) for r in rows[2:]])
         shifted = np.mean([float(r.split("|")[4]) for r in rows[2:]])
-        rows.append(f"| **mean** | | {aligned:.3f} | {shifted:.3f} | | |")
-    return rows, dances
+        rows.append(f"| **mean** | | {aligned:.3f} | {shifted:.3f} | | | |")
+    return rows
 
 
 def aist_rows() -> list[str]:
     dance_dir = SHARED_DATA / "dance"
     if not dance_dir.is_dir():
         return ["(../shared/data/dance absent: AIST++ comparison skipped)"]
-    rows = ["| real AIST++ slice | frames | skating m/s (estimated contacts) | median jerk m/s³ |",
-            "|---|---|---|---|"]
+    rows = ["| real AIST++ slice | frames | skating m/s (estimated contacts) | median jerk m/s³ | mean joint speed m/s |",
+            "|---|---|---|---|---|"]
     for path in sorted(dance_dir.glob("*.csv")):
         positions = np.loadtxt(path, delimiter=",").reshape(-1, 24, 3)
         contacts = estimate_foot_contacts(positions, FPS)
         rows.append(f"| {path.stem} | {len(positions)} | {metrics.foot_skating_m_per_s(positions, contacts, FPS):.3f} "
-                    f"| {np.median(metrics.jerk_profile(positions, FPS)[2:-2]):.0f} |")
+                    f"| {np.median(metrics.jerk_profile(positions, FPS)[2:-2]):.0f} "
+                    f"| {metrics.kinetic_speed(positions).mean() * FPS:.2f} |")
     return rows
 
 
@@ -129,9 +128,9 @@ def main() -> None:
     torch.manual_seed(0)
     print("## Sampling time, 10 s of motion, random weights at demo size\n")
     print("\n".join(timing_rows(args.steps)))
-    print("\n## Demo Motion Expert on ../shared/data/music (25 s clips, seed 0)\n")
-    rows, _ = demo_rows(args.steps)
-    print("\n".join(rows))
+    for demo in sorted(path.parent for path in DEMO_ROOT.glob("*/model.safetensors")):
+        print(f"\n## Bundled demo {demo.name} on ../shared/data/music (25 s clips, seed 0)\n")
+        print("\n".join(demo_rows(demo, args.steps)))
     print("\n## Real AIST++ slices (reference for skating and jitter)\n")
     print("\n".join(aist_rows()))
 

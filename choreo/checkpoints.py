@@ -31,13 +31,21 @@ class CheckpointError(ChoreoError):
 
 
 def save_checkpoint(directory: str | Path, model, config, extra: dict | None = None,
-                    metadata: dict[str, Any] | None = None) -> Path:
-    """Write ``config.json`` + ``model.safetensors``; ``extra`` holds non-parameter tensors (normalisers)."""
+                    metadata: dict[str, Any] | None = None, weights_dtype=None) -> Path:
+    """Write ``config.json`` + ``model.safetensors``; ``extra`` holds non-parameter tensors (normalisers).
+
+    weights_dtype : e.g. torch.float16 to halve a shipped file; the model's floating-point weights are
+                    stored in it (``extra`` keeps its precision) and loading casts them back to the
+                    dtype asked for.
+    """
     from safetensors.torch import save_file
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {key: value.detach().cpu().contiguous() for key, value in model.state_dict().items()}
+    if weights_dtype is not None:
+        tensors = {key: value.to(weights_dtype) if value.is_floating_point() else value
+                   for key, value in tensors.items()}
     for key, value in (extra or {}).items():
         tensors[EXTRA_PREFIX + key] = value.detach().cpu().contiguous()
     save_file(tensors, str(directory / WEIGHTS_FILE))

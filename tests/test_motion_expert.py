@@ -125,12 +125,16 @@ def test_generator_adapter_returns_pose_sequences_of_the_edited_length():
     assert pose.num_frames == 45 and pose.fps == 30.0 and (pose.canvas_width, pose.canvas_height) == (256, 384)
 
 
-@pytest.mark.skipif(not (DEMO / "model.safetensors").is_file(), reason="demo checkpoint not built")
-def test_bundled_demo_loads_and_dances_two_seconds():
+@pytest.mark.parametrize("family", ["mace", "edge"])
+def test_bundled_demo_loads_and_dances_two_seconds(family):
     from choreo.generators.motion_expert import load_motion_expert
 
-    expert = load_motion_expert(DEMO)
-    assert expert.family == "mace" and expert.metadata["demo"] is True
-    motion = generate_dance(expert, music(60), seed=0, genre="pop", num_inference_steps=4)
+    demo = DEMO.parent / f"{family}_demo"
+    if not (demo / "model.safetensors").is_file():
+        pytest.skip(f"demo checkpoint {demo.name} not built")
+    expert = load_motion_expert(demo)
+    assert expert.family == family and expert.metadata["demo"] is True
+    motion = generate_dance(expert, music(60), seed=0, genre="pop" if family == "mace" else None,
+                            num_inference_steps=4)
     assert motion.num_frames == 60 and np.isfinite(motion.joint_positions()).all()
-    assert load_motion_expert(DEMO) is expert
+    assert load_motion_expert(demo) is expert

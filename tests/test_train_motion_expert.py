@@ -47,3 +47,26 @@ def test_cli_refuses_to_overwrite_a_run_without_resume(tmp_path):
     (tmp_path / "training_state" / "state.json").write_text("{}")
     with pytest.raises(SystemExit):
         parse_args(["--family", "mace", "--data", "synthetic", "--out", str(tmp_path)])
+
+
+def test_half_precision_export_halves_the_weights_and_loads_back(tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from choreo.generators.motion_expert import load_motion_expert
+
+    run = tmp_path / "edge"
+    write_windows(run)
+    checkpoint = train(TrainOptions(family="edge", data="synthetic:1", out=str(run), steps=1,
+                                    export=str(tmp_path / "export"), export_dtype="float16", **TINY))
+    full, half = load_file(checkpoint / "model.safetensors"), load_file(tmp_path / "export" / "model.safetensors")
+    assert full.keys() == half.keys()
+    for key, value in half.items():
+        expected = torch.float32 if "normalizer" in key else torch.float16
+        assert value.dtype == expected, key
+        torch.testing.assert_close(value.float(), full[key].half().float() if "normalizer" not in key else full[key])
+    expert = load_motion_expert(tmp_path / "export")
+    assert next(expert.network.parameters()).dtype == torch.float32
+    with pytest.raises(SystemExit):
+        parse_args(["--family", "edge", "--data", "synthetic", "--out", str(tmp_path / "new"),
+                    "--export-dtype", "float8"])

@@ -41,6 +41,7 @@ from ..errors import ChoreoError
 
 LOG = logging.getLogger("choreo.training")
 FAMILIES = ("mace", "edge")
+EXPORT_DTYPES = ("float32", "float16", "bfloat16")  # of the exported weights (--export-dtype float16 halves a demo)
 STATE_DIR = "training_state"
 WINDOWS_FILE = "windows.npz"
 # MACE: share of samples trained with the "unknown" genre index, so genre "auto" works at inference.
@@ -73,6 +74,7 @@ class TrainOptions:
     log_every: int = 10
     save_every: int = 100
     export: str = ""
+    export_dtype: str = "float32"
     demo: bool = False
     threads: int = 0
 
@@ -256,8 +258,10 @@ def train(options: TrainOptions) -> Path:
         metadata = {"family": options.family, "data": options.data, "steps": step, "demo": options.demo,
                     "fps": windows.fps, "genres": list(genres), "extractor": "edge_librosa",
                     "num_windows": len(windows), "options": dataclasses.asdict(options)}
-        for target in [checkpoint] + ([Path(options.export)] if options.export else []):
-            save_checkpoint(target, ema.module, config, extra=normalizer.to_extra(), metadata=metadata)
+        save_checkpoint(checkpoint, ema.module, config, extra=normalizer.to_extra(), metadata=metadata)
+        if options.export:
+            save_checkpoint(options.export, ema.module, config, extra=normalizer.to_extra(), metadata=metadata,
+                            weights_dtype=getattr(torch, options.export_dtype))
     return checkpoint
 
 
@@ -277,6 +281,8 @@ def parse_args(argv: list[str] | None = None) -> TrainOptions:
         parser.add_argument("--" + field.name.replace("_", "-"), type=type(getattr(defaults, field.name)),
                             default=getattr(defaults, field.name))
     args = parser.parse_args(argv)
+    if args.export_dtype not in EXPORT_DTYPES:
+        parser.error(f"--export-dtype must be one of {EXPORT_DTYPES}, got {args.export_dtype!r}.")
     values = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainOptions)}
     if (Path(args.out) / STATE_DIR / "state.json").is_file() and not args.resume:
         parser.error(f"{args.out} already holds a run; pass --resume to continue it or choose another --out.")
