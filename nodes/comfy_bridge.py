@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import torch
 
 try:
     import folder_paths
@@ -163,7 +166,7 @@ def pose_library_directory() -> Path:
 _PATCHERS: dict[int, object] = {}
 
 
-def inference_device(module) -> "torch.device":
+def inference_device(module) -> torch.device:
     """Get a cached network ready to run and return the device to run it on.
 
     Inside ComfyUI the module is wrapped once in a ``ModelPatcher`` and loaded

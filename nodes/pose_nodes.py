@@ -8,7 +8,7 @@ from ..choreo.edit import parse_edit_document
 from ..choreo.errors import PoseInputError
 from ..choreo.io.pose_json import load_pose_json
 from ..choreo.pose.keypoint_format import from_pose_keypoint, to_pose_keypoint
-from ..choreo.pose.projection import Camera, project_motion
+from ..choreo.pose.projection import PROJECTIONS, Camera, project_motion
 from ..choreo.pose.reference import default_reference_pose, detect_reference_pose, reference_from_pose_keypoint
 from ..choreo.pose.retarget import skeleton_from_reference
 from ..choreo.pose.smoothing import OneEuroSettings, smooth_pose_sequence
@@ -66,6 +66,20 @@ class ChoreoReferencePose:
         return (reference, to_pose_keypoint(reference))
 
 
+def camera_inputs() -> dict:
+    """The camera widgets shared by every node that looks at a 3D dance (same order in each)."""
+    return {
+        "projection": (list(PROJECTIONS), {"default": "orthographic",
+                       "tooltip": "orthographic: flat frontal view (MACE-Dance's projector); perspective: a camera."}),
+        "yaw_deg": ("FLOAT", {"default": 0.0, "min": -180.0, "max": 180.0, "step": 1.0,
+                    "tooltip": "Camera turn around the dancer, degrees (0 = front)."}),
+        "pitch_deg": ("FLOAT", {"default": 0.0, "min": -60.0, "max": 60.0, "step": 1.0,
+                      "tooltip": "Camera tilt, degrees (positive looks down on the dancer)."}),
+        "distance_m": ("FLOAT", {"default": 4.0, "min": 1.0, "max": 20.0, "step": 0.1,
+                       "tooltip": "Camera distance for the perspective projection, metres."}),
+    }
+
+
 class ChoreoProjectMotion:
     DESCRIPTION = ("Turns 3D motion into the 2D whole-body poses of the reference person: optional retargeting "
                    "to their proportions, a camera (orthographic or perspective, yaw/pitch/distance), a similarity "
@@ -83,14 +97,7 @@ class ChoreoProjectMotion:
             "reference_pose": (POSE, {"tooltip": "From Reference Pose: sets canvas size, position and scale."}),
             "match_proportions": ("BOOLEAN", {"default": True,
                                   "tooltip": "Retarget the dance to the reference person's limb proportions."}),
-            "projection": (["orthographic", "perspective"], {"default": "orthographic",
-                           "tooltip": "orthographic: flat frontal view (MACE-Dance's projector); perspective: a camera."}),
-            "yaw_deg": ("FLOAT", {"default": 0.0, "min": -180.0, "max": 180.0, "step": 1.0,
-                        "tooltip": "Camera turn around the dancer, degrees (0 = front)."}),
-            "pitch_deg": ("FLOAT", {"default": 0.0, "min": -60.0, "max": 60.0, "step": 1.0,
-                          "tooltip": "Camera tilt, degrees (positive looks down on the dancer)."}),
-            "distance_m": ("FLOAT", {"default": 4.0, "min": 1.0, "max": 20.0, "step": 0.1,
-                           "tooltip": "Camera distance for the perspective projection, metres."}),
+            **camera_inputs(),
             "hands": ("BOOLEAN", {"default": True, "tooltip": "Synthesise 21-point hands from the wrists."}),
             "face": ("BOOLEAN", {"default": True, "tooltip": "Synthesise 70 face points from the head."}),
         }}

@@ -9,9 +9,10 @@ import torch
 from ..choreo.io.mesh_files import save_body_mesh_npz
 from ..choreo.io.smpl_model_files import SMPLModelError, find_smpl_model_files, missing_models_help
 from ..choreo.motion.smpl_body import load_smpl_body, parse_betas, pose_body, retarget_to_body
-from ..choreo.pose.projection import PROJECTIONS, Camera
+from ..choreo.pose.projection import Camera
 from ..choreo.render.mesh_preview import iter_mesh_frames, view_like_projection
 from . import comfy_bridge
+from .pose_nodes import camera_inputs
 from .socket_types import CATEGORY, MOTION, POSE, SMPL_BODY
 
 NO_MODEL = "(no SMPL model found: see this input's tooltip)"
@@ -81,14 +82,7 @@ class ChoreoSMPLMesh:
                       "tooltip": "Preview width, pixels."}),
             "height": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 8,
                        "tooltip": "Preview height, pixels."}),
-            "projection": (list(PROJECTIONS), {"default": "orthographic",
-                           "tooltip": "orthographic: flat frontal view (as Project 3D to 2D); perspective: a camera."}),
-            "yaw_deg": ("FLOAT", {"default": 0.0, "min": -180.0, "max": 180.0, "step": 1.0,
-                        "tooltip": "Camera turn around the dancer, degrees (0 = front)."}),
-            "pitch_deg": ("FLOAT", {"default": 0.0, "min": -60.0, "max": 60.0, "step": 1.0,
-                          "tooltip": "Camera tilt, degrees (positive looks down on the dancer)."}),
-            "distance_m": ("FLOAT", {"default": 4.0, "min": 1.0, "max": 20.0, "step": 0.1,
-                           "tooltip": "Camera distance for the perspective projection, metres."}),
+            **camera_inputs(),
             "save_npz": ("BOOLEAN", {"default": False,
                          "tooltip": "Also write vertices (T, 6890, 3), faces, joints (T, 24, 3) in metres, z up, "
                                     "and fps to an NPZ in ComfyUI/output (~83 kB per frame)."}),

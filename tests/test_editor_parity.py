@@ -21,7 +21,7 @@ import pytest
 
 from choreo.edit import apply_edits, parse_edit_document
 from choreo.edit.apply import SCALE_TOLERANCE, WHOLE_BODY_MIN_JOINTS
-from choreo.edit.joint_space import PARENT, ROOT, to_joint_space, wrap_angle
+from choreo.edit.joint_space import PARENT, ROOT, to_joint_space
 from choreo.io.pose_json import load_pose_json
 from choreo.motion.choreographer import choreograph
 from choreo.music.analysis import MusicAnalysis, Section
