@@ -182,7 +182,7 @@ class ChoreoLoadPoseKeypoint:
 class ChoreoSmoothPose:
     DESCRIPTION = ("Removes frame-to-frame jitter (X-Dancer tokens, per-frame detection) with a zero-lag One Euro "
                    "filter: still points are calmed, fast moves and the stops on the beat keep their frames. "
-                   "Absent points stay absent; frames you keyed in the editor can be kept exactly.")
+                   "Absent points stay absent; joints you keyed in the editor can be kept exactly.")
     CATEGORY = f"{CATEGORY}/pose"
     FUNCTION = "smooth"
     RETURN_TYPES = (POSE,)
@@ -202,14 +202,16 @@ class ChoreoSmoothPose:
                                                           "plain low-pass."}),
         }, "optional": {
             "keyframes_json": ("STRING", {"forceInput": True,
-                               "tooltip": "The Pose Keyframe Editor's edits output: keyed frames come back exactly."}),
+                               "tooltip": "The Pose Keyframe Editor's edits output: the joints you keyed land exactly "
+                                          "on their keyframes; the rest is smoothed."}),
         }}
 
     def smooth(self, pose, min_cutoff_hz, speed_coefficient, keyframes_json=None):
         keep = None
         if keyframes_json:
-            keep = np.zeros(pose.num_frames, bool)
-            frames = [key.frame for key in parse_edit_document(keyframes_json).keyframes]
-            keep[[frame for frame in frames if 0 <= frame < pose.num_frames]] = True
+            keep = np.zeros(pose.confidence.shape, bool)
+            for key in parse_edit_document(keyframes_json).keyframes:
+                if 0 <= key.frame < pose.num_frames:
+                    keep[key.frame, [index for index, _, _ in key.joints]] = True
         settings = OneEuroSettings(min_cutoff_hz=min_cutoff_hz, speed_coefficient=speed_coefficient)
-        return (smooth_pose_sequence(pose, settings, keep_frames=keep),)
+        return (smooth_pose_sequence(pose, settings, keep=keep),)

@@ -1,5 +1,7 @@
 """Zero-lag One Euro smoothing of 2D pose sequences."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -77,13 +79,35 @@ def test_absent_points_stay_absent_and_restart_where_they_reappear():
 def test_kept_frames_come_back_exactly():
     noisy = swinging_arm(60) + np.random.default_rng(1).normal(0, 5.0, (60, 2))
     pose = sequence(noisy)
-    keep = np.zeros(60, bool)
-    keep[[10, 40]] = True
-    smoothed = smooth_pose_sequence(pose, keep_frames=keep)
+    keep = np.zeros((60, 136), bool)
+    keep[[10, 40], 0] = True
+    smoothed = smooth_pose_sequence(pose, keep=keep)
     np.testing.assert_array_equal(smoothed.keypoints_px[keep], pose.keypoints_px[keep])
+    assert not np.allclose(smoothed.keypoints_px[10, 1:], pose.keypoints_px[10, 1:])  # the rest of the frame
     assert not np.allclose(smoothed.keypoints_px[11], pose.keypoints_px[11])
-    with pytest.raises(PoseInputError, match="one entry per frame"):
-        smooth_pose_sequence(pose, keep_frames=keep[:10])
+    with pytest.raises(PoseInputError, match="one flag per frame and keypoint"):
+        smooth_pose_sequence(pose, keep=keep[:10])
+    with pytest.raises(PoseInputError, match="one flag per frame and keypoint"):
+        smooth_pose_sequence(pose.slice_frames(0, 2), keep=keep)
+
+
+def test_a_non_finite_point_is_skipped_instead_of_poisoning_its_neighbours():
+    points = swinging_arm(30) + np.random.default_rng(3).normal(0, 3.0, (30, 2))
+    pose = sequence(points)
+    broken = pose.keypoints_px.copy()
+    broken[10, 0] = np.nan
+    smoothed = smooth_pose_sequence(replace(pose, keypoints_px=broken)).keypoints_px
+    assert np.isnan(smoothed[10, 0]).all()
+    assert np.isfinite(np.delete(smoothed[:, 0], 10, axis=0)).all()
+
+
+def test_still_points_are_smoothed_at_the_nominal_cut_off():
+    """Jitter must not raise the cut-off of a still point (the velocity vector is filtered, not its norm)."""
+    noisy = np.full((300, 2), 300.0) + np.random.default_rng(4).normal(0, 6.0, (300, 2))
+    smoothed = smooth_pose_sequence(sequence(noisy), OneEuroSettings(speed_coefficient=15.0)).keypoints_px[:, 0]
+    plain = smooth_pose_sequence(sequence(noisy), OneEuroSettings(speed_coefficient=0.0)).keypoints_px[:, 0]
+    residual = lambda x: np.std(x[20:-20] - 300.0)
+    assert residual(smoothed) < 1.5 * residual(plain)
 
 
 def test_still_pose_is_unchanged_and_clock_kept():
@@ -94,13 +118,14 @@ def test_still_pose_is_unchanged_and_clock_kept():
 
 
 @pytest.mark.parametrize("field, value", [("min_cutoff_hz", 0.0), ("derivative_cutoff_hz", -1.0),
-                                          ("speed_coefficient", -0.5)])
+                                          ("speed_coefficient", -0.5), ("speed_coefficient", float("nan")),
+                                          ("min_cutoff_hz", float("inf"))])
 def test_bad_settings_are_named(field, value):
     with pytest.raises(PoseInputError, match=field):
         OneEuroSettings(**{field: value})
 
 
-def test_node_keeps_the_editor_keyframes_exactly():
+def test_node_keeps_the_keyed_joints_exactly():
     import importlib
     import json
 
@@ -114,8 +139,9 @@ def test_node_keeps_the_editor_keyframes_exactly():
                                                    512, 768, FPS)
     edits = json.dumps({"version": 1, "source_fingerprint": "", "blend_frames": 6, "locked_joints": [],
                         "keyframes": [{"frame": 12, "ease": "smooth", "joints": {"4": [300.0, 200.0]}}]})
-    (smoothed,) = node.smooth(pose, 1.5, 8.0, keyframes_json=edits)
-    np.testing.assert_array_equal(smoothed.keypoints_px[12], pose.keypoints_px[12])
+    (smoothed,) = node.smooth(pose, 1.5, 15.0, keyframes_json=edits)
+    np.testing.assert_array_equal(smoothed.keypoints_px[12, 4], pose.keypoints_px[12, 4])
+    assert np.abs(smoothed.keypoints_px[12, 5:] - pose.keypoints_px[12, 5:]).max() > 0.1  # un-keyed joints
     assert np.abs(smoothed.keypoints_px[30] - pose.keypoints_px[30]).max() > 0.1
-    (plain,) = node.smooth(pose, 1.5, 8.0)
-    assert not np.array_equal(plain.keypoints_px[12], pose.keypoints_px[12])
+    (plain,) = node.smooth(pose, 1.5, 15.0)
+    assert not np.array_equal(plain.keypoints_px[12, 4], pose.keypoints_px[12, 4])
