@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from choreo.datasets.windows import WindowSet
+from choreo.errors import ChoreoError
 from choreo.training.train_motion_expert import TrainOptions, parse_args, train
 
 TINY = dict(latent_dim=16, ff_dim=32, num_layers=1, num_heads=2, music_encoder_layers=1, d_state=4,
@@ -67,6 +68,5 @@ def test_half_precision_export_halves_the_weights_and_loads_back(tmp_path):
         torch.testing.assert_close(value.float(), full[key].half().float() if "normalizer" not in key else full[key])
     expert = load_motion_expert(tmp_path / "export")
     assert next(expert.network.parameters()).dtype == torch.float32
-    with pytest.raises(SystemExit):
-        parse_args(["--family", "edge", "--data", "synthetic", "--out", str(tmp_path / "new"),
-                    "--export-dtype", "float8"])
+    with pytest.raises(ChoreoError, match="export-dtype"):
+        train(TrainOptions(family="edge", data="synthetic:1", out=str(run), steps=1, export_dtype="int8", **TINY))

@@ -33,6 +33,8 @@ def write_atomically(path: str | Path, write: Callable[[IO], None], binary: bool
     try:
         with os.fdopen(handle, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8"})) as file:
             write(file)
+            file.flush()
+            os.fsync(file.fileno())  # on disk before the rename, so a power cut cannot leave an empty file
         os.chmod(temp_name, FILE_MODE)
         os.replace(temp_name, out)
     except BaseException:

@@ -197,6 +197,8 @@ def train(options: TrainOptions) -> Path:
 
     if options.family not in FAMILIES:
         raise ChoreoError(f"--family must be one of {FAMILIES}, got {options.family!r}.")
+    if options.export_dtype not in EXPORT_DTYPES:
+        raise ChoreoError(f"--export-dtype must be one of {EXPORT_DTYPES}, got {options.export_dtype!r}.")
     run = Path(options.out)
     if options.threads > 0:
         torch.set_num_threads(options.threads)
@@ -281,8 +283,6 @@ def parse_args(argv: list[str] | None = None) -> TrainOptions:
         parser.add_argument("--" + field.name.replace("_", "-"), type=type(getattr(defaults, field.name)),
                             default=getattr(defaults, field.name))
     args = parser.parse_args(argv)
-    if args.export_dtype not in EXPORT_DTYPES:
-        parser.error(f"--export-dtype must be one of {EXPORT_DTYPES}, got {args.export_dtype!r}.")
     values = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainOptions)}
     if (Path(args.out) / STATE_DIR / "state.json").is_file() and not args.resume:
         parser.error(f"{args.out} already holds a run; pass --resume to continue it or choose another --out.")

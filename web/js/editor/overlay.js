@@ -540,6 +540,7 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
     stop: () => {
       pause();
       closeKeyMenu();
+      timeline.cancelKeyDrag(); // closing mid-drag: put the keys back and drop the drag's window listeners
       root.removeEventListener("pointerdown", onPressOutsideMenu, true);
       window.removeEventListener("keydown", onKeyDown, true);
       window.removeEventListener("resize", layout);
