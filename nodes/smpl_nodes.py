@@ -62,7 +62,9 @@ class ChoreoSMPLMesh:
     DESCRIPTION = ("Puts a 3D dance on an SMPL body: the mesh (6890 vertices) and SMPL's 24 joints per frame, "
                    "retargeted to the body's proportions (feet stay on the floor), with a shaded CPU preview framed "
                    "like Project 3D to 2D so it lines up with the skeleton; optionally saves vertices, faces and "
-                   "joints as an NPZ in ComfyUI/output.")
+                   "joints as an NPZ in ComfyUI/output. The preview is a whole IMAGE batch in memory "
+                   "(width x height x 12 bytes a frame: 3 minutes at 512x512 is ~17 GB), so preview long songs "
+                   "small.")
     CATEGORY = f"{CATEGORY}/render"
     FUNCTION = "mesh"
     OUTPUT_NODE = True
