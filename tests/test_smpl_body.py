@@ -353,7 +353,7 @@ def test_preview_draws_the_body_over_the_background(body):
     np.testing.assert_array_equal(flipped, image)
 
 
-def test_mesh_npz_round_trip_is_atomic(body, tmp_path):
+def test_mesh_npz_round_trip_leaves_no_temporary(body, tmp_path):
     mesh = pose_body(body, random_dance(num_frames=3), np.array([0.5]))
     path = save_body_mesh_npz(mesh, tmp_path / "dance.npz")
     save_body_mesh_npz(mesh, path)  # overwriting an existing file

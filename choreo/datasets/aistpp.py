@@ -10,22 +10,23 @@ at 60 fps. EDGE's conversion (models.md 1.2), reproduced here:
 3. 60 -> 30 fps by keeping every second frame.
 
 The music is ``<root>/wavs/<music id>.wav`` (the id is the ``m..`` token of the name). Pickles are
-read with ``restricted_load``, which rebuilds numpy arrays and builtin containers and refuses
-every other global, so a hostile file cannot run code.
+read with ``restricted_load``, which rebuilds builtin containers and plain numeric numpy arrays
+(through ``choreo.io.safe_unpickle``, never handing pickled state to numpy) and refuses every other
+global, so a hostile file cannot run code.
 """
 
 from __future__ import annotations
 
-import importlib
 import io
 import pickle
 import re
-import warnings
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ChoreoError, MotionInputError
+from ..errors import MotionInputError
+from ..io.safe_unpickle import CODECS_GLOBALS, RestrictedUnpickler, UnsafePickleError, materialise
 from ..motion.motion3d import Motion3D
 from ..music.features import MusicFeatures, extract_music_features
 from .clips import DanceClip
@@ -35,43 +36,43 @@ SOURCE_FPS = 60.0
 GENRES: tuple[str, ...] = ("gBR", "gPO", "gLO", "gMH", "gLH", "gHO", "gWA", "gKR", "gJS", "gJB")
 _MUSIC_ID = re.compile(r"(?:^|_)(m[A-Z]{2}\d)(?:_|$)")
 
-# The only globals a motion pickle may name: numpy array reconstruction and dtype objects.
+# The only globals a motion pickle may name besides numpy's array reconstruction (``safe_unpickle``).
 _ALLOWED_GLOBALS = {
-    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
-    ("numpy", "ndarray"), ("numpy", "dtype"),
-    ("builtins", "dict"), ("builtins", "list"), ("builtins", "tuple"), ("builtins", "set"),
-    ("builtins", "frozenset"), ("builtins", "bytearray"), ("collections", "OrderedDict"),
-    ("_codecs", "encode"),  # protocol-2 pickles spell array bytes as codecs.encode(str, "latin1")
+    ("builtins", "dict"): dict, ("builtins", "list"): list, ("builtins", "tuple"): tuple, ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset, ("builtins", "bytearray"): bytearray,
+    ("collections", "OrderedDict"): OrderedDict,
+    **CODECS_GLOBALS,  # protocol-2 pickles spell array bytes as codecs.encode(str, "latin1")
 }
-_NUMPY_2_MODULES = {"numpy.core.multiarray": "numpy._core.multiarray"}
 
 
-class UnsafePickleError(ChoreoError):
-    """A pickle names something other than numpy arrays and builtin containers."""
+class _ArrayOnlyUnpickler(RestrictedUnpickler):
+    allowed = _ALLOWED_GLOBALS
 
-
-class _ArrayOnlyUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):
-        if (module, name) not in _ALLOWED_GLOBALS:
-            raise UnsafePickleError(
-                f"refusing to unpickle {module}.{name}: Choreo reads dataset pickles that hold only numpy arrays "
-                "and builtin containers. Convert the file to .npz if it is trusted.")
-        if module in _NUMPY_2_MODULES and np.lib.NumpyVersion(np.__version__) >= "2.0.0":
-            module = _NUMPY_2_MODULES[module]
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return getattr(importlib.import_module(module), name)
+    def refusal(self, module: str, name: str) -> Exception:
+        return UnsafePickleError(
+            f"refusing to unpickle {module}.{name}: Choreo reads dataset pickles that hold only numpy arrays "
+            "and builtin containers. Convert the file to .npz if it is trusted.")
 
 
 def restricted_load(source: str | Path | bytes):
-    """Unpickle ``source`` (a path or the bytes) allowing only numpy arrays and builtin containers.
+    """Unpickle ``source`` (a path or the bytes) allowing only plain numeric numpy arrays and builtin containers.
+
+    Arrays are rebuilt by ``safe_unpickle`` (numpy never sees pickled state); anything else, or a
+    damaged file, raises ``UnsafePickleError`` naming the file.
 
     >>> restricted_load(pickle.dumps({"a": np.zeros(2)}))["a"].shape
     (2,)
     """
+    name = "the pickle" if isinstance(source, bytes) else str(source)
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    return _ArrayOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
+    try:
+        return materialise(_ArrayOnlyUnpickler(io.BytesIO(data), encoding="latin1").load())
+    except UnsafePickleError as error:
+        raise UnsafePickleError(f"{name}: {error}") from error
+    except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, IndexError, KeyError,
+            MemoryError, OverflowError, RecursionError) as error:
+        raise UnsafePickleError(f"{name} is damaged or not a dataset pickle ({type(error).__name__}: {error}); "
+                                "download it again.") from error
 
 
 def music_id(name: str) -> str:

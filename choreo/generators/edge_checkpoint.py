@@ -3,10 +3,11 @@
 EDGE (Stanford-TML/EDGE) saves ``torch.save({"ema_state_dict", "model_state_dict",
 "optimizer_state_dict", "normalizer"})`` where ``normalizer`` is a pickled
 ``dataset.preprocess.Normalizer`` holding EDGE's ``dataset.scaler.MinMaxScaler``. Loading it
-normally imports EDGE's code and runs whatever the pickle names. Here a restricted unpickler
-allows only torch's tensor-rebuild helpers, ``collections.OrderedDict`` and numpy's array
-reconstruction; the two EDGE classes are replaced by inert stand-ins that only record their
-attributes; anything else is refused with an error naming it.
+normally imports EDGE's code and runs whatever the pickle names. Here torch's weights-only
+unpickler reads it (tensors and containers only), with two additions to its allow-list: EDGE's two
+classes as inert stand-ins that only record their attributes, and numpy's array reconstruction as
+the recording stand-ins of ``choreo.io.safe_unpickle`` (plain numeric arrays only; numpy never sees
+pickled state). Anything else is refused with an error naming it.
 
 The EMA weights are mapped onto ``models.edge.EDGEDenoiser`` by the explicit table
 ``edge_key_table`` (every shape checked), the scaler's ``min_`` / ``scale_`` become the extra
@@ -27,12 +28,12 @@ from __future__ import annotations
 import argparse
 import pickle
 import re
-import types
 from pathlib import Path
 
 import torch
 
 from ..checkpoints import CheckpointError, save_checkpoint
+from ..io.safe_unpickle import NUMPY_GLOBALS, InertObject, materialise
 from ..networks import network_module
 from .normalizer import MinMaxNormalizer
 
@@ -40,18 +41,12 @@ EDGE_HEADS = 8
 _ROTARY_KEY = re.compile(r"^(.*\.)?rotary\.freqs$")
 
 
-class InertNormalizer:
+class InertNormalizer(InertObject):
     """Stand-in for EDGE's ``dataset.preprocess.Normalizer``: records attributes, runs nothing."""
 
-    def __setstate__(self, state):
-        self.state = dict(state)
 
-
-class InertMinMaxScaler:
+class InertMinMaxScaler(InertObject):
     """Stand-in for EDGE's ``dataset.scaler.MinMaxScaler``: records attributes, runs nothing."""
-
-    def __setstate__(self, state):
-        self.state = dict(state)
 
 
 _STAND_INS = {
@@ -59,55 +54,54 @@ _STAND_INS = {
     ("dataset.scaler", "MinMaxScaler"): InertMinMaxScaler,
     ("dataset.preprocess", "MinMaxScaler"): InertMinMaxScaler,
 }
-
-_ALLOWED = {
-    ("collections", "OrderedDict"),
-    ("torch._utils", "_rebuild_tensor"),
-    ("torch._utils", "_rebuild_tensor_v2"),
-    ("torch._utils", "_rebuild_parameter"),
-    ("torch._utils", "_rebuild_parameter_with_state"),
-    ("torch", "Size"),
-    ("numpy", "ndarray"),
-    ("numpy", "dtype"),
-    ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"),
-}
+_GLOBAL_NAME = re.compile(r"GLOBAL ([\w.]+)")
 
 
-class RestrictedUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only allow-listed globals (see module docstring)."""
-
-    def find_class(self, module: str, name: str):
-        if (module, name) in _STAND_INS:
-            return _STAND_INS[(module, name)]
-        if (module, name) in _ALLOWED or (module == "numpy.dtypes" and name.endswith("DType")):
-            return super().find_class(module, name)
-        raise pickle.UnpicklingError(
-            f"refusing to load global {module}.{name} from the checkpoint: only torch tensors, numpy arrays and "
-            "EDGE's Normalizer/MinMaxScaler are allowed. The file is not a plain EDGE checkpoint; "
-            "do not load it with torch.load(weights_only=False) either.")
+def _safe_globals() -> list[tuple[object, str]]:
+    """(stand-in, pickled name) pairs added to torch's weights-only allow-list while loading."""
+    names = {**_STAND_INS, **NUMPY_GLOBALS}
+    return [(stand_in, f"{module}.{name}") for (module, name), stand_in in names.items()]
 
 
-def _restricted_load(file, **kwargs):
-    return RestrictedUnpickler(file, **kwargs).load()
+def _torch_trusts_numpy() -> bool:
+    """Whether this torch's own weights-only allow-list resolves numpy names (then ours would be bypassed)."""
+    from torch import _weights_only_unpickler as wo
 
-
-restricted_pickle = types.ModuleType("choreo_restricted_pickle")
-restricted_pickle.Unpickler = RestrictedUnpickler
-restricted_pickle.load = _restricted_load
+    allowed = getattr(wo, "_get_allowed_globals", lambda: {})()
+    return any(f"{module}.{name}" in allowed for module, name in NUMPY_GLOBALS)
 
 
 def read_edge_checkpoint(path: str | Path) -> dict:
-    """The checkpoint dict, with EDGE's normaliser as an ``InertNormalizer``; no pickled code runs."""
+    """The checkpoint dict, with EDGE's normaliser as an ``InertNormalizer``; no pickled code runs.
+
+    torch's weights-only unpickler reads it (tensors, containers), with EDGE's two classes and numpy's
+    array reconstruction allow-listed as the inert stand-ins of ``safe_unpickle``; the normaliser's
+    numpy arrays are rebuilt only if they are plain numbers.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"EDGE checkpoint {path} does not exist. Download it with EDGE's download_model.sh.")
+    if not hasattr(torch.serialization, "safe_globals") or _torch_trusts_numpy():
+        raise CheckpointError(f"converting {path} needs torch 2.6 or newer (weights-only loading with an "
+                              f"allow-list); this is torch {torch.__version__}.")
     try:
-        data = torch.load(path, map_location="cpu", pickle_module=restricted_pickle, weights_only=False)
+        with torch.serialization.safe_globals(_safe_globals()):
+            data = torch.load(path, map_location="cpu", weights_only=True)
+        if isinstance(data, dict) and "normalizer" in data:
+            data["normalizer"] = materialise(data["normalizer"])
     except pickle.UnpicklingError as error:
-        raise CheckpointError(f"{path}: {error}") from error
+        match = _GLOBAL_NAME.search(str(error))
+        if match is None:
+            reason = str(error).rpartition("WeightsUnpickler error:")[2].strip() or str(error)
+            raise CheckpointError(f"{path} cannot be read safely: {reason}") from error
+        raise CheckpointError(
+            f"{path}: refusing to load global {match.group(1)} from the checkpoint: only torch tensors, plain "
+            "numpy arrays and EDGE's Normalizer/MinMaxScaler are allowed. The file is not a plain EDGE checkpoint; "
+            "do not load it with torch.load(weights_only=False) either.") from error
+    except (RuntimeError, EOFError, TypeError, ValueError, AttributeError, IndexError, KeyError, MemoryError,
+            OverflowError, RecursionError) as error:
+        raise CheckpointError(f"{path} is damaged or not an EDGE checkpoint ({type(error).__name__}: {error}); "
+                              "download it again.") from error
     if not isinstance(data, dict) or "ema_state_dict" not in data:
         raise CheckpointError(f"{path} is not an EDGE checkpoint: expected a dict with 'ema_state_dict', got "
                               f"{sorted(data) if isinstance(data, dict) else type(data).__name__}.")

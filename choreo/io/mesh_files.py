@@ -7,6 +7,7 @@ A reader sees either the old file or the complete new one, never a half-written 
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -35,10 +36,17 @@ def load_body_mesh_npz(path: str | Path) -> BodyMeshSequence:
     src = Path(path)
     if not src.is_file():
         raise MotionInputError(f"mesh file {src} does not exist; check the path.")
-    with np.load(src, allow_pickle=False) as data:
-        missing = [key for key in MESH_NPZ_KEYS if key not in data.files]
-        if missing:
-            raise MotionInputError(f"mesh file {src} lacks keys {missing}; it was not written by Choreo's "
-                                   f"save_body_mesh_npz (expected {list(MESH_NPZ_KEYS)}).")
-        return BodyMeshSequence(data["vertices"], data["joints"], data["faces"], float(data["fps"]),
-                                data["betas"], str(data["gender"]))
+    try:
+        with np.load(src, allow_pickle=False) as data:
+            missing = [key for key in MESH_NPZ_KEYS if key not in data.files]
+            if missing:
+                raise MotionInputError(f"mesh file {src} lacks keys {missing}; it was not written by Choreo's "
+                                       f"save_body_mesh_npz (expected {list(MESH_NPZ_KEYS)}).")
+            arrays = {key: data[key] for key in MESH_NPZ_KEYS}
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as error:
+        if isinstance(error, MotionInputError):
+            raise
+        raise MotionInputError(f"mesh file {src} is damaged or not an .npz ({type(error).__name__}: {error}); "
+                               "export the mesh again with save_body_mesh_npz.") from error
+    return BodyMeshSequence(arrays["vertices"], arrays["joints"], arrays["faces"], float(arrays["fps"]),
+                            arrays["betas"], str(arrays["gender"]))

@@ -8,8 +8,9 @@ the official downloads (``basicModel_neutral_lbs_10_207_0_v1.0.0.pkl``,
 
 The official ``.pkl`` files are Python 2 pickles that name chumpy and scipy classes, so plain
 ``pickle.load`` needs chumpy installed and would run whatever a hostile file names. Here a
-restricted unpickler resolves only numpy's array and dtype reconstruction, ``set``, ``_codecs.encode``
-and three inert stand-ins that record their pickled state (layout read from chumpy's ``ch.py``,
+restricted unpickler resolves only ``set``, latin-1 ``_codecs.encode``, numpy's array, dtype and scalar
+reconstruction mapped to the recording stand-ins of ``safe_unpickle`` (only plain numeric arrays are
+rebuilt, and numpy never sees pickled state), and three inert stand-ins that record their pickled state (layout read from chumpy's ``ch.py``,
 ``Ch.__getstate__``, and ``reordering.py``; scipy's own pickles):
 
 * ``chumpy.ch.Ch``: pickled by the default protocol-2 reduction (NEWOBJ, then BUILD with its
@@ -20,7 +21,7 @@ and three inert stand-ins that record their pickled state (layout read from chum
   ``data``, ``indices``, ``indptr`` and ``_shape`` (``shape`` in very old scipy); made dense here.
 
 Anything else (``os.system``, ``builtins.eval``, another chumpy class) stops the load with
-``SMPLModelError`` before it is called. A converted ``.npz`` holds only the arrays smplx reads
+``SMPLModelError`` before it is called; so does a malformed array, Select or sparse matrix. A converted ``.npz`` holds only the arrays smplx reads
 (``SMPL_KEYS``) and loads with ``allow_pickle=False``.
 
 CLI::
@@ -36,7 +37,6 @@ import os
 import pickle
 import re
 import sys
-import warnings
 import zipfile
 from pathlib import Path
 
@@ -45,6 +45,8 @@ import numpy as np
 from ..errors import ChoreoError
 from ..motion.skeleton import NUM_JOINTS, PARENTS
 from .mesh_files import save_npz_atomic
+from .safe_unpickle import (CODECS_GLOBALS, MAX_ARRAY_BYTES, InertObject, RestrictedUnpickler, UnsafePickleError,
+                            materialise)
 
 SMPL_DOWNLOAD_URL = "https://smpl.is.tue.mpg.de"
 SMPL_KEYS = ("v_template", "shapedirs", "posedirs", "J_regressor", "weights", "kintree_table", "f")
@@ -62,22 +64,15 @@ class SMPLModelError(ChoreoError):
     """An SMPL model file is missing, malformed, or names code it is not allowed to run."""
 
 
-class _PickledState:
-    """Stand-in for a pickled class instance: keeps the BUILD state, runs nothing."""
-
-    def __setstate__(self, state: object) -> None:
-        self.state = state
-
-
-class _ChumpyCh(_PickledState):
+class _ChumpyCh(InertObject):
     """``chumpy.ch.Ch``; the array is ``state["x"]``."""
 
 
-class _ChumpySelect(_PickledState):
+class _ChumpySelect(InertObject):
     """``chumpy.reordering.Select``; ``state["a"]`` raveled, indexed by ``idxs``, reshaped."""
 
 
-class _SparseCSC(_PickledState):
+class _SparseCSC(InertObject):
     """``scipy.sparse.csc_matrix``; ``data``, ``indices``, ``indptr``, ``_shape``."""
 
 
@@ -96,31 +91,18 @@ def _reconstructor(cls: type, base: type, state: object) -> object:
     return object.__new__(cls)
 
 
-_NUMPY_GLOBALS = {("numpy", "ndarray"), ("numpy", "dtype")} | {
-    (module, name) for module in ("numpy.core.multiarray", "numpy._core.multiarray")
-    for name in ("_reconstruct", "scalar")}
 _BUILTIN_GLOBALS = {("__builtin__", "set"): set, ("builtins", "set"): set, ("__builtin__", "object"): object,
                     ("builtins", "object"): object, ("copy_reg", "_reconstructor"): _reconstructor,
                     ("copyreg", "_reconstructor"): _reconstructor}
 
 
-class _SMPLUnpickler(pickle.Unpickler):
+class _SMPLUnpickler(RestrictedUnpickler):
     """Resolves only the globals listed in the module docstring; refuses everything else."""
 
-    def find_class(self, module: str, name: str):
-        if (module, name) in _STAND_INS:
-            return _STAND_INS[(module, name)]
-        if (module, name) in _BUILTIN_GLOBALS:
-            return _BUILTIN_GLOBALS[(module, name)]
-        if (module, name) == ("_codecs", "encode"):  # protocol-2 bytes written by Python 3
-            return super().find_class(module, name)
-        if (module, name) in _NUMPY_GLOBALS or (module == "numpy.dtypes" and name.endswith("DType")):
-            if module == "numpy.core.multiarray" and np.lib.NumpyVersion(np.__version__) >= "2.0.0":
-                module = "numpy._core.multiarray"  # numpy 2 moved it; the old path warns
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                return super().find_class(module, name)
-        raise SMPLModelError(
+    allowed = {**_STAND_INS, **_BUILTIN_GLOBALS, **CODECS_GLOBALS}
+
+    def refusal(self, module: str, name: str) -> Exception:
+        return SMPLModelError(
             f"refusing to load {module}.{name} from the SMPL pickle: an SMPL model holds only numpy arrays, chumpy "
             "arrays and scipy sparse matrices, so this file is not a genuine SMPL model (or was re-saved with other "
             f"objects). Download the model again from {SMPL_DOWNLOAD_URL}.")
@@ -129,30 +111,67 @@ class _SMPLUnpickler(pickle.Unpickler):
         raise SMPLModelError("refusing a persistent id in the SMPL pickle; genuine SMPL files have none.")
 
 
+def _int_array(value: object, key: str, what: str) -> np.ndarray:
+    array = _to_array(value, key)
+    if array.dtype.kind not in "iub" and array.size:
+        raise SMPLModelError(f"SMPL key {key!r}: {what} has dtype {array.dtype}, not integers.")
+    return array.astype(np.int64).ravel()
+
+
+def _sparse_to_dense(state: dict, key: str) -> np.ndarray:
+    """The dense (rows, cols) array of a pickled CSC matrix, after checking its index arrays."""
+    shape = state.get("_shape", state.get("shape"))
+    if not isinstance(shape, tuple) or len(shape) != 2 or not all(type(n) is int and n >= 0 for n in shape):
+        raise SMPLModelError(f"SMPL key {key!r}: sparse matrix shape {shape!r:.60} is not two non-negative ints.")
+    rows, cols = shape
+    data = _to_array(state["data"], key).ravel()
+    indices = _int_array(state["indices"], key, "the sparse row indices")
+    indptr = _int_array(state["indptr"], key, "the sparse column pointers")
+    if rows * cols * data.dtype.itemsize > MAX_ARRAY_BYTES:
+        raise SMPLModelError(f"SMPL key {key!r}: a {rows} x {cols} sparse matrix is too large to be SMPL's.")
+    if (len(indptr) != cols + 1 or indptr[0] != 0 or indptr[-1] != len(data) or len(indices) != len(data)
+            or np.any(np.diff(indptr) < 0) or (len(indices) and (indices.min() < 0 or indices.max() >= rows))):
+        raise SMPLModelError(f"SMPL key {key!r}: the sparse matrix's indices do not fit its {rows} x {cols} shape "
+                             f"({len(data)} values, {len(indices)} row indices, {len(indptr)} column pointers).")
+    dense = np.zeros((rows, cols), dtype=data.dtype)
+    np.add.at(dense, (indices, np.repeat(np.arange(cols), np.diff(indptr))), data)
+    return dense
+
+
 def _to_array(value: object, key: str, depth: int = 0) -> np.ndarray:
-    """A numpy array from an unpickled value: an ndarray, or a chumpy / sparse stand-in."""
+    """A numpy array from an unpickled value: a recorded array, or a chumpy / sparse stand-in."""
     if depth > 4:
         raise SMPLModelError(f"SMPL key {key!r} nests chumpy objects too deeply to be a plain array.")
-    if isinstance(value, np.ndarray):
-        return value
+    try:
+        value = materialise(value)
+    except UnsafePickleError as error:
+        raise SMPLModelError(f"SMPL key {key!r}: {error}") from error
+    if isinstance(value, (np.ndarray, np.generic)):
+        return np.asarray(value)
     state = getattr(value, "state", None)
     if not isinstance(state, dict):
         raise SMPLModelError(f"SMPL key {key!r} holds {type(value).__name__}, not an array.")
     if isinstance(value, _ChumpyCh) and "x" in state:
         return _to_array(state["x"], key, depth + 1)
     if isinstance(value, _ChumpySelect) and {"a", "idxs"} <= set(state):
-        selected = _to_array(state["a"], key, depth + 1).ravel()[np.asarray(state["idxs"], np.int64)]
+        source = _to_array(state["a"], key, depth + 1).ravel()
+        idxs = _int_array(state["idxs"], key, "Select.idxs")
+        if len(idxs) and (idxs.min() < -len(source) or idxs.max() >= len(source)):
+            raise SMPLModelError(f"SMPL key {key!r}: Select indexes {int(idxs.max())} of {len(source)} values.")
+        selected = source[idxs]
         shape = state.get("preferred_shape")
-        return selected if shape is None else selected.reshape(tuple(int(n) for n in np.ravel(shape)))
+        if shape is None:
+            return selected
+        shape = tuple(shape) if isinstance(shape, (tuple, list)) else tuple(_to_array(shape, key, depth + 1).ravel())
+        shape = tuple(int(n) if isinstance(n, np.integer) else n for n in shape)
+        if not all(type(n) is int and n >= 0 for n in shape) or int(np.prod(shape)) != selected.size:
+            raise SMPLModelError(f"SMPL key {key!r}: Select's preferred_shape {shape!r:.60} does not hold its "
+                                 f"{selected.size} values.")
+        return selected.reshape(shape)
     if isinstance(value, _SparseCSC) and {"data", "indices", "indptr"} <= set(state):
-        rows, cols = (int(n) for n in state.get("_shape", state.get("shape", (0, 0))))
-        dense = np.zeros((rows, cols), dtype=np.asarray(state["data"]).dtype)
-        indptr = np.asarray(state["indptr"], np.int64)
-        columns = np.repeat(np.arange(cols), np.diff(indptr))
-        np.add.at(dense, (np.asarray(state["indices"], np.int64), columns), np.asarray(state["data"]))
-        return dense
+        return _sparse_to_dense(state, key)
     raise SMPLModelError(f"SMPL key {key!r}: a pickled {type(value).__name__} without the expected fields "
-                         f"(has {sorted(state)[:6]}).")
+                         f"(has {sorted(map(str, state))[:6]}).")
 
 
 def read_smpl_pickle(source: str | Path | bytes) -> dict[str, np.ndarray]:
@@ -169,7 +188,8 @@ def read_smpl_pickle(source: str | Path | bytes) -> dict[str, np.ndarray]:
         content = _SMPLUnpickler(io.BytesIO(data), encoding="latin1").load()
     except SMPLModelError:
         raise
-    except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, ImportError) as error:
+    except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, ImportError, IndexError,
+            KeyError, MemoryError, OverflowError, RecursionError) as error:
         raise SMPLModelError(f"the SMPL pickle is corrupt or not an SMPL model ({error}); download it again "
                              f"from {SMPL_DOWNLOAD_URL}.") from error
     if not isinstance(content, dict):
@@ -178,7 +198,17 @@ def read_smpl_pickle(source: str | Path | bytes) -> dict[str, np.ndarray]:
     if missing:
         raise SMPLModelError(f"the SMPL pickle lacks {missing} (has {sorted(map(str, content))}); is it an SMPL "
                              "body model rather than SMPL-X, SMPL-H or MANO?")
-    return {key: _to_array(content[key], key) for key in SMPL_KEYS}
+    arrays = {}
+    for key in SMPL_KEYS:
+        try:
+            arrays[key] = _to_array(content[key], key)
+        except SMPLModelError:
+            raise
+        except (IndexError, ValueError, TypeError, MemoryError, OverflowError, RecursionError) as error:
+            raise SMPLModelError(f"SMPL key {key!r} cannot be rebuilt as an array ({type(error).__name__}: "
+                                 f"{error}); the file is damaged, download it again from {SMPL_DOWNLOAD_URL}."
+                                 ) from error
+    return arrays
 
 
 def validate_smpl_arrays(arrays: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
@@ -247,15 +277,19 @@ def read_smpl_model(path: str | Path) -> dict[str, np.ndarray]:
     return validate_smpl_arrays(arrays, str(src))
 
 
-def convert_smpl_pickle(pkl_path: str | Path, npz_path: str | Path | None = None) -> Path:
+def convert_smpl_pickle(pkl_path: str | Path, npz_path: str | Path | None = None, overwrite: bool = False) -> Path:
     """Write the SMPL arrays of an official ``.pkl`` as a pickle-free ``.npz``; returns its path.
 
     Without ``npz_path`` the file goes beside the input as ``SMPL_<GENDER>.npz`` (smplx's naming).
+    An existing output is replaced only with ``overwrite=True``.
     """
     src = Path(pkl_path)
     arrays = read_smpl_model(src)
     if npz_path is None:
         npz_path = src.with_name(f"SMPL_{smpl_gender(src.name).upper()}.npz")
+    if Path(npz_path).exists() and not overwrite:
+        raise SMPLModelError(f"{npz_path} already exists; delete it, choose another output name, or pass "
+                             "overwrite=True (--overwrite on the command line) to replace it.")
     return save_npz_atomic(npz_path, **arrays)
 
 
@@ -305,9 +339,10 @@ def main(argv: list[str] | None = None) -> int:
                                                  "no pickled code run).")
     parser.add_argument("pkl", type=Path, help="official SMPL pickle, e.g. basicModel_neutral_lbs_10_207_0_v1.0.0.pkl")
     parser.add_argument("npz", type=Path, nargs="?", help="output .npz (default: SMPL_<GENDER>.npz beside the input)")
+    parser.add_argument("--overwrite", action="store_true", help="replace the output .npz if it already exists")
     args = parser.parse_args(argv)
     try:
-        out = convert_smpl_pickle(args.pkl, args.npz)
+        out = convert_smpl_pickle(args.pkl, args.npz, overwrite=args.overwrite)
     except ChoreoError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
