@@ -21,7 +21,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from choreo.io.mesh_files import save_npz_atomic  # noqa: E402
+from choreo.io.atomic import save_npz_atomic  # noqa: E402
 from choreo.motion.motion3d import Motion3D  # noqa: E402
 from choreo.motion.rotations import axis_angle_to_matrix  # noqa: E402
 from choreo.motion.skeleton import UPRIGHT  # noqa: E402

@@ -176,7 +176,7 @@ def test_cpu_workflow_runs_end_to_end(pack, tmp_path, monkeypatch, name):
     video = tmp_path / saved["subfolder"] / saved["filename"]
     info = read_video_info(video)
     assert info.num_frames == num_frames_for(6.0, 30.0)
-    assert abs(info.audio_duration_s - info.video_duration_s) < 1 / 30
+    assert abs(info.audio_duration_s - info.video_duration_s) < 1 / 30  # one frame clock: sound ends with picture
     if "motion" in prompt[saver_id]["inputs"]:
         assert video.with_suffix(".npz").exists() and video.with_suffix(".bvh").exists()
     if "pose" in prompt[saver_id]["inputs"]:

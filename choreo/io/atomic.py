@@ -13,6 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Callable
 
+import numpy as np
+
 
 def _plain_open_mode() -> int:
     """0666 less the process umask. Read once at import: changing the umask is process-wide, so doing
@@ -41,3 +43,8 @@ def write_atomically(path: str | Path, write: Callable[[IO], None], binary: bool
         Path(temp_name).unlink(missing_ok=True)
         raise
     return out
+
+
+def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> Path:
+    """``np.savez`` written atomically; returns the path."""
+    return write_atomically(path, lambda file: np.savez(file, **arrays))

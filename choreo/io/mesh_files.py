@@ -14,14 +14,9 @@ import numpy as np
 
 from ..errors import MotionInputError
 from ..motion.smpl_mesh import BodyMeshSequence
-from .atomic import write_atomically
+from .atomic import save_npz_atomic
 
 MESH_NPZ_KEYS = ("vertices", "faces", "joints", "fps", "betas", "gender")
-
-
-def save_npz_atomic(path: str | Path, **arrays: np.ndarray) -> Path:
-    """``np.savez`` written atomically (see ``atomic``); returns the path."""
-    return write_atomically(path, lambda file: np.savez(file, **arrays))
 
 
 def save_body_mesh_npz(mesh: BodyMeshSequence, path: str | Path) -> Path:

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..errors import ChoreoError
 from ..motion.skeleton import NUM_JOINTS, PARENTS
-from .mesh_files import save_npz_atomic
+from .atomic import save_npz_atomic
 from .safe_unpickle import (CODECS_GLOBALS, MAX_ARRAY_BYTES, InertObject, RestrictedUnpickler, UnsafePickleError,
                             materialise)
 

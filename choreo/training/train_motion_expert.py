@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ChoreoError
+from .state_files import load_optimizer, save_json, save_optimizer, save_tensors
 
 LOG = logging.getLogger("choreo.training")
 FAMILIES = ("mace", "edge")
@@ -152,35 +153,26 @@ def network_config(network):
 
 
 def _save_state(directory: Path, step: int, network, ema, optimizer, generator, options: TrainOptions) -> None:
-    """Raw + EMA weights, optimiser tensors and RNG as safetensors; scalars and step in state.json."""
-    import torch
-    from safetensors.torch import save_file
-
+    """Raw + EMA weights, optimiser tensors and RNG as safetensors; scalars and step in state.json (last)."""
     directory.mkdir(parents=True, exist_ok=True)
-    for name, weights in (("model", network.state_dict()), ("ema", ema.state_dict())):
-        save_file({k: v.detach().cpu().contiguous() for k, v in weights.items()}, str(directory / f"{name}.safetensors"))
-    state = optimizer.state_dict()
-    tensors = {f"state.{index}.{name}": torch.as_tensor(value).detach().cpu().contiguous()
-               for index, entry in state["state"].items() for name, value in entry.items()}
-    tensors["rng_state"] = generator.get_state()
-    save_file(tensors, str(directory / "optimizer.safetensors"))
-    document = {"step": step, "param_groups": state["param_groups"], "options": dataclasses.asdict(options)}
-    (directory / "state.json").write_text(json.dumps(document, indent=2))
+    save_tensors(network.state_dict(), directory / "model.safetensors")
+    save_tensors(ema.state_dict(), directory / "ema.safetensors")
+    save_optimizer(optimizer, directory / "optimizer.safetensors")
+    save_tensors({"generator": generator.get_state()}, directory / "rng.safetensors")
+    save_json({"step": step, "options": dataclasses.asdict(options)}, directory / "state.json")
 
 
 def _load_state(directory: Path, network, ema, optimizer, generator) -> int:
     from safetensors.torch import load_file
 
+    if not (directory / "rng.safetensors").is_file():
+        raise ChoreoError(f"{directory} was written by an older Choreo trainer and cannot be resumed; train into a "
+                          "new --out folder (its checkpoint/ folder still loads).")
     document = json.loads((directory / "state.json").read_text())
     network.load_state_dict(load_file(str(directory / "model.safetensors")))
     ema.load_state_dict(load_file(str(directory / "ema.safetensors")))
-    tensors = load_file(str(directory / "optimizer.safetensors"))
-    generator.set_state(tensors.pop("rng_state"))
-    state: dict = {}
-    for key, value in tensors.items():
-        _, index, name = key.split(".", 2)
-        state.setdefault(int(index), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": document["param_groups"]})
+    load_optimizer(optimizer, directory / "optimizer.safetensors")
+    generator.set_state(load_file(str(directory / "rng.safetensors"))["generator"])
     return int(document["step"])
 
 

@@ -41,6 +41,7 @@ from ..checkpoints import load_model, save_checkpoint
 from ..datasets.pose_dataset import PoseDataset, build_dataset, load_dataset
 from ..errors import ChoreoError
 from ..networks import network_module
+from .state_files import load_optimizer, save_json, save_optimizer, save_tensors
 
 TOKENIZER_DIR = "tokenizer"
 GPT_DIR = "gpt"
@@ -80,33 +81,6 @@ class TrainSettings:
         return self.lr * (self.min_lr_fraction + (1 - self.min_lr_fraction) * cosine)
 
 
-# ---------------------------------------------------------------- state files (safetensors + JSON, no pickles)
-
-
-def save_optimizer(optimizer, path: Path) -> None:
-    """AdamW state as safetensors (``state.<param>.<name>`` tensors) with the param groups in the metadata."""
-    import torch
-    from safetensors.torch import save_file
-
-    state = optimizer.state_dict()
-    tensors = {f"state.{index}.{name}": (value if torch.is_tensor(value) else torch.tensor(value)).detach().cpu()
-               for index, entries in state["state"].items() for name, value in entries.items()}
-    save_file({key: value.contiguous() for key, value in tensors.items()}, str(path),
-              metadata={"param_groups": json.dumps(state["param_groups"])})
-
-
-def load_optimizer(optimizer, path: Path) -> None:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as handle:
-        groups = json.loads(handle.metadata()["param_groups"])
-        entries: dict[int, dict[str, Any]] = {}
-        for key in handle.keys():
-            _, index, name = key.split(".", 2)
-            entries.setdefault(int(index), {})[name] = handle.get_tensor(key)
-    optimizer.load_state_dict({"state": entries, "param_groups": groups})
-
-
 class Stage:
     """Bookkeeping shared by both stages: state folder, resume, logging, checkpoints."""
 
@@ -143,7 +117,6 @@ class Stage:
     def save(self, model, config, optimizer, extra: dict | None = None, metadata: dict | None = None) -> None:
         """Checkpoint folder plus the state to resume from; main process only."""
         import torch
-        from safetensors.torch import save_file
 
         self.accelerator.wait_for_everyone()
         if not self.accelerator.is_main_process:
@@ -152,10 +125,10 @@ class Stage:
                         metadata={"trained_steps": self.step, **(metadata or {})})
         self.state_dir.mkdir(parents=True, exist_ok=True)
         save_optimizer(optimizer, self.state_dir / "optimizer.safetensors")
-        save_file({"torch": torch.get_rng_state()}, str(self.state_dir / "rng.safetensors"))
+        save_tensors({"torch": torch.get_rng_state()}, self.state_dir / "rng.safetensors")
         document = {"step": self.step, "sampler_state": self.rng.bit_generator.state,
                     "settings": dataclasses.asdict(self.settings)}
-        (self.state_dir / "state.json").write_text(json.dumps(document, indent=1))
+        save_json(document, self.state_dir / "state.json")
 
     def record(self, losses: dict[str, float], lr: float, seconds: float) -> None:
         """Append the step's losses to log.jsonl and print every ``log_every`` steps."""
