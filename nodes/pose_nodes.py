@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from ..choreo.edit import parse_edit_document
@@ -165,6 +167,12 @@ class ChoreoLoadPoseKeypoint:
             "pose_file": (comfy_bridge.input_files((".json",)) or ["none"],
                           {"tooltip": "A .json file in ComfyUI/input holding a POSE_KEYPOINT list (pixels or 0-1)."}),
         }}
+
+    @classmethod
+    def IS_CHANGED(cls, pose_file):
+        """The file's content hash, so editing the JSON in place re-runs the node (as core LoadImage does)."""
+        path = comfy_bridge.input_file_path(pose_file)
+        return "missing" if path is None else hashlib.sha256(path.read_bytes()).hexdigest()
 
     @classmethod
     def VALIDATE_INPUTS(cls, pose_file):

@@ -18,6 +18,7 @@ from ..pose.sequence import PoseSequence2D
 FORMAT_NAME = "choreo.pose_keypoint"
 FORMAT_VERSION = 1
 DEFAULT_FPS = 30.0
+BODY_KEY = "pose_keypoints_2d"
 
 
 def save_pose_json(seq: PoseSequence2D, path: str | Path) -> Path:
@@ -50,6 +51,27 @@ def load_pose_json(path: str | Path, fps: float | None = None) -> PoseSequence2D
             raise PoseInputError(f"Pose JSON file '{source}': 'fps' must be a positive number, got {file_fps!r}.")
     chosen_fps = fps if fps is not None else (file_fps if file_fps is not None else DEFAULT_FPS)
     try:
-        return from_pose_keypoint(frames, fps=float(chosen_fps))
+        seq = from_pose_keypoint(frames, fps=float(chosen_fps))
     except PoseInputError as error:
         raise PoseInputError(f"Pose JSON file '{source}': {error}") from error
+    _check_dancer_visible(seq, source)
+    return seq
+
+
+def _check_dancer_visible(seq: PoseSequence2D, source: Path) -> None:
+    """Refuse files that would render no dancer: people without body keypoints, or every point off the canvas."""
+    if BODY_KEY in seq.missing_parts:
+        raise PoseInputError(f"Pose JSON file '{source}': no person in any frame has '{BODY_KEY}' (the 18 body "
+                             "keypoints), so there is no body to dance. Export the pose with its body keypoints.")
+    seen = seq.confidence > 0
+    if not seen.any():
+        return
+    x, y = seq.keypoints_px[..., 0], seq.keypoints_px[..., 1]
+    on_canvas = seen & (x >= 0) & (x <= seq.canvas_width) & (y >= 0) & (y <= seq.canvas_height)
+    if not on_canvas.any():
+        seen_px = seq.keypoints_px[seen]
+        raise PoseInputError(
+            f"Pose JSON file '{source}': every keypoint lies outside its {seq.canvas_width}x{seq.canvas_height} px "
+            f"canvas (x {seen_px[:, 0].min():g}..{seen_px[:, 0].max():g}, y {seen_px[:, 1].min():g}.."
+            f"{seen_px[:, 1].max():g}), so no dancer would be drawn. Check canvas_width/canvas_height and that "
+            "coordinates are pixels (or all 0-1).")

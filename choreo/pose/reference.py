@@ -45,7 +45,15 @@ def reference_from_pose_keypoint(frames: Any, image_size: tuple[int, int]) -> Po
                              "Connect a pose with the person visible, or use the default body.")
     frame = seq.frame(int(with_person[0]))
     stretch = np.array([width / frame.canvas_width, height / frame.canvas_height], np.float32)
-    return replace(frame, keypoints_px=frame.keypoints_px * stretch, canvas_width=width, canvas_height=height)
+    reference = replace(frame, keypoints_px=frame.keypoints_px * stretch, canvas_width=width, canvas_height=height)
+    body_px, body_seen = reference.keypoints_px[0, BODY], reference.confidence[0, BODY] > 0
+    inside = body_seen & np.all((body_px >= 0) & (body_px <= [width, height]), axis=1)
+    if np.count_nonzero(inside) < MIN_BODY_KEYPOINTS:
+        raise PoseInputError(
+            f"The reference POSE_KEYPOINT (frame {int(with_person[0])}) has {np.count_nonzero(inside)} body keypoints "
+            f"on the {width}x{height} px image; at least {MIN_BODY_KEYPOINTS} are needed to place the dancer. "
+            "Check that its coordinates are pixels of this image (or all 0-1), or use the default body.")
+    return reference
 
 
 def default_reference_pose(width: int, height: int, skeleton: Skeleton | None = None) -> PoseSequence2D:
