@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -12,14 +13,14 @@ from ..choreo.edit import (apply_edits, dump_edit_document, edits_are_stale, fin
                            parse_edit_document, regenerate_around_edits)
 from ..choreo.edit.regenerate import MODES
 from ..choreo.motion.choreographer import choreograph
-from ..choreo.pose.projection import Camera, project_motion
-from ..choreo.pose.retarget import skeleton_from_reference
+from ..choreo.pose.projection import ProjectionSettings, project_onto_reference
 from . import comfy_bridge, editor_cache
 from .convert import audio_from_comfy, image_from_comfy
 from .motion_nodes import ChoreoBeatChoreographer
 from .socket_types import CATEGORY, MOTION, MUSIC, POSE
 
 MAX_IMAGE_SIDE_PX = 2048
+WORKFLOW_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # the frontend's workflow ids are UUIDs
 BLEND_FRAMES_INPUT = ("INT", {"default": 6, "min": 0, "max": 240, "step": 1,
                               "tooltip": "Frames over which each edit fades in before its first keyframe and out "
                                          "after its last, so motion flows into and out of the edit."})
@@ -49,17 +50,18 @@ class ChoreoPoseKeyframeEditor:
             "music": (MUSIC, {"tooltip": "From Analyze Music: draws beats, bars and sections on the timeline."}),
             "reference_image": ("IMAGE", {"tooltip": "Shown dimmed behind the skeleton (first frame)."}),
             "audio": ("AUDIO", {"tooltip": "The song, for playback in the editor in sync with the preview."}),
-        }, "hidden": {"unique_id": "UNIQUE_ID"}}
+        }, "hidden": {"unique_id": "UNIQUE_ID", "extra_pnginfo": "EXTRA_PNGINFO"}}
 
     def edit(self, pose, keyframes_json, blend_frames, music=None, reference_image=None, audio=None,
-             unique_id=None):
+             unique_id=None, extra_pnginfo=None):
         source_fingerprint = fingerprint(pose)
+        workflow = workflow_id(extra_pnginfo)
         if unique_id is not None:
             editor_cache.store(str(unique_id), _cache_entry(pose, source_fingerprint, blend_frames, music,
-                                                            reference_image, audio))
+                                                            reference_image, audio), workflow)
         document = replace(parse_edit_document(keyframes_json), blend_frames=int(blend_frames))
         edited = apply_edits(pose, document)
-        ui = {"choreo_editor": [{"node_id": None if unique_id is None else str(unique_id),
+        ui = {"choreo_editor": [{"node_id": None if unique_id is None else str(unique_id), "workflow_id": workflow,
                                  "fingerprint": source_fingerprint,
                                  "stale": edits_are_stale(document, source_fingerprint),
                                  "num_frames": int(pose.num_frames), "fps": float(pose.fps)}]}
@@ -69,7 +71,8 @@ class ChoreoPoseKeyframeEditor:
 class ChoreoRegenerateAroundEdits:
     DESCRIPTION = ("Re-creates the parts of the dance you did not edit, so it stays musical: 'temporal' re-dances "
                    "the frames between keyframes, 'joints' only the joints that are neither keyed nor locked. "
-                   "Keyframes still land exactly.")
+                   "Keyframes still land exactly. New frames are seen with the camera and proportions Project 3D "
+                   "to 2D used (a front orthographic view when the pose did not come from it).")
     CATEGORY = f"{CATEGORY}/pose"
     FUNCTION = "regenerate"
     RETURN_TYPES = (POSE,)
@@ -105,6 +108,7 @@ class ChoreoRegenerateAroundEdits:
         mask = keep_mask(pose.num_frames, document, keep_margin_frames) if motion is not None else None
         face = "face_keypoints_2d" not in pose.missing_parts
         hands = not {"hand_left_keypoints_2d", "hand_right_keypoints_2d"} & pose.missing_parts
+        settings = pose.projection_settings or ProjectionSettings()
         progress = comfy_bridge.progress_reporter()
 
         def generate(generation_seed: int):
@@ -114,12 +118,21 @@ class ChoreoRegenerateAroundEdits:
             else:
                 new_motion = choreograph(music, seed=generation_seed, style=style, energy_scale=energy_scale,
                                          progress=progress)
-            new_motion = new_motion.with_skeleton(skeleton_from_reference(reference_pose, new_motion.skeleton))
-            return project_motion(new_motion, reference_pose.canvas_width, reference_pose.canvas_height,
-                                  camera=Camera(), reference=reference_pose, face=face, hands=hands)
+            return project_onto_reference(new_motion, reference_pose, settings, face=face, hands=hands)
 
         return (regenerate_around_edits(pose, document, generate, mode=mode, seed=seed,
                                         keep_margin_frames=keep_margin_frames),)
+
+
+def workflow_id(extra_pnginfo: object) -> str:
+    """The UI workflow's id from the prompt's EXTRA_PNGINFO ({"workflow": {"id": uuid, ...}}), else "".
+
+    Node ids restart in every workflow, so the editor cache is keyed by this id too; an id that is missing or
+    not a plain UUID-like token (letters, digits, '-' or '_', at most 64) counts as "no workflow".
+    """
+    workflow = extra_pnginfo.get("workflow") if isinstance(extra_pnginfo, dict) else None
+    value = workflow.get("id") if isinstance(workflow, dict) else None
+    return value if isinstance(value, str) and WORKFLOW_ID_PATTERN.fullmatch(value) else ""
 
 
 def _cache_entry(pose, source_fingerprint, blend_frames, music, reference_image, audio) -> editor_cache.EditorEntry:

@@ -7,8 +7,12 @@ GET  /choreo/poses                   {"poses": [{"name", "source", "frames"}]}
 GET  /choreo/poses/{name}            {"name", "canvas_width", "canvas_height", "keypoints"}
 POST /choreo/poses                   {"name", "canvas_width", "canvas_height", "keypoints", "overwrite"?}
 
-Errors are ``{"error": "..."}`` with 400 (bad id, name or body), 404 (nothing there) or 409 (name taken).
-Inside ComfyUI every route is also served under /api.
+``node_id`` is the executed node id ("12", or "12:5" for node 5 inside subgraph node 12). The editor routes
+take ``?workflow=<id>``, the UI workflow's id, because node ids repeat across open workflows; without it
+they answer with that node id's most recent run in any workflow.
+
+Errors are ``{"error": "..."}`` with 400 (bad id, name or body; a full library), 404 (nothing there), 409
+(name taken) or 413 (a body over MAX_BODY_BYTES). Inside ComfyUI every route is also served under /api.
 """
 
 from __future__ import annotations
@@ -23,13 +27,20 @@ from pathlib import Path
 import numpy as np
 from aiohttp import web
 
-from ..choreo.edit.pose_library import PoseExistsError, PoseLibrary, PoseNotFoundError
+from ..choreo.edit.pose_library import (LibraryPose, PoseExistsError, PoseLibrary, PoseNotFoundError, check_name,
+                                        parse_keypoints)
 from ..choreo.errors import PoseInputError
 from . import comfy_bridge, editor_cache
 
 STARTER_POSE_DIR = comfy_bridge.PACK_DIR / "assets" / "poses"
 NODE_ID_PATTERN = re.compile(r"[0-9]{1,12}(:[0-9]{1,12}){0,15}")
 MAX_NODE_ID_CHARS = 64
+WORKFLOW_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_BODY_BYTES = 8 * 1024 * 1024  # a pose is ~10 KB of JSON; a short move a few MB
+MAX_USER_POSES = 500
+MAX_POSE_BYTES = 4 * 1024 * 1024  # one saved pose or move as stored (JSON)
+# Names Windows reserves for devices, with or without an extension: a file "con.json" cannot be created there.
+WINDOWS_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[1-9]|LPT[1-9])(\..*)?", re.IGNORECASE)
 NUM_PEAKS = 2000
 NOT_RUN = "Run the workflow once so the editor has a dance to show (node {node_id} has not run yet)."
 
@@ -41,7 +52,7 @@ def register(routes: web.RouteTableDef, user_pose_dir: Path, starter_pose_dir: P
     @routes.get("/choreo/editor/{node_id}")
     async def get_editor(request: web.Request) -> web.Response:
         node_id, entry = _entry(request)
-        return web.json_response(editor_payload(node_id, entry))
+        return web.json_response(editor_payload(node_id, entry, check_workflow_id(request)))
 
     @routes.get("/choreo/editor/{node_id}/audio")
     async def get_audio(request: web.Request) -> web.Response:
@@ -64,7 +75,7 @@ def register(routes: web.RouteTableDef, user_pose_dir: Path, starter_pose_dir: P
     @routes.get("/choreo/poses/{name}")
     async def get_pose(request: web.Request) -> web.Response:
         try:
-            return web.json_response(library.load(request.match_info["name"]).to_json())
+            return web.json_response(library.load(check_pose_name(request.match_info["name"])).to_json())
         except PoseNotFoundError as error:
             raise _error(404, str(error)) from None
         except PoseInputError as error:
@@ -72,23 +83,23 @@ def register(routes: web.RouteTableDef, user_pose_dir: Path, starter_pose_dir: P
 
     @routes.post("/choreo/poses")
     async def save_pose(request: web.Request) -> web.Response:
-        try:
-            body = json.loads(await request.text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as error:
-            raise _error(400, f"the request body is not valid JSON ({error}); nothing was saved.") from None
+        body = await read_json_body(request)
         if not isinstance(body, dict):
             raise _error(400, "the request body must be a JSON object {name, canvas_width, canvas_height, keypoints}.")
         overwrite = body.get("overwrite", False)
         if not isinstance(overwrite, bool):
             raise _error(400, f"overwrite must be true or false, got {overwrite!r}.")
         try:
-            library.save(body.get("name"), body.get("canvas_width"), body.get("canvas_height"), body.get("keypoints"),
+            name = check_pose_name(body.get("name"))
+            check_pose_size(name, body.get("canvas_width"), body.get("canvas_height"), body.get("keypoints"))
+            check_library_room(user_pose_dir, name)
+            library.save(name, body.get("canvas_width"), body.get("canvas_height"), body.get("keypoints"),
                          overwrite=overwrite)
         except PoseExistsError as error:
             raise _error(409, str(error)) from None
         except PoseInputError as error:
             raise _error(400, f"{error} Nothing was saved.") from None
-        return web.json_response({"saved": body["name"]})
+        return web.json_response({"saved": name})
 
 
 def register_with_comfyui() -> None:
@@ -98,15 +109,74 @@ def register_with_comfyui() -> None:
         register(routes, comfy_bridge.pose_library_directory())
 
 
-def editor_payload(node_id: str, entry: editor_cache.EditorEntry) -> dict:
+async def read_json_body(request: web.Request) -> object:
+    """The request body parsed as JSON; 413 above MAX_BODY_BYTES, 400 when it is not (sanely nested) JSON.
+
+    The size is checked while reading, so a body without (or with a false) Content-Length is cut off too.
+    """
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise _too_large(request.content_length)
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large(size)
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks).decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise _error(400, f"the request body is not valid JSON ({error}); nothing was saved.") from None
+    except RecursionError:
+        raise _error(400, "the request body nests JSON arrays or objects too deeply to read; a pose is "
+                          "{name, canvas_width, canvas_height, keypoints: [[x, y, confidence] x 136]}. "
+                          "Nothing was saved.") from None
+
+
+def check_pose_name(name: object) -> str:
+    """A pose name that is valid (choreo.edit.pose_library.check_name) and a valid file name on every system.
+
+    Refused besides: names Windows reserves for devices (CON, PRN, AUX, NUL, COM1-9, LPT1-9, any case, with
+    or without an extension) and names starting or ending with a space or dot, which Windows strips.
+    """
+    if isinstance(name, str) and (WINDOWS_RESERVED.fullmatch(name.strip(" .")) or name != name.strip(" .")):
+        raise PoseInputError(f"pose name {name!r} is not allowed: CON, PRN, AUX, NUL, COM1-9 and LPT1-9 are device "
+                             "names on Windows, and names may not start or end with a space or dot; pick another "
+                             "name.")
+    return check_name(name)
+
+
+def check_pose_size(name: str, canvas_width: object, canvas_height: object, keypoints: object) -> None:
+    """PoseInputError when the pose as it would be stored exceeds MAX_POSE_BYTES (other errors: the library's)."""
+    if isinstance(canvas_width, int) and isinstance(canvas_height, int):
+        stored = json.dumps(LibraryPose(name, "user", canvas_width, canvas_height, parse_keypoints(keypoints))
+                            .to_json())
+        if len(stored) > MAX_POSE_BYTES:
+            raise PoseInputError(f"pose {name!r} would take {len(stored)} bytes; a library entry may take "
+                                 f"{MAX_POSE_BYTES}: save a shorter move.")
+
+
+def check_library_room(user_pose_dir: Path, name: str) -> None:
+    """PoseInputError when the user library already holds MAX_USER_POSES poses and ``name`` is a new one."""
+    folder = Path(user_pose_dir)
+    if not folder.is_dir() or (folder / f"{name}.json").exists():
+        return
+    count = sum(1 for _ in folder.glob("*.json"))
+    if count >= MAX_USER_POSES:
+        raise PoseInputError(f"the pose library is full ({count} of {MAX_USER_POSES} poses in {folder}); delete "
+                             "poses you no longer need there, or overwrite one.")
+
+
+def editor_payload(node_id: str, entry: editor_cache.EditorEntry, workflow_id: str | None = None) -> dict:
     """The JSON of GET /choreo/editor/{node_id}.
 
     keypoints is base64 of a float32 little-endian (T, 136, 3) array: x_px, y_px, confidence.
     """
     pose = entry.pose
     packed = np.concatenate([pose.keypoints_px, pose.confidence[..., None]], axis=-1).astype("<f4")
+    query = "" if workflow_id is None else f"?workflow={workflow_id}"
     return {
         "node_id": node_id,
+        "workflow_id": workflow_id,
         "fingerprint": entry.fingerprint,
         "fps": float(pose.fps),
         "num_frames": int(pose.num_frames),
@@ -115,8 +185,8 @@ def editor_payload(node_id: str, entry: editor_cache.EditorEntry) -> dict:
         "blend_frames": int(entry.blend_frames),
         "keypoints": base64.b64encode(packed.tobytes()).decode("ascii"),
         "music": None if entry.music is None else music_payload(entry),
-        "audio_url": None if entry.audio_pcm16 is None else f"/choreo/editor/{node_id}/audio",
-        "image_url": None if entry.image_jpeg is None else f"/choreo/editor/{node_id}/image",
+        "audio_url": None if entry.audio_pcm16 is None else f"/choreo/editor/{node_id}/audio{query}",
+        "image_url": None if entry.image_jpeg is None else f"/choreo/editor/{node_id}/image{query}",
     }
 
 
@@ -168,12 +238,30 @@ def check_node_id(node_id: str) -> str:
     return node_id
 
 
+def check_workflow_id(request: web.Request) -> str | None:
+    """The ``workflow`` query parameter (a UUID-like id), None when absent, else a 400 error."""
+    workflow_id = request.query.get("workflow")
+    if workflow_id is None:
+        return None
+    if not WORKFLOW_ID_PATTERN.fullmatch(workflow_id):
+        raise _error(400, f"workflow id {workflow_id[:64]!r} is not a workflow id: use the workflow's UUID "
+                          "(letters, digits, '-' or '_', at most 64).")
+    return workflow_id
+
+
 def _entry(request: web.Request) -> tuple[str, editor_cache.EditorEntry]:
     node_id = check_node_id(request.match_info["node_id"])
-    entry = editor_cache.lookup(node_id)
+    entry = editor_cache.lookup(node_id, check_workflow_id(request))
     if entry is None:
         raise _error(404, NOT_RUN.format(node_id=node_id))
     return node_id, entry
+
+
+def _too_large(size: int) -> web.HTTPException:
+    message = (f"the request body has {size} bytes or more; at most {MAX_BODY_BYTES} are accepted. "
+               "Nothing was saved.")
+    return web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, size, text=json.dumps({"error": message}),
+                                         content_type="application/json")
 
 
 def _error(status: int, message: str) -> web.HTTPException:

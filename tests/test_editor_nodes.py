@@ -29,12 +29,12 @@ def arm_document(seq, fingerprint: str = "") -> str:
                                       "joints": rotated(kp[20], R_SHOULDER, [R_ELBOW, R_WRIST], 45)}]})
 
 
-def test_the_editor_declares_its_widget_and_hidden_node_id():
+def test_the_editor_declares_its_widget_and_hidden_node_and_workflow_ids():
     spec = editor_nodes.ChoreoPoseKeyframeEditor.INPUT_TYPES()
     widget = spec["required"]["keyframes_json"]
     assert widget[0] == "STRING" and widget[1]["default"] == "{}" and widget[1]["multiline"]
     assert "editor" in widget[1]["tooltip"].lower()
-    assert spec["hidden"] == {"unique_id": "UNIQUE_ID"}
+    assert spec["hidden"] == {"unique_id": "UNIQUE_ID", "extra_pnginfo": "EXTRA_PNGINFO"}
     assert set(spec["optional"]) == {"music", "reference_image", "audio"}
     regenerate = editor_nodes.ChoreoRegenerateAroundEdits.INPUT_TYPES()["required"]
     assert regenerate["keyframes_json"][1]["forceInput"] and regenerate["mode"][0] == ["temporal", "joints"]
@@ -50,7 +50,7 @@ def test_the_editor_applies_its_keyframes_and_reports_the_fingerprint():
     target = json.loads(arm_document(seq))["keyframes"][0]["joints"][str(R_WRIST)]
     np.testing.assert_allclose(edited.keypoints_px[20, R_WRIST], target, atol=1e-3)
     assert edit.parse_edit_document(edits) == edit.parse_edit_document(arm_document(seq, fingerprint))
-    assert out["ui"]["choreo_editor"] == [{"node_id": "3", "fingerprint": fingerprint, "stale": False,
+    assert out["ui"]["choreo_editor"] == [{"node_id": "3", "workflow_id": "", "fingerprint": fingerprint, "stale": False,
                                            "num_frames": 60, "fps": 30.0}]
     assert editor_cache.lookup("3").pose is seq
 
@@ -92,3 +92,21 @@ def test_regenerate_around_edits_keeps_the_keyframe_and_re_dances_the_rest():
         assert result.num_frames == pose.num_frames
         np.testing.assert_allclose(result.keypoints_px[60, R_WRIST],
                                    json.loads(document)["keyframes"][0]["joints"][str(R_WRIST)], atol=1e-3)
+
+
+@pytest.mark.parametrize("extra_pnginfo, expected", [
+    ({"workflow": {"id": "0b6e3f2a-1c2d-4e5f-8a9b-0c1d2e3f4a5b"}}, "0b6e3f2a-1c2d-4e5f-8a9b-0c1d2e3f4a5b"),
+    (None, ""), ({}, ""), ({"workflow": {}}, ""), ({"workflow": {"id": "../etc"}}, ""), ({"workflow": {"id": 7}}, ""),
+    ({"workflow": "x"}, ""),
+])
+def test_the_workflow_id_comes_from_the_prompts_workflow_and_only_when_it_is_a_plain_id(extra_pnginfo, expected):
+    assert editor_nodes.workflow_id(extra_pnginfo) == expected
+
+
+def test_a_run_is_cached_under_its_workflow_and_executed_node_id():
+    seq = synthetic_dance(30)
+    editor_nodes.ChoreoPoseKeyframeEditor().edit(seq, "{}", 6, unique_id="12:5",
+                                                 extra_pnginfo={"workflow": {"id": "wf-1"}})
+    assert editor_cache.lookup("12:5", "wf-1").pose is seq
+    assert editor_cache.lookup("12:5", "wf-2") is None and editor_cache.lookup("5", "wf-1") is None
+    assert editor_cache.lookup("12:5").pose is seq

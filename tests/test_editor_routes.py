@@ -178,3 +178,116 @@ def test_inside_comfyui_the_routes_go_on_the_prompt_server(monkeypatch, tmp_path
     assert {("GET", "/choreo/editor/{node_id}"), ("GET", "/choreo/editor/{node_id}/audio"),
             ("GET", "/choreo/editor/{node_id}/image"), ("GET", "/choreo/poses"), ("GET", "/choreo/poses/{name}"),
             ("POST", "/choreo/poses")} <= paths
+
+
+POSE_BODY = {"name": "p", "canvas_width": 512, "canvas_height": 768, "keypoints": [[1, 2, 1]] * 136}
+
+
+def test_deeply_nested_json_is_a_400_with_a_clear_message_not_a_server_error(tmp_path):
+    nested = b"[" * 100_000 + b"]" * 100_000
+
+    async def scenario(client):
+        response = await client.post("/choreo/poses", data=nested, headers={"Content-Type": "application/json"})
+        inner = await client.post("/choreo/poses", json={**POSE_BODY, "keypoints": json.loads("[" * 500 + "]" * 500)})
+        return response.status, await response.json(), inner.status
+    status, body, inner_status = serve(tmp_path, scenario)
+    assert status == 400 and "nests JSON" in body["error"] and "Nothing was saved" in body["error"]
+    assert inner_status == 400
+    assert not any(path.is_file() for path in tmp_path.rglob("*"))
+
+
+def test_a_body_over_the_size_limit_is_refused_with_413_even_without_a_content_length(tmp_path, monkeypatch):
+    monkeypatch.setattr(routes_module, "MAX_BODY_BYTES", 4096)
+
+    async def chunks():
+        for _ in range(8):
+            yield b" " * 1024
+
+    async def scenario(client):
+        declared = await client.post("/choreo/poses", data=b" " * 5000 + json.dumps(POSE_BODY).encode())
+        streamed = await client.post("/choreo/poses", data=chunks())  # chunked: no Content-Length
+        small = await client.post("/choreo/poses", json={**POSE_BODY, "keypoints": [[1, 2, 1]] * 136})
+        return declared.status, await declared.json(), streamed.status, small.status
+    declared, body, streamed, small = serve(tmp_path, scenario)
+    assert declared == 413 and "at most 4096" in body["error"] and streamed == 413
+    assert small == 200
+
+
+def test_the_user_library_holds_at_most_max_user_poses_but_existing_ones_can_be_overwritten(tmp_path, monkeypatch):
+    monkeypatch.setattr(routes_module, "MAX_USER_POSES", 3)
+
+    async def scenario(client):
+        statuses = [(await client.post("/choreo/poses", json={**POSE_BODY, "name": f"p{i}"})).status
+                    for i in range(3)]
+        full = await client.post("/choreo/poses", json={**POSE_BODY, "name": "p3"})
+        again = await client.post("/choreo/poses", json={**POSE_BODY, "name": "p1", "overwrite": True})
+        return statuses, full.status, await full.json(), again.status
+    statuses, full, body, again = serve(tmp_path, scenario)
+    assert statuses == [200, 200, 200] and full == 400 and "library is full (3 of 3" in body["error"]
+    assert again == 200 and len(list((tmp_path / "user_poses").glob("*.json"))) == 3
+
+
+def test_a_pose_larger_than_max_pose_bytes_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(routes_module, "MAX_POSE_BYTES", 20_000)
+
+    async def scenario(client):
+        move = await client.post("/choreo/poses", json={**POSE_BODY, "keypoints": [[[1.5, 2.5, 1]] * 136] * 10})
+        one = await client.post("/choreo/poses", json={**POSE_BODY, "name": "one"})
+        return move.status, await move.json(), one.status
+    status, body, one = serve(tmp_path, scenario)
+    assert status == 400 and "a library entry may take 20000" in body["error"] and one == 200
+
+
+@pytest.mark.parametrize("name", ["CON", "con", "Prn", "aux", "NUL", "com1", "COM9", "lpt1", "LPT9", "nul.txt",
+                                  "CON.json", "pose ", " pose", "pose.", "aux "])
+def test_windows_reserved_names_and_trailing_spaces_or_dots_are_refused(tmp_path, name):
+    async def scenario(client):
+        response = await client.post("/choreo/poses", json={**POSE_BODY, "name": name})
+        fetched = await client.get(f"/choreo/poses/{name}")
+        return response.status, await response.json(), fetched.status
+    status, body, fetched = serve(tmp_path, scenario)
+    assert status == 400 and "not allowed" in body["error"] and fetched == 400
+    assert not any(path.is_file() for path in tmp_path.rglob("*"))
+
+
+@pytest.mark.parametrize("name", ["console", "COM10", "lpt", "my con", "nullify"])
+def test_names_that_merely_contain_a_device_name_are_allowed(tmp_path, name):
+    async def scenario(client):
+        return (await client.post("/choreo/poses", json={**POSE_BODY, "name": name})).status
+    assert serve(tmp_path, scenario) == 200
+
+
+def test_two_workflows_with_the_same_node_id_each_open_their_own_dance(tmp_path):
+    first, second = synthetic_dance(40), synthetic_dance(50, seed=4)
+    node = editor_nodes.ChoreoPoseKeyframeEditor()
+    node.edit(first, "{}", 6, unique_id="5", extra_pnginfo={"workflow": {"id": "wf-a"}})
+    node.edit(second, "{}", 6, unique_id="5", extra_pnginfo={"workflow": {"id": "wf-b"}},
+              audio={"waveform": torch.zeros(1, 1, 4410), "sample_rate": 22050})
+
+    async def scenario(client):
+        a = await (await client.get("/choreo/editor/5?workflow=wf-a")).json()
+        b = await (await client.get("/choreo/editor/5?workflow=wf-b")).json()
+        other = await client.get("/choreo/editor/5?workflow=wf-c")
+        bad = await client.get("/choreo/editor/5?workflow=../x")
+        latest = await (await client.get("/choreo/editor/5")).json()
+        audio = await client.get(b["audio_url"])
+        return a, b, other.status, bad.status, latest, b["audio_url"], audio.status
+    a, b, other, bad, latest, audio_url, audio_status = serve(tmp_path, scenario)
+    assert a["num_frames"] == 40 and b["num_frames"] == 50 and a["workflow_id"] == "wf-a"
+    assert other == 404 and bad == 400
+    assert latest["num_frames"] == 50  # no workflow id: the node id's most recent run
+    assert audio_url == "/choreo/editor/5/audio?workflow=wf-b" and audio_status == 200
+
+
+def test_a_node_inside_a_subgraph_is_found_under_its_executed_id(tmp_path):
+    node = editor_nodes.ChoreoPoseKeyframeEditor()
+    out = node.edit(synthetic_dance(30), "{}", 6, unique_id="12:5", extra_pnginfo={"workflow": {"id": "wf-a"}})
+    assert out["ui"]["choreo_editor"][0]["node_id"] == "12:5"
+    assert out["ui"]["choreo_editor"][0]["workflow_id"] == "wf-a"
+
+    async def scenario(client):
+        inner = await client.get("/choreo/editor/12:5?workflow=wf-a")
+        local = await client.get("/choreo/editor/5?workflow=wf-a")
+        return inner.status, (await inner.json())["node_id"], local.status
+    assert serve(tmp_path, scenario) == (200, "12:5", 404)
+    assert editor_cache.lookup("12:5", "wf-a") is not None and editor_cache.lookup("5", "wf-a") is None
