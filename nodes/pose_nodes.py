@@ -10,9 +10,8 @@ from ..choreo.edit import parse_edit_document
 from ..choreo.errors import PoseInputError
 from ..choreo.io.pose_json import load_pose_json
 from ..choreo.pose.keypoint_format import from_pose_keypoint, to_pose_keypoint
-from ..choreo.pose.projection import PROJECTIONS, Camera, project_motion
+from ..choreo.pose.projection import PROJECTIONS, Camera, ProjectionSettings, project_onto_reference
 from ..choreo.pose.reference import default_reference_pose, detect_reference_pose, reference_from_pose_keypoint
-from ..choreo.pose.retarget import skeleton_from_reference
 from ..choreo.pose.smoothing import OneEuroSettings, smooth_pose_sequence
 from . import comfy_bridge
 from .convert import image_from_comfy
@@ -106,11 +105,9 @@ class ChoreoProjectMotion:
 
     def project(self, motion, reference_pose, match_proportions, projection, yaw_deg, pitch_deg, distance_m,
                 hands, face):
-        if match_proportions:
-            motion = motion.with_skeleton(skeleton_from_reference(reference_pose, motion.skeleton))
         camera = Camera(projection=projection, yaw_deg=yaw_deg, pitch_deg=pitch_deg, distance_m=distance_m)
-        pose = project_motion(motion, reference_pose.canvas_width, reference_pose.canvas_height, camera=camera,
-                              reference=reference_pose, face=face, hands=hands)
+        settings = ProjectionSettings(camera=camera, match_proportions=bool(match_proportions))
+        pose = project_onto_reference(motion, reference_pose, settings, face=face, hands=hands)
         return (pose, to_pose_keypoint(pose))
 
 

@@ -14,6 +14,7 @@ joints   : keyed joints, their chains up to the root, and locked joints come fro
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -108,8 +109,7 @@ def _mix(source: PoseSequence2D, generated: PoseSequence2D, weight: np.ndarray, 
                               pinned_px=source.keypoints_px.astype(np.float64))
     confidence = np.where(keep_joint[None], np.where(weight[:, None] > 0.5, source.confidence, generated.confidence),
                           generated.confidence)
-    return PoseSequence2D(points.astype(np.float32), confidence.astype(np.float32), source.canvas_width,
-                          source.canvas_height, source.fps, source.missing_parts)
+    return replace(source, keypoints_px=points.astype(np.float32), confidence=confidence.astype(np.float32))
 
 
 def _check_compatible(source: PoseSequence2D, generated: PoseSequence2D) -> None:

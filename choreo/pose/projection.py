@@ -11,7 +11,7 @@ canvas, either onto a reference person or filling the frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from ..motion.rotations import axis_angle_to_matrix
 from ..motion.skeleton import JOINT, PARENTS, SMPL_REST_OFFSETS_M, forward_kinematics
 from . import body_templates as tpl
 from .layout import B, F, FACE, LEFT_HAND, NUM_KEYPOINTS, RIGHT_HAND
-from .retarget import fit_transform
+from .retarget import fit_transform, skeleton_from_reference
 from .sequence import PoseSequence2D
 
 PROJECTIONS = ("orthographic", "perspective")
@@ -73,6 +73,38 @@ class Camera:
         yaw = axis_angle_to_matrix(np.array([0.0, 0.0, np.deg2rad(self.yaw_deg)]))
         pitch = axis_angle_to_matrix(np.array([-np.deg2rad(self.pitch_deg), 0.0, 0.0]))
         return yaw @ pitch
+
+
+@dataclass(frozen=True)
+class ProjectionSettings:
+    """How a 3D dance was turned into the 2D poses of a reference person, kept with those poses.
+
+    camera            : the view; see ``Camera``.
+    match_proportions : whether the motion was retargeted to the reference person's limb lengths.
+
+    A generator that re-creates part of a projected dance (Regenerate Around Edits) projects
+    its new motion with these settings, so new and kept frames are seen from one camera.
+    """
+
+    camera: Camera = Camera()
+    match_proportions: bool = True
+
+
+def project_onto_reference(motion: Motion3D, reference: PoseSequence2D,
+                           settings: ProjectionSettings = ProjectionSettings(), face: bool = True,
+                           hands: bool = True) -> PoseSequence2D:
+    """2D poses of a 3D motion on the reference person's canvas, remembering ``settings``.
+
+    motion    : T frames of SMPL-24 rotations (z-up world, metres).
+    reference : one-frame pose of the person to animate; sets canvas, placement and (with
+                ``settings.match_proportions``) limb lengths.
+    returns   : as ``project_motion``, with ``projection_settings`` set to ``settings``.
+    """
+    if settings.match_proportions:
+        motion = motion.with_skeleton(skeleton_from_reference(reference, motion.skeleton))
+    pose = project_motion(motion, reference.canvas_width, reference.canvas_height, camera=settings.camera,
+                          reference=reference, face=face, hands=hands)
+    return replace(pose, projection_settings=settings)
 
 
 def project_motion(motion: Motion3D, canvas_width: int, canvas_height: int, camera: Camera = Camera(),

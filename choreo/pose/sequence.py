@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import PoseInputError
 from .layout import NUM_KEYPOINTS, PARTS
+
+if TYPE_CHECKING:
+    from .projection import ProjectionSettings
 
 
 @dataclass(frozen=True)
@@ -21,6 +25,10 @@ class PoseSequence2D:
     fps           : frames per second; frame t is at t / fps seconds.
     missing_parts : POSE_KEYPOINT part keys that were null in the source (so a
                     round trip writes null again rather than zeros).
+    projection_settings : how the dance was seen when projected from 3D (camera,
+                    retargeting), or None when it did not come from a projection. Carried
+                    through ``replace`` (editor, smoothing), so Regenerate Around Edits
+                    sees new frames from the same camera; POSE_KEYPOINT does not hold it.
     """
 
     keypoints_px: np.ndarray
@@ -29,6 +37,7 @@ class PoseSequence2D:
     canvas_height: int
     fps: float
     missing_parts: frozenset[str] = frozenset()
+    projection_settings: ProjectionSettings | None = None
 
     def __post_init__(self) -> None:
         num_frames = len(self.keypoints_px)
