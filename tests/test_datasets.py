@@ -33,6 +33,22 @@ def test_restricted_unpickler_refuses_code_and_reads_arrays():
     np.testing.assert_array_equal(data["a"], [0.0, 1.0, 2.0])
 
 
+def test_a_sized_bytearray_is_refused_before_it_allocates():
+    payload = b"\x80\x02cbuiltins\nbytearray\nJ\x00\x00\x00\x10\x85R."  # bytearray(268435456): 256 MiB
+    assert len(payload) < 40
+    with pytest.raises(UnsafePickleError, match=r"refusing bytearray\(int\)"):
+        restricted_load(payload)
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 5])
+def test_bytearrays_of_bytes_load_within_the_budget(protocol, monkeypatch):
+    data = restricted_load(pickle.dumps({"raw": bytearray(b"\x00\xffab")}, protocol=protocol))
+    assert data["raw"] == bytearray(b"\x00\xffab") and type(data["raw"]) is bytearray
+    monkeypatch.setattr("choreo.io.safe_unpickle.MAX_TOTAL_BYTES", 1000)
+    with pytest.raises(UnsafePickleError, match="budget"):
+        restricted_load(pickle.dumps([bytearray(600), bytearray(600)], protocol=3))
+
+
 def test_aistpp_pickle_converts_to_z_up_metres_at_30_fps(tmp_path):
     frames = 8  # at 60 fps -> 4 frames at 30 fps
     poses = np.zeros((frames, 72), np.float32)

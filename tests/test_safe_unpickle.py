@@ -2,10 +2,12 @@
 
 import io
 import pickle
+import codecs
 import struct
 import subprocess
 import sys
 import textwrap
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ import pytest
 
 from choreo.errors import MotionInputError
 from choreo.io.mesh_files import load_body_mesh_npz
-from choreo.io.safe_unpickle import RestrictedUnpickler, UnsafePickleError, materialise
+from choreo.io.safe_unpickle import ByteBudget, RestrictedUnpickler, UnsafePickleError, materialise
 from choreo.io.smpl_model_files import SMPL_KEYS, SMPLModelError, convert_smpl_pickle, main, read_smpl_pickle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -70,8 +72,11 @@ def _run_isolated(code: str, tmp_path: Path, payload: bytes) -> subprocess.Compl
     return subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300)
 
 
-def test_crafted_payload_is_the_reviewers():
-    assert len(crafted_dtype_pickle()) == 285
+@pytest.mark.parametrize("module", ["numpy.core.multiarray", "numpy._core.multiarray"])
+def test_crafted_payload_is_refused_where_it_rebuilds_the_dtype(module):
+    """The attack's last step, BUILDing the dtype again after an array uses it, is refused by the stand-ins."""
+    with pytest.raises(UnsafePickleError, match="sets the state of one RecordedDtype twice"):
+        _load(crafted_dtype_pickle(module))
 
 
 @pytest.mark.parametrize("module", ["numpy.core.multiarray", "numpy._core.multiarray"])
@@ -149,6 +154,73 @@ def test_plain_arrays_and_scalars_round_trip(protocol):
         np.testing.assert_array_equal(loaded[key], arrays[key], err_msg=key)
         assert loaded[key].dtype == arrays[key].dtype and loaded[key].flags.writeable
     assert loaded["scalar"] == 2.5 and loaded["list"][0] == 3
+
+
+def test_many_references_to_one_array_share_one_converted_copy():
+    one_mib = np.arange(2**17, dtype=np.float64)
+    payload = pickle.dumps([one_mib] * 200, protocol=2)  # the pickle memo holds the array once
+    tracemalloc.start()
+    try:
+        loaded = _load(payload)
+        _, peak_bytes = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(loaded) == 200 and all(item is loaded[0] for item in loaded)
+    np.testing.assert_array_equal(loaded[0], one_mib)
+    assert peak_bytes < 16 * 2**20  # one array and the pickle's data, not 200 MiB of copies
+
+
+def test_a_shared_tuple_is_converted_for_every_reference():
+    shared = (np.ones(2), "label")
+    loaded = _load(pickle.dumps({"a": shared, "b": [shared]}, protocol=2))
+    assert loaded["a"] is loaded["b"][0]
+    assert isinstance(loaded["b"][0][0], np.ndarray) and loaded["b"][0][1] == "label"
+    np.testing.assert_array_equal(loaded["b"][0][0], [1.0, 1.0])
+
+
+class _SharesData:
+    """A distinct pickled array each time, all naming one memoised bytes object as their data."""
+
+    def __init__(self, raw: bytes):
+        self.raw = raw
+
+    def __reduce__(self):
+        reconstruct, args, _ = np.zeros(1).__reduce__()
+        return reconstruct, args, (1, (len(self.raw) // 8,), np.dtype("<f8"), False, self.raw)
+
+
+def test_arrays_sharing_one_data_string_are_refused_past_the_load_budget():
+    payload = pickle.dumps([_SharesData(bytes(2**20)) for _ in range(64)], protocol=4)  # ~1 MiB -> 64 MiB
+    unpickler = RestrictedUnpickler(io.BytesIO(payload), max_total_bytes=16 * 2**20)
+    with pytest.raises(UnsafePickleError, match="budget"):
+        materialise(unpickler.load(), unpickler.budget)
+    within = RestrictedUnpickler(io.BytesIO(payload), max_total_bytes=64 * 2**20)
+    assert len(materialise(within.load(), within.budget)) == 64
+
+
+def test_a_budget_is_charged_once_per_recorded_array_not_per_reference():
+    one_kib = np.zeros(128)
+    assert len(materialise(_record([one_kib, one_kib]), ByteBudget(1500))) == 2  # one array, referenced twice
+    with pytest.raises(UnsafePickleError, match="1500-byte budget"):
+        materialise(_record([one_kib, one_kib.copy()]), ByteBudget(1500))
+
+
+def _record(value: object) -> object:
+    return RestrictedUnpickler(io.BytesIO(pickle.dumps(value, protocol=2))).load()
+
+
+class _EncodesText:
+    def __init__(self, text: str):
+        self.text = text
+
+    def __reduce__(self):
+        return codecs.encode, (self.text, "latin1")
+
+
+def test_repeated_latin1_encodes_of_one_string_are_charged_to_the_budget():
+    payload = pickle.dumps([_EncodesText("x" * 2**20) for _ in range(64)], protocol=2)
+    with pytest.raises(UnsafePickleError, match="byte string.*budget"):
+        RestrictedUnpickler(io.BytesIO(payload), max_total_bytes=16 * 2**20).load()
 
 
 @pytest.mark.parametrize("value, message", [

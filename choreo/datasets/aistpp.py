@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import MotionInputError
-from ..io.safe_unpickle import CODECS_GLOBALS, RestrictedUnpickler, UnsafePickleError, materialise
+from ..io.safe_unpickle import CODECS_GLOBALS, PlainBytearray, RestrictedUnpickler, UnsafePickleError, materialise
 from ..motion.motion3d import Motion3D
 from ..music.features import MusicFeatures, extract_music_features
 from .clips import DanceClip
@@ -39,7 +39,8 @@ _MUSIC_ID = re.compile(r"(?:^|_)(m[A-Z]{2}\d)(?:_|$)")
 # The only globals a motion pickle may name besides numpy's array reconstruction (``safe_unpickle``).
 _ALLOWED_GLOBALS = {
     ("builtins", "dict"): dict, ("builtins", "list"): list, ("builtins", "tuple"): tuple, ("builtins", "set"): set,
-    ("builtins", "frozenset"): frozenset, ("builtins", "bytearray"): bytearray,
+    ("builtins", "frozenset"): frozenset,
+    ("builtins", "bytearray"): PlainBytearray, ("__builtin__", "bytearray"): PlainBytearray,  # of bytes, not a size
     ("collections", "OrderedDict"): OrderedDict,
     **CODECS_GLOBALS,  # protocol-2 pickles spell array bytes as codecs.encode(str, "latin1")
 }
@@ -57,8 +58,8 @@ class _ArrayOnlyUnpickler(RestrictedUnpickler):
 def restricted_load(source: str | Path | bytes):
     """Unpickle ``source`` (a path or the bytes) allowing only plain numeric numpy arrays and builtin containers.
 
-    Arrays are rebuilt by ``safe_unpickle`` (numpy never sees pickled state); anything else, or a
-    damaged file, raises ``UnsafePickleError`` naming the file.
+    Arrays are rebuilt by ``safe_unpickle`` (numpy never sees pickled state), within one byte budget for the
+    whole file; anything else, or a damaged file, raises ``UnsafePickleError`` naming the file.
 
     >>> restricted_load(pickle.dumps({"a": np.zeros(2)}))["a"].shape
     (2,)
@@ -66,7 +67,8 @@ def restricted_load(source: str | Path | bytes):
     name = "the pickle" if isinstance(source, bytes) else str(source)
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     try:
-        return materialise(_ArrayOnlyUnpickler(io.BytesIO(data), encoding="latin1").load())
+        unpickler = _ArrayOnlyUnpickler(io.BytesIO(data), encoding="latin1")
+        return materialise(unpickler.load(), unpickler.budget)
     except UnsafePickleError as error:
         raise UnsafePickleError(f"{name}: {error}") from error
     except (pickle.UnpicklingError, EOFError, TypeError, ValueError, AttributeError, IndexError, KeyError,
