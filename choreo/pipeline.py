@@ -93,6 +93,8 @@ def make_dance_video(job: DanceJob, log: Callable[[str], None] = lambda message:
     analysis = analyze_music(audio, fps=job.fps)
     log(f"tempo {analysis.tempo_bpm:.1f} BPM, {len(analysis.beat_times_s)} beats, "
         f"{analysis.beats_per_bar}/4 meter, sections {''.join(s.label for s in analysis.sections)}")
+    for note in analysis.notes:
+        log(f"warning: {note}")
     lap("analyze music")
     motion = choreograph(analysis, seed=job.seed, style=job.style, energy_scale=job.energy_scale)
     lap("choreograph")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from PIL import Image
 
@@ -12,6 +14,7 @@ from . import comfy_bridge
 from .convert import audio_from_comfy
 from .socket_types import CATEGORY, MUSIC, MUSIC_FEATURES
 
+logger = logging.getLogger(__name__)
 FPS_INPUT = ("FLOAT", {"default": 30.0, "min": 1.0, "max": 120.0, "step": 1.0,
                        "tooltip": "Frame rate of the dance, frames per second. Every later node keeps this clock, "
                                   "so video and music stay in sync."})
@@ -19,7 +22,8 @@ FPS_INPUT = ("FLOAT", {"default": 30.0, "min": 1.0, "max": 120.0, "step": 1.0,
 
 class ChoreoAnalyzeMusic:
     DESCRIPTION = ("Finds the beats, bars (downbeats and meter), tempo curve, loudness and song sections "
-                   "(repeats share a letter) of a song, on the dance's frame clock. Shows a preview of the analysis.")
+                   "(repeats share a letter) of a song, on the dance's frame clock. Shows a preview of the analysis, "
+                   "and a warning when the music has no clear beat.")
     CATEGORY = f"{CATEGORY}/music"
     FUNCTION = "analyze"
     RETURN_TYPES = (MUSIC, "FLOAT", "INT", "FLOAT")
@@ -40,7 +44,9 @@ class ChoreoAnalyzeMusic:
         core_audio = audio_from_comfy(audio)
         analysis = analyze_music(core_audio, fps=fps, progress=comfy_bridge.progress_reporter())
         preview = draw_analysis_preview(core_audio, analysis)
-        ui = {"images": [_save_temp_png(preview, "choreo_music")]}
+        ui = {"images": [_save_temp_png(preview, "choreo_music")], "text": list(analysis.notes)}
+        for note in analysis.notes:
+            logger.warning("Analyze Music: %s", note)
         return {"ui": ui, "result": (analysis, float(analysis.tempo_bpm), analysis.num_frames, float(fps))}
 
 

@@ -174,3 +174,33 @@ def test_beats_sit_on_the_kick_when_off_beat_hats_are_louder():
     phase = (analysis.beat_times_s / period_s) % 1.0
     off = np.minimum(phase, 1.0 - phase)
     assert np.median(off) < 0.1, f"beats sit {np.median(off):.2f} beat away from the kicks"
+
+
+def test_white_noise_is_analysed_with_a_no_clear_beat_warning():
+    noise = np.random.default_rng(0).normal(0.0, 0.3, 3 * 22050).astype(np.float32)
+    analysis = analyze_music(Audio.from_array(noise, 22050), fps=30)
+    assert analysis.beat_clarity < 5.0
+    (note,) = analysis.notes
+    assert note.startswith("No clear beat found") and "edit the dance by hand" in note
+
+
+@pytest.mark.parametrize("bpm", [60, 120, 180])
+def test_a_click_track_has_a_clear_beat_and_no_warning(bpm):
+    from conftest import click_track
+
+    analysis = analyze_music(Audio.from_array(click_track(bpm, 8.0), 22050), fps=30)
+    assert analysis.beat_clarity > 10.0 and analysis.notes == ()
+
+
+def test_analyze_music_node_shows_the_no_beat_warning(pack, tmp_path, monkeypatch):
+    import importlib
+
+    import torch
+
+    monkeypatch.setattr(importlib.import_module(f"{pack.__name__}.nodes.comfy_bridge"), "temp_directory",
+                        lambda: tmp_path)
+    node = importlib.import_module(f"{pack.__name__}.nodes.music_nodes").ChoreoAnalyzeMusic()
+    noise = torch.from_numpy(np.random.default_rng(0).normal(0.0, 0.3, (1, 1, 3 * 22050)).astype(np.float32))
+    result = node.analyze({"waveform": noise, "sample_rate": 22050}, 30.0)
+    (text,) = result["ui"]["text"]
+    assert text.startswith("No clear beat found") and result["result"][0].notes == (text,)

@@ -31,6 +31,10 @@ class MusicAnalysis:
     onset_strength    : (T,) float32 onset envelope, scaled to [0, 1].
     rms_energy        : (T,) float32 loudness, scaled to [0, 1].
     sections          : song form, contiguous, covering [0, duration_s).
+    beat_clarity      : how far the onset envelope's repetition at the beat period stands above
+                        chance, in standard deviations of a beat-free envelope; below
+                        ``analyze.CLEAR_BEAT_MIN_CLARITY`` the beats are a guess. None when not measured.
+    notes             : warnings for the user (e.g. no clear beat), shown by the nodes and the CLI.
     """
 
     duration_s: float
@@ -44,6 +48,8 @@ class MusicAnalysis:
     onset_strength: np.ndarray
     rms_energy: np.ndarray
     sections: tuple[Section, ...]
+    beat_clarity: float | None = None
+    notes: tuple[str, ...] = ()
 
     @property
     def num_frames(self) -> int:

@@ -16,7 +16,7 @@ import numpy as np
 from ..timeline import frame_times_s, num_frames_for
 from .analysis import MusicAnalysis
 from .audio import Audio
-from .beat_tracking import estimate_tempo, onset_envelope, track_beats
+from .beat_tracking import _autocorrelation, _strength_at, estimate_tempo, onset_envelope, track_beats
 from .meter import beat_novelty, beat_positions, detect_meter
 from .sections import segment_sections
 
@@ -26,6 +26,10 @@ HOP_LENGTH = 256  # 11.6 ms analysis frames: fine enough for a +-70 ms beat wind
 N_MELS = 128
 BASS_MAX_HZ = 200.0
 BLOCK_FRAMES = 4096  # STFT frames per block (~48 s): bounds memory on long songs
+# Measured on 2-30 s of white and brown noise: at most 3.8; 3-5 s excerpts of real songs: 4.1-30,
+# whole songs 20-76, click tracks 8-44. Below this the beats are a guess and the user is told.
+CLEAR_BEAT_MIN_CLARITY = 5.0
+CLARITY_MULTIPLES = 4  # beat periods whose repetition is averaged: a steady beat repeats at all of them
 
 
 def _spectral_descriptors(mono: np.ndarray) -> dict[str, np.ndarray]:
@@ -66,6 +70,31 @@ def _tempo_curve_bpm(beat_times_s: np.ndarray, times_s: np.ndarray, fallback_bpm
     return np.interp(times_s, midpoints_s, 60.0 / np.diff(beat_times_s)).astype(np.float32)
 
 
+def beat_clarity(onset: np.ndarray, frame_rate_hz: float, tempo_bpm: float) -> float:
+    """How clearly the onset envelope repeats at the beat period, in standard deviations of chance.
+
+    onset         : (T,) onset envelope on a clock of ``frame_rate_hz``.
+    tempo_bpm     : the beat tempo found.
+    returns       : the mean normalised autocorrelation at 1..``CLARITY_MULTIPLES`` beat periods (those
+                    within half the envelope) times sqrt(T x multiples): for an envelope with no beat
+                    each autocorrelation value has a standard deviation near 1 / sqrt(T), so the result
+                    reads like a z-score. Noise stays below 4, music with a beat scores 5 to 80.
+    """
+    period_frames = 60.0 * frame_rate_hz / tempo_bpm  # frames/s x s/min / (beats/min) = frames per beat
+    multiples = [k for k in range(1, CLARITY_MULTIPLES + 1) if k * period_frames < len(onset) / 2] or [1]
+    acf = _autocorrelation(np.asarray(onset, np.float64), len(onset) - 1)
+    strength = [max(_strength_at(acf, k * period_frames), 0.0) for k in multiples]
+    return float(np.mean(strength) * np.sqrt(len(onset) * len(multiples)))
+
+
+def _notes(clarity: float, tempo_bpm: float) -> tuple[str, ...]:
+    if clarity >= CLEAR_BEAT_MIN_CLARITY:
+        return ()
+    return (f"No clear beat found (beat clarity {clarity:.1f}; music with a steady beat scores above "
+            f"{CLEAR_BEAT_MIN_CLARITY:g}). The dance follows a guessed {tempo_bpm:.0f} BPM pulse that may not "
+            "match what you hear: use music with an audible beat, or edit the dance by hand.",)
+
+
 def analyze_music(audio: Audio, fps: float = 30.0,
                   progress: Callable[[float], None] | None = None) -> MusicAnalysis:
     """Beats, meter, downbeats, tempo, loudness and sections of a song, on the frame clock of ``fps``.
@@ -102,6 +131,7 @@ def analyze_music(audio: Audio, fps: float = 30.0,
     times_s = frame_times_s(num_frames_for(audio.duration_s, fps), fps)
     analysis_times_s = np.arange(len(onset)) / frame_rate_hz
     tempo_bpm = float(60.0 / np.median(np.diff(beat_times_s))) if len(beat_times_s) > 2 else global_bpm
+    clarity = beat_clarity(onset, frame_rate_hz, global_bpm)
     result = MusicAnalysis(
         duration_s=float(audio.duration_s),
         fps=float(fps),
@@ -114,6 +144,8 @@ def analyze_music(audio: Audio, fps: float = 30.0,
         onset_strength=_to_unit(np.interp(times_s, analysis_times_s, onset)).astype(np.float32),
         rms_energy=_to_unit(np.interp(times_s, analysis_times_s, spectral["rms"])).astype(np.float32),
         sections=sections,
+        beat_clarity=clarity,
+        notes=_notes(clarity, tempo_bpm),
     )
     report(1.0)
     return result
