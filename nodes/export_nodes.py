@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..choreo.io.motion_files import save_motion_bvh, save_motion_npz
 from ..choreo.io.pose_json import save_pose_json
+from ..choreo.io.sidecars import sidecar_paths
 from ..choreo.io.video_export import write_mp4
 from ..choreo.errors import ImageInputError
 from ..choreo.render.dance_frames import DRAW_STYLES, RENDERERS, iter_dance_frames
@@ -96,11 +97,11 @@ class ChoreoRenderDanceVideoFile:
 
 def _finish(video_path, subfolder: str, pose, motion) -> dict:
     """Write the pose JSON / NPZ / BVH beside the video and describe the video for the node's preview."""
-    stem = video_path.with_suffix("")
+    sidecars = sidecar_paths(video_path)
     if pose is not None:
-        save_pose_json(pose, stem.with_suffix(".pose.json"))
+        save_pose_json(pose, sidecars.pose_json)
     if motion is not None:
-        save_motion_npz(motion, stem.with_suffix(".npz"))
-        save_motion_bvh(motion, stem.with_suffix(".bvh"))
+        save_motion_npz(motion, sidecars.motion_npz)
+        save_motion_bvh(motion, sidecars.motion_bvh)
     preview = {"filename": video_path.name, "subfolder": subfolder, "type": "output"}
     return {"ui": {"images": [preview], "animated": (True,)}, "result": ()}

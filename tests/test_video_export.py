@@ -74,3 +74,31 @@ def test_ffmpeg_failure_reports_its_stderr(tmp_path):
 
     with pytest.raises(VideoExportError, match="ffmpeg failed.*\n.*format"):
         write_mp4(tmp_path / "clip.not_a_container", clip(), FPS)
+
+
+def test_sidecar_paths_keep_every_dot_of_the_video_stem():
+    from choreo.io.sidecars import sidecar_paths
+
+    paths = sidecar_paths("out/take.v2_00001_.mp4")
+    assert [p.as_posix() for p in (paths.pose_json, paths.motion_npz, paths.motion_bvh)] == [
+        "out/take.v2_00001_.pose.json", "out/take.v2_00001_.npz", "out/take.v2_00001_.bvh"]
+
+
+def test_save_node_writes_each_takes_data_beside_its_own_video(tmp_path, monkeypatch, pack):
+    import importlib
+
+    import torch
+
+    export_nodes = importlib.import_module(f"{pack.__name__}.nodes.export_nodes")
+    reference = importlib.import_module(f"{pack.__name__}.choreo.pose.reference")
+    skeleton = importlib.import_module(f"{pack.__name__}.choreo.motion.skeleton")
+    monkeypatch.setenv("CHOREO_OUTPUT_DIR", str(tmp_path))
+    pose = reference.default_reference_pose(64, 48)
+    motion = reference.standing_motion(skeleton.Skeleton.default())
+    images = torch.from_numpy(clip(2)).float() / 255
+    for _ in range(2):
+        export_nodes.ChoreoSaveDanceVideo().save(images, FPS, "takes/take.v2", pose=pose, motion=motion)
+    videos = sorted((tmp_path / "takes").glob("*.mp4"))
+    assert len(videos) == 2 and all(v.name.startswith("take.v2_") for v in videos)
+    expected = {v.name[:-len(".mp4")] + ext for v in videos for ext in (".mp4", ".pose.json", ".npz", ".bvh")}
+    assert {p.name for p in (tmp_path / "takes").iterdir()} == expected
