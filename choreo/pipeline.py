@@ -23,7 +23,7 @@ from .music.analysis import MusicAnalysis
 from .music.analyze import analyze_music
 from .pose.keypoint_format import to_pose_keypoint
 from .pose.projection import Camera, project_motion
-from .pose.reference import default_reference_pose, detect_reference_pose, reference_from_pose_keypoint
+from .pose.reference import ReferenceFit, fit_reference
 from .pose.retarget import skeleton_from_reference
 from .pose.sequence import PoseSequence2D
 from .render.dance_frames import iter_dance_frames
@@ -51,6 +51,8 @@ class DanceJob:
     rtmlib_model: Path | None = None
     camera: Camera = field(default_factory=Camera)
     export_data: bool = True
+    person_index: int = 0
+    reference_source: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -62,17 +64,15 @@ class DanceResult:
     seconds_per_stage: dict[str, float]
 
 
-def reference_for(job: DanceJob, image_rgb) -> PoseSequence2D:
-    """The pose to fit the dance onto: explicit JSON, then rtmlib detection, then a default body."""
-    height, width = image_rgb.shape[:2]
+def reference_for(job: DanceJob, image_rgb) -> ReferenceFit:
+    """The person to fit the dance onto: a pose JSON if given (the demo character has its own), else
+    ``fit_reference``: MediaPipe's detector, then rtmlib, then a default body with a warning."""
     pose_json = job.pose_json
     if pose_json is None and Path(job.image_path).resolve() == DEMO_IMAGE.resolve() and DEMO_POSE.exists():
         pose_json = DEMO_POSE
-    if pose_json is not None:
-        return reference_from_pose_keypoint(to_pose_keypoint(load_pose_json(pose_json)), (width, height))
-    if job.rtmlib_model is not None:
-        return detect_reference_pose(image_rgb, job.rtmlib_model)
-    return default_reference_pose(width, height)
+    pose_keypoint = to_pose_keypoint(load_pose_json(pose_json)) if pose_json is not None else None
+    source = "rtmlib" if job.rtmlib_model is not None and pose_keypoint is None else job.reference_source
+    return fit_reference(image_rgb, pose_keypoint, job.rtmlib_model, job.person_index, source=source)
 
 
 def make_dance_video(job: DanceJob, log: Callable[[str], None] = lambda message: None) -> DanceResult:
@@ -90,6 +90,11 @@ def make_dance_video(job: DanceJob, log: Callable[[str], None] = lambda message:
     audio = load_audio(job.audio_path)
     image_rgb = load_image(job.image_path)
     lap("load")
+    fit = reference_for(job, image_rgb)
+    if fit.warning:
+        log(f"warning: {fit.warning}")
+    reference = fit.pose
+    lap(f"fit the person ({fit.source})")
     analysis = analyze_music(audio, fps=job.fps)
     log(f"tempo {analysis.tempo_bpm:.1f} BPM, {len(analysis.beat_times_s)} beats, "
         f"{analysis.beats_per_bar}/4 meter, sections {''.join(s.label for s in analysis.sections)}")
@@ -98,7 +103,6 @@ def make_dance_video(job: DanceJob, log: Callable[[str], None] = lambda message:
     lap("analyze music")
     motion = choreograph(analysis, seed=job.seed, style=job.style, energy_scale=job.energy_scale)
     lap("choreograph")
-    reference = reference_for(job, image_rgb)
     motion = motion.with_skeleton(skeleton_from_reference(reference, motion.skeleton))
     pose = project_motion(motion, reference.canvas_width, reference.canvas_height, camera=job.camera,
                           reference=reference)
@@ -106,7 +110,7 @@ def make_dance_video(job: DanceJob, log: Callable[[str], None] = lambda message:
     out_path = Path(job.out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     frames = iter_dance_frames(pose, job.renderer, reference_image=image_rgb, draw_style=job.draw_style,
-                               reference_pose=reference)
+                               reference_pose=reference, figure_mask=fit.mask)
     write_mp4(out_path, frames, fps=job.fps, audio=audio, num_frames=pose.num_frames)
     lap("render and encode")
     if job.export_data:

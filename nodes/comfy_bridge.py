@@ -33,11 +33,12 @@ PACK_DIR = Path(__file__).resolve().parents[1]
 MODEL_FOLDERS = {
     "choreo": "choreo",
     "choreo_rtmlib": os.path.join("choreo", "rtmlib"),
+    "choreo_mediapipe": os.path.join("choreo", "mediapipe"),  # MediaPipe's .tflite pose/face/hand/mask models
     "animatediff_models": "animatediff_models",
     "smpl": "smpl",  # licence-gated SMPL body models, shared with other packs (4D-Humans, PHALP)
 }
 MODEL_EXTENSIONS = {".onnx", ".safetensors", ".json"}
-FOLDER_EXTENSIONS = {"smpl": {".pkl", ".npz"}}  # keys whose files are not weights in MODEL_EXTENSIONS
+FOLDER_EXTENSIONS = {"smpl": {".pkl", ".npz"}, "choreo_mediapipe": {".tflite"}}  # keys whose files are not weights in MODEL_EXTENSIONS
 
 
 def inside_comfyui() -> bool:

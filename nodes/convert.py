@@ -59,3 +59,25 @@ def fit_to_canvas(image_rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     if image_rgb.shape[:2] == (height, width):
         return image_rgb
     return cv2.resize(image_rgb, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def mask_to_comfy(mask: np.ndarray) -> torch.Tensor:
+    """(H, W) float 0..1 -> MASK batch (1, H, W) float32."""
+    return torch.from_numpy(np.ascontiguousarray(mask, np.float32))[None]
+
+
+def mask_from_comfy(mask: torch.Tensor | None, width: int, height: int) -> np.ndarray | None:
+    """First mask of a MASK batch as (height, width) float32, resized to the canvas; None when absent or empty
+    (Reference Pose outputs an empty mask when no detector ran, so the puppet cuts the figure out itself)."""
+    import cv2
+
+    if mask is None:
+        return None
+    if not isinstance(mask, torch.Tensor) or mask.ndim not in (2, 3):
+        raise ImageInputError(f"figure_mask must be a ComfyUI MASK (batch, height, width), got {type(mask).__name__}.")
+    frame = (mask if mask.ndim == 2 else mask[0]).detach().to("cpu", torch.float32).numpy()
+    if not frame.any():
+        return None
+    if frame.shape != (height, width):
+        frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.clip(frame, 0.0, 1.0)

@@ -9,7 +9,7 @@ from ..choreo.io.video_export import write_mp4
 from ..choreo.errors import ImageInputError
 from ..choreo.render.dance_frames import DRAW_STYLES, RENDERERS, iter_dance_frames
 from . import comfy_bridge
-from .convert import audio_from_comfy, fit_to_canvas, frames_from_comfy, image_from_comfy
+from .convert import audio_from_comfy, fit_to_canvas, frames_from_comfy, image_from_comfy, mask_from_comfy
 from .socket_types import CATEGORY, MOTION, POSE
 
 
@@ -87,7 +87,7 @@ class ChoreoRenderDanceVideoFile:
         folder, stem, subfolder = comfy_bridge.save_path(filename_prefix, pose.canvas_width, pose.canvas_height)
         folder.mkdir(parents=True, exist_ok=True)
         video_path = folder / f"{stem}.mp4"
-        mask = figure_mask[0].cpu().numpy() if figure_mask is not None else None
+        mask = mask_from_comfy(figure_mask, pose.canvas_width, pose.canvas_height)
         frames = iter_dance_frames(pose, renderer, reference_image=image, draw_style=draw_style,
                                    reference_pose=reference_pose, figure_mask=mask)
         write_mp4(video_path, frames, fps=pose.fps, audio=audio_from_comfy(audio) if audio is not None else None,

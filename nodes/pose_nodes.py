@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import numpy as np
 
@@ -11,60 +12,59 @@ from ..choreo.errors import PoseInputError
 from ..choreo.io.pose_json import load_pose_json
 from ..choreo.pose.keypoint_format import from_pose_keypoint, to_pose_keypoint
 from ..choreo.pose.projection import PROJECTIONS, Camera, ProjectionSettings, project_onto_reference
-from ..choreo.pose.reference import default_reference_pose, detect_reference_pose, reference_from_pose_keypoint
+from ..choreo.pose.mediapipe_models import FETCH_COMMAND
+from ..choreo.pose.reference import REFERENCE_SOURCES, fit_reference
 from ..choreo.pose.smoothing import OneEuroSettings, smooth_pose_sequence
 from . import comfy_bridge
-from .convert import image_from_comfy
+from .convert import image_from_comfy, mask_to_comfy
 from .socket_types import CATEGORY, MOTION, POSE, POSE_KEYPOINT
 
 NO_MODEL = "none"
-REFERENCE_SOURCES = ("auto", "pose_keypoint", "rtmlib", "default_body")
+logger = logging.getLogger(__name__)
 
 
 class ChoreoReferencePose:
-    DESCRIPTION = ("The pose and proportions of the person in the reference image: from a POSE_KEYPOINT input "
-                   "(e.g. a DWPose node), from rtmlib whole-body detection when its ONNX model is in "
-                   "ComfyUI/models/choreo/rtmlib, or a default body fitted to the image.")
+    DESCRIPTION = ("The pose, proportions and silhouette of the person in the reference image. auto: a connected "
+                   "POSE_KEYPOINT, else MediaPipe's whole-body detector (models in ComfyUI/models/choreo/mediapipe, "
+                   f"fetched once with `{FETCH_COMMAND} --dest ComfyUI/models/choreo/mediapipe`), else rtmlib when "
+                   "its ONNX model is chosen, else a default body stretched over the image (a guess; the node "
+                   "says so). A photo in which nobody is found is refused.")
     CATEGORY = f"{CATEGORY}/pose"
     FUNCTION = "reference"
-    RETURN_TYPES = (POSE, POSE_KEYPOINT)
-    RETURN_NAMES = ("reference_pose", "pose_keypoint")
+    RETURN_TYPES = (POSE, POSE_KEYPOINT, "MASK")
+    RETURN_NAMES = ("reference_pose", "pose_keypoint", "person_mask")
     OUTPUT_TOOLTIPS = ("One-frame pose on the image's canvas; dances are fitted onto it.",
-                       "The same pose as native POSE_KEYPOINT.")
+                       "The same pose as native POSE_KEYPOINT.",
+                       "The person's silhouette (1 = person) for the puppet's cut-out; empty when no detector ran.")
 
     @classmethod
     def INPUT_TYPES(cls):
         return {"required": {
             "image": ("IMAGE", {"tooltip": "Photo or drawing of the dancer; its size becomes the video size."}),
             "source": (list(REFERENCE_SOURCES), {"default": "auto",
-                       "tooltip": "auto: pose_keypoint if connected, else rtmlib if a model is installed, "
-                                  "else the default body."}),
+                       "tooltip": "auto: pose_keypoint if connected, else MediaPipe if its models are installed, "
+                                  "else rtmlib if a model is chosen, else the default body (with a warning)."}),
             "rtmlib_model": ([NO_MODEL] + comfy_bridge.model_file_names("choreo_rtmlib"), {"default": NO_MODEL,
                              "tooltip": "Whole-body pose ONNX model (RTMW / DWPose) in ComfyUI/models/choreo/rtmlib."}),
+            "person_index": ("INT", {"default": 0, "min": 0, "max": 63,
+                             "tooltip": "Which person when the photo shows several: 0 = the largest, 1 = the next."}),
         }, "optional": {
             "pose_keypoint": (POSE_KEYPOINT, {"tooltip": "A detected pose of the image (pixels or 0-1); "
                                                          "the first frame is used."}),
         }}
 
-    def reference(self, image, source, rtmlib_model, pose_keypoint=None):
+    def reference(self, image, source, rtmlib_model, person_index=0, pose_keypoint=None):
         image_rgb = image_from_comfy(image)
         height, width = image_rgb.shape[:2]
-        if source == "auto":
-            source = ("pose_keypoint" if pose_keypoint is not None
-                      else "rtmlib" if rtmlib_model != NO_MODEL else "default_body")
-        if source == "pose_keypoint":
-            if pose_keypoint is None:
-                raise PoseInputError("source is 'pose_keypoint' but nothing is connected to pose_keypoint. "
-                                     "Connect a pose detector's POSE_KEYPOINT or choose another source.")
-            reference = reference_from_pose_keypoint(pose_keypoint, (width, height))
-        elif source == "rtmlib":
-            if rtmlib_model == NO_MODEL:
-                raise PoseInputError("source is 'rtmlib' but no rtmlib_model is chosen. Put a whole-body ONNX model "
-                                     "(e.g. rtmw-x) in ComfyUI/models/choreo/rtmlib and pick it.")
-            reference = detect_reference_pose(image_rgb, comfy_bridge.model_file_path("choreo_rtmlib", rtmlib_model))
-        else:
-            reference = default_reference_pose(width, height)
-        return (reference, to_pose_keypoint(reference))
+        model = comfy_bridge.model_file_path("choreo_rtmlib", rtmlib_model) if rtmlib_model != NO_MODEL else None
+        fit = fit_reference(image_rgb, pose_keypoint, model, person_index,
+                            model_folders=comfy_bridge.model_folders("choreo_mediapipe"), source=source)
+        mask = fit.mask if fit.mask is not None else np.zeros((height, width), np.float32)
+        text = fit.warning or f"fitted from {fit.source}"
+        if fit.warning:
+            logger.warning("Choreo Reference Pose: %s", fit.warning)
+        result = (fit.pose, to_pose_keypoint(fit.pose), mask_to_comfy(mask))
+        return {"ui": {"text": [text]}, "result": result}
 
 
 def camera_inputs() -> dict:

@@ -2,15 +2,16 @@
 
 The dance is fitted onto this pose (placement and proportions), so every source
 returns the same thing: a one-frame ``PoseSequence2D`` whose canvas is the
-reference image. Sources, from most to least informative: a detector run on the
-image, a POSE_KEYPOINT the user already has, or a default standing body.
+reference image. Sources, from most to least informative: a POSE_KEYPOINT the user
+already has, MediaPipe's whole-body detector, an rtmlib ONNX model, or a default
+standing body (a guess, said so). ``fit_reference`` picks among them.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -20,10 +21,13 @@ from ..motion.rotations import axis_angle_to_matrix
 from ..motion.skeleton import JOINT, NUM_JOINTS, UPRIGHT, Skeleton
 from . import rtmpose
 from .keypoint_format import from_pose_keypoint
-from .layout import BODY
+from .layout import B, BODY
+from .mediapipe_models import FETCH_COMMAND, MissingModelsError
+from .person_detector import detect_people, detect_person
 from .projection import project_motion
 from .sequence import PoseSequence2D
 
+REFERENCE_SOURCES = ("auto", "pose_keypoint", "mediapipe", "rtmlib", "default_body")
 DETECTION_THRESHOLD = 0.3
 MIN_BODY_KEYPOINTS = 4
 # Arms hang this far below the T-pose in the default body (A-pose), degrees.
@@ -103,3 +107,78 @@ def detect_reference_pose(image_rgb: np.ndarray, model_path: str | Path,
                              f"keypoints scored above {threshold}). Use an image with a clearly visible person, "
                              "connect a POSE_KEYPOINT reference, or use the default body.")
     return PoseSequence2D(points[None].astype(np.float32), confidence[None].astype(np.float32), width, height, 30.0)
+
+
+@dataclass(frozen=True)
+class ReferenceFit:
+    """The reference pose of a photo, where it came from, and what the user should be told.
+
+    pose    : one-frame PoseSequence2D on the photo's canvas.
+    source  : "pose_keypoint", "mediapipe", "rtmlib" or "default_body".
+    mask    : (H, W) float32 0..1 silhouette of that person when MediaPipe's models are installed, else None.
+    warning : a sentence for the user when the fit is a guess, else None.
+    """
+
+    pose: PoseSequence2D
+    source: str
+    mask: np.ndarray | None = None
+    warning: str | None = None
+
+
+def default_body_warning(reason: str) -> str:
+    return ("The dance is fitted to a default body stretched over the picture: a guess that will not match "
+            f"the person ({reason}). To fit the real person, run `{FETCH_COMMAND}` once, or give the person's "
+            "pose (a POSE_KEYPOINT / pose JSON file, or an rtmlib model).")
+
+
+def _mask_matching(image_rgb: np.ndarray, pose: PoseSequence2D, model_folders: Iterable[Path]) -> np.ndarray | None:
+    """The silhouette of the detected person whose torso lies closest to ``pose``'s; None without the models."""
+    try:
+        people = detect_people(image_rgb, model_folders=model_folders, with_parts=False)
+    except MissingModelsError:
+        return None
+    torso = [B["neck"], B["right_shoulder"], B["left_shoulder"], B["right_hip"], B["left_hip"]]
+    seen = pose.confidence[0, torso] > 0
+    if not people or not seen.any():
+        return None
+    given = pose.keypoints_px[0, torso][seen]
+    distance = [float(np.linalg.norm(p.pose.keypoints_px[0, torso][seen] - given, axis=1).mean()) for p in people]
+    return people[int(np.argmin(distance))].mask
+
+
+def fit_reference(image_rgb: np.ndarray, pose_keypoint: Any = None, rtmlib_model: str | Path | None = None,
+                  person_index: int = 0, model_folders: Iterable[Path] = (),
+                  source: str = "auto") -> ReferenceFit:
+    """The person in the photo, from the best source there is.
+
+    source "auto": a given POSE_KEYPOINT first, then MediaPipe's detector, then rtmlib when a model is
+    given, and the default body only as the last resort, with a warning. A photo in which the detector
+    finds nobody is refused (PoseInputError), never fitted with a guess; ``source="default_body"`` asks
+    for the guess explicitly.
+    """
+    image = np.asarray(image_rgb)
+    height, width = image.shape[:2]
+    if source not in REFERENCE_SOURCES:
+        raise PoseInputError(f"reference source must be one of {', '.join(REFERENCE_SOURCES)}, got {source!r}.")
+    if source in ("auto", "pose_keypoint") and pose_keypoint is not None:
+        pose = reference_from_pose_keypoint(pose_keypoint, (width, height))
+        return ReferenceFit(pose, "pose_keypoint", _mask_matching(image, pose, model_folders))
+    if source == "pose_keypoint":
+        raise PoseInputError("reference source is 'pose_keypoint' but no pose was given. Give the person's pose "
+                             "(POSE_KEYPOINT / pose JSON) or choose another source.")
+    reason = "chosen by hand"
+    if source in ("auto", "mediapipe"):
+        try:
+            person = detect_person(image, person_index, model_folders=model_folders)
+            return ReferenceFit(person.pose, "mediapipe", person.mask)
+        except MissingModelsError:
+            if source == "mediapipe":
+                raise
+            reason = "MediaPipe's pose models are not installed"
+    if source in ("auto", "rtmlib") and rtmlib_model is not None:
+        pose = detect_reference_pose(image, rtmlib_model)
+        return ReferenceFit(pose, "rtmlib", _mask_matching(image, pose, model_folders))
+    if source == "rtmlib":
+        raise PoseInputError("reference source is 'rtmlib' but no rtmlib model was given. Put a whole-body ONNX "
+                             "model (e.g. rtmw-x) in ComfyUI/models/choreo/rtmlib and pick it.")
+    return ReferenceFit(default_reference_pose(width, height), "default_body", None, default_body_warning(reason))
