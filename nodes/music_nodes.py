@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from ..choreo.errors import ChoreoError
 from ..choreo.music.analyze import analyze_music
-from ..choreo.music.features import EXTRACTORS, extract_music_features
+from ..choreo.music.features import EXTRACTORS, extract_music_features, wav2vec2_model_folders
 from ..choreo.music.preview import draw_analysis_preview
 from . import comfy_bridge
 from .convert import audio_from_comfy
@@ -18,6 +20,29 @@ logger = logging.getLogger(__name__)
 FPS_INPUT = ("FLOAT", {"default": 30.0, "min": 1.0, "max": 120.0, "step": 1.0,
                        "tooltip": "Frame rate of the dance, frames per second. Every later node keeps this clock, "
                                   "so video and music stay in sync."})
+
+
+WAV2VEC2_KEY = "choreo_wav2vec2"  # folder_paths key; users add folders to it in extra_model_paths.yaml
+WAV2VEC2_FAMILY = "wav2vec2"  # ComfyUI/models/choreo/wav2vec2
+NO_MODEL = "(none)"
+
+
+def register_wav2vec2_folder() -> None:
+    """Register ComfyUI/models/choreo/wav2vec2 as ``WAV2VEC2_KEY``, the only place Wav2Vec2 models are read from."""
+    folder_paths = comfy_bridge.folder_paths
+    if folder_paths is not None:
+        folder_paths.add_model_folder_path(WAV2VEC2_KEY, str(comfy_bridge.choreo_models_directory(WAV2VEC2_FAMILY)))
+
+
+def wav2vec2_models() -> dict[str, Path]:
+    """Dropdown name -> model folder, from the registered Wav2Vec2 folders (``./models_user/choreo/wav2vec2``
+    outside ComfyUI)."""
+    folder_paths = comfy_bridge.folder_paths
+    if folder_paths is not None and WAV2VEC2_KEY in folder_paths.folder_names_and_paths:
+        roots = [Path(path) for path in folder_paths.get_folder_paths(WAV2VEC2_KEY)]
+    else:
+        roots = [comfy_bridge.choreo_models_directory(WAV2VEC2_FAMILY)]
+    return wav2vec2_model_folders(roots)
 
 
 class ChoreoAnalyzeMusic:
@@ -52,7 +77,8 @@ class ChoreoAnalyzeMusic:
 
 class ChoreoMusicFeatures:
     DESCRIPTION = ("Per-frame music features for learned dance generators: EDGE's 35-d librosa recipe, "
-                   "Jukebox (needs jukemirlib and a GPU) or Wav2Vec2 (needs a local model folder).")
+                   "Jukebox (needs jukemirlib and a GPU) or Wav2Vec2 (a model folder with safetensors weights in "
+                   "ComfyUI/models/choreo/wav2vec2).")
     CATEGORY = f"{CATEGORY}/music"
     FUNCTION = "extract"
     RETURN_TYPES = (MUSIC_FEATURES,)
@@ -67,15 +93,30 @@ class ChoreoMusicFeatures:
             "extractor": (list(EXTRACTORS), {"default": "edge_librosa",
                           "tooltip": "edge_librosa: EDGE's 35 columns (onset, 20 MFCC, 12 chroma, onset peaks, beats), "
                                      "CPU, no weights. jukebox: 4800-d Jukebox features via jukemirlib (GPU). "
-                                     "wav2vec2: hidden states of a local Wav2Vec2 model folder."}),
+                                     "wav2vec2: hidden states of the Wav2Vec2 model chosen below."}),
         }, "optional": {
-            "model_path": ("STRING", {"default": "", "tooltip": "Folder of a Hugging Face Wav2Vec2 model "
-                                      "(for extractor wav2vec2 only), e.g. ComfyUI/models/choreo/wav2vec2-base."}),
+            "wav2vec2_model": ([NO_MODEL, *wav2vec2_models()], {"default": NO_MODEL,
+                               "tooltip": "For extractor wav2vec2 only: a Hugging Face Wav2Vec2 folder (config.json "
+                                          "and model.safetensors, e.g. facebook/wav2vec2-base) inside "
+                                          "ComfyUI/models/choreo/wav2vec2; refresh after adding one."}),
         }}
 
-    def extract(self, audio, fps, extractor, model_path=""):
-        options = {"model_path": model_path} if model_path else {}
-        return (extract_music_features(audio_from_comfy(audio), fps=fps, extractor=extractor, **options),)
+    def extract(self, audio, fps, extractor, wav2vec2_model=NO_MODEL):
+        model_path = self._wav2vec2_folder(wav2vec2_model) if extractor == "wav2vec2" else None
+        return (extract_music_features(audio_from_comfy(audio), fps=fps, extractor=extractor, model_path=model_path),)
+
+    @staticmethod
+    def _wav2vec2_folder(name: str) -> Path:
+        """The listed folder called ``name``; never a path typed into the prompt."""
+        models = wav2vec2_models()
+        if name in models:
+            return models[name]
+        where = comfy_bridge.choreo_models_directory(WAV2VEC2_FAMILY)
+        if name == NO_MODEL:
+            raise ChoreoError(f"extractor 'wav2vec2' needs wav2vec2_model: put a Hugging Face Wav2Vec2 folder "
+                              f"(config.json and model.safetensors) in {where}, refresh, and choose it.")
+        raise ChoreoError(f"wav2vec2_model {name!r} is not a model folder in {where}; choose one of "
+                          f"{sorted(models) or 'the folders you put there (none yet)'}.")
 
 
 def _save_temp_png(image_rgb: np.ndarray, prefix: str) -> dict:

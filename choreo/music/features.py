@@ -24,6 +24,10 @@ TEMPO_SAMPLE_RATE = 22050  # EDGE takes start_bpm from librosa.load's default ra
 EDGE_COLUMNS = (("onset_envelope",) + tuple(f"mfcc_{i}" for i in range(20))
                 + tuple(f"chroma_cens_{i}" for i in range(12)) + ("onset_peak", "beat"))
 WAV2VEC2_SAMPLE_RATE = 16000
+# Weights a Wav2Vec2 folder is loaded from: safetensors only. The others are pickles (or formats that can hold
+# them), and unpickling a downloaded file can run any code it names.
+SAFETENSORS_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
 
 
 @dataclass(frozen=True)
@@ -84,18 +88,51 @@ def _jukebox(audio: Audio, fps: float, model_path: str | None) -> tuple[np.ndarr
     return np.asarray(embeddings), tuple(f"jukebox_{i}" for i in range(np.shape(embeddings)[1]))
 
 
+def wav2vec2_model_folders(roots: list[Path]) -> dict[str, Path]:
+    """Name -> folder of every sub-folder of ``roots`` holding a Hugging Face ``config.json``, named by its path
+    below its root (the first root wins a name). Folders without safetensors weights are listed too, so that
+    choosing one explains why it is refused (``check_wav2vec2_folder``)."""
+    found: dict[str, Path] = {}
+    for root in roots:
+        for config in sorted(root.rglob("config.json")) if root.is_dir() else []:
+            if config.parent != root:
+                found.setdefault(config.parent.relative_to(root).as_posix(), config.parent)
+    return found
+
+
+def check_wav2vec2_folder(model_path: str | Path | None) -> Path:
+    """The model folder, if it holds ``config.json`` and safetensors weights; ``ChoreoError`` saying what to do."""
+    folder = Path(model_path) if model_path else None
+    if folder is None or not (folder / "config.json").is_file():
+        raise ChoreoError(f"music feature extractor 'wav2vec2' needs a local Hugging Face model folder with "
+                          f"config.json and model.safetensors; got {model_path!r}. Download e.g. "
+                          "facebook/wav2vec2-base (config.json and model.safetensors) into ComfyUI/models/choreo/"
+                          "wav2vec2/<name>.")
+    if not any((folder / name).is_file() for name in SAFETENSORS_WEIGHTS):
+        pickled = [name for name in PICKLED_WEIGHTS if (folder / name).is_file()]
+        held = f"only {', '.join(pickled)}" if pickled else "no weights"
+        raise ChoreoError(f"Wav2Vec2 model folder {folder} has {held}, no model.safetensors. Choreo loads "
+                          "safetensors only: pytorch_model.bin and the like are pickles, which can run code when "
+                          "loaded. Download the model's model.safetensors into the folder (Hugging Face lists it "
+                          "under 'Files'), or convert a model you trust with Wav2Vec2Model.from_pretrained(folder)"
+                          ".save_pretrained(folder).")
+    return folder
+
+
 def _wav2vec2(audio: Audio, fps: float, model_path: str | None) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Last hidden state of a local Hugging Face Wav2Vec2 model, linearly interpolated to the frame clock."""
+    """Last hidden state of a local Hugging Face Wav2Vec2 model, linearly interpolated to the frame clock.
+
+    Only safetensors weights of a local folder are read (``check_wav2vec2_folder``): nothing is downloaded and
+    no pickle is loaded.
+    """
     try:
         import torch
         from transformers import Wav2Vec2Model
     except ImportError as error:
         raise ChoreoError("music feature extractor 'wav2vec2' needs torch and transformers: "
                           "`pip install torch transformers`.") from error
-    if model_path is None or not (Path(model_path) / "config.json").is_file():
-        raise ChoreoError(f"music feature extractor 'wav2vec2' needs model_path, a local Hugging Face folder with "
-                          f"config.json and weights; got {model_path!r}. Download e.g. facebook/wav2vec2-base there.")
-    model = Wav2Vec2Model.from_pretrained(model_path).eval()
+    folder = check_wav2vec2_folder(model_path)
+    model = Wav2Vec2Model.from_pretrained(folder, use_safetensors=True, local_files_only=True).eval()
     signal = librosa.resample(audio.mono(), orig_sr=audio.sample_rate, target_sr=WAV2VEC2_SAMPLE_RATE)
     signal = (signal - signal.mean()) / (signal.std() + 1e-7)
     with torch.no_grad():
@@ -118,7 +155,8 @@ def extract_music_features(audio: Audio, fps: float = 30.0, extractor: str = "ed
     """Music features with exactly num_frames_for(duration_s, fps) rows.
 
     audio      : the song; fps : motion frame rate, frames per second.
-    extractor  : a key of EXTRACTORS. model_path : local weights folder (wav2vec2 only).
+    extractor  : a key of EXTRACTORS. model_path : local folder with config.json and model.safetensors
+                 (wav2vec2 only; see ``check_wav2vec2_folder``).
 
     >>> extract_music_features(audio, fps=30).values.shape  # doctest: +SKIP
     (num_frames, 35)
