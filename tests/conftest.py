@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED_DIR = REPO_ROOT.parent / "shared"
 
 
 def load_pack(module_name: str = "choreo_pack_under_test"):

@@ -6,16 +6,16 @@ import json
 
 import pytest
 
-from conftest import REPO_ROOT, SHARED_DIR
+from conftest import REPO_ROOT
 
 CORE_TYPES = {"IMAGE", "AUDIO", "MASK", "LATENT", "VIDEO", "POSE_KEYPOINT", "CONDITIONING", "INT", "FLOAT",
               "STRING", "BOOLEAN", "COMBO", "MODEL", "VAE", "CLIP"}
 
 
 def core_node_names() -> set[str]:
-    full = SHARED_DIR / "reference" / "comfyui_core_nodes.json"
-    source = full if full.exists() else REPO_ROOT / "tests" / "fixtures" / "comfyui_core_nodes_subset.json"
-    return set(json.loads(source.read_text()))
+    """Ids of the vendored ComfyUI 0.33.0 core nodes (tests/fixtures), the ones Choreo's workflows meet."""
+    source = REPO_ROOT / "tests" / "fixtures" / "comfyui_core_nodes_subset.json"
+    return set(json.loads(source.read_text())["nodes"])
 
 
 def all_inputs(cls):
