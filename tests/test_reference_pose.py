@@ -6,9 +6,7 @@ column and row maxima), one is a detector with fixed boxes.
 """
 
 import numpy as np
-import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
 from choreo.errors import ChoreoError, ImageInputError, PoseInputError
 from choreo.pose import rtmpose
@@ -19,7 +17,15 @@ K = 133
 POSE_W, POSE_H = 48, 64
 
 
+def _onnx():
+    """(onnx, helper, numpy_helper, TensorProto): the optional ``onnx`` package builds the test models; the
+    tests that build one skip without it."""
+    onnx = pytest.importorskip("onnx")
+    return onnx, onnx.helper, onnx.numpy_helper, onnx.TensorProto
+
+
 def _save(graph, path):
+    onnx, helper, _, _ = _onnx()
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)
@@ -28,11 +34,13 @@ def _save(graph, path):
 
 
 def _image_input(width, height):
+    _, helper, _, TensorProto = _onnx()
     return helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 3, height, width])
 
 
 def designed_pose_model(path, simcc_x, simcc_y):
     """Outputs fixed SimCC logits (plus 0 x the input so the input is used)."""
+    _, helper, numpy_helper, TensorProto = _onnx()
     nodes = [helper.make_node("ReduceSum", ["image"], ["total"], keepdims=1),
              helper.make_node("Mul", ["total", "zero"], ["nothing"])]
     inits = [numpy_helper.from_array(np.zeros((1, 1, 1, 1), np.float32), "zero")]
@@ -48,6 +56,7 @@ def designed_pose_model(path, simcc_x, simcc_y):
 
 def spot_pose_model(path):
     """SimCC logits = column / row maxima of channel 0, each bin doubled (split ratio 2), for all 133 points."""
+    _, helper, numpy_helper, TensorProto = _onnx()
     nodes, inits = [], [numpy_helper.from_array(np.array([0], np.int64), "c0"),
                         numpy_helper.from_array(np.array([1], np.int64), "c1"),
                         numpy_helper.from_array(np.array([1], np.int64), "ax1"),
@@ -68,6 +77,7 @@ def spot_pose_model(path):
 
 def fixed_detector_model(path, boxes_scores, size=64):
     """A YOLOX stand-in with fixed output: (1, N, 5) end-to-end boxes, or (1, N, 5 + C) raw predictions."""
+    _, helper, numpy_helper, TensorProto = _onnx()
     nodes = [helper.make_node("ReduceSum", ["image"], ["total"], keepdims=1),
              helper.make_node("Mul", ["total", "zero"], ["nothing"]),
              helper.make_node("Squeeze", ["nothing", "ax0"], ["nothing3"]),

@@ -15,6 +15,7 @@ pytest.importorskip("transformers")
 from safetensors.torch import save_file  # noqa: E402
 
 from choreo.checkpoints import CheckpointError  # noqa: E402
+from choreo.errors import PoseInputError  # noqa: E402
 from choreo.pose.layout import B, FACE  # noqa: E402
 from choreo.pose.sequence import PoseSequence2D  # noqa: E402
 from choreo.render.wan_animate import (WanAnimateError, WanAnimateFiles, apply_appearance_expert,  # noqa: E402
@@ -305,7 +306,7 @@ def test_face_video_follows_head_and_falls_back_to_reference():
 
     landmarks = render_face_video(dance(3, with_face=True), reference, reference_pose, size=128, source="landmarks")
     assert landmarks.shape == (3, 128, 128, 3) and landmarks.max() > 0
-    with pytest.raises(Exception, match="face keypoints"):
+    with pytest.raises(PoseInputError, match="face keypoints"):
         render_face_video(still, reference, None, source="landmarks")
 
 

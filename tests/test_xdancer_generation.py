@@ -9,6 +9,7 @@ import torch
 from choreo.checkpoints import CheckpointError
 from choreo.edit.keyframes import EditDocument, Keyframe
 from choreo.edit.regenerate import keep_mask, regenerate_around_edits
+from choreo.errors import PoseInputError
 from choreo.generators.xdancer import (TOKENIZER_JOINTS, XDancerInputError, XDancerModels, context_frames,
                                        decode_pose_tokens, encode_pose_tokens, from_tokenizer_output,
                                        generate_xdancer_motion, load_xdancer, part_layout_joints,
@@ -78,7 +79,7 @@ def test_normalised_coordinates_are_in_reference_torso_units(reference):
 
 def test_reference_without_a_body_is_refused(reference):
     empty = PoseSequence2D.empty(1, 512, 768, 30.0)
-    with pytest.raises(Exception, match="neither hips nor neck"):
+    with pytest.raises(PoseInputError, match="neither hips nor neck"):
         to_tokenizer_input(reference, empty)
 
 
