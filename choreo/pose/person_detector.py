@@ -33,7 +33,8 @@ VISIBILITY_THRESHOLD = 0.5   # below it a landmark counts as not seen (out of fr
 PART_THRESHOLD = 0.5         # face / hand presence needed to keep their points
 REFINE_PASSES = 4
 MIN_BLOB_FRACTION = 0.01     # selfie-mask blobs smaller than this share of the picture are ignored
-SAME_PERSON_TORSO = 0.35     # two finds whose shoulders and hips are this close (torso units) are one person
+SAME_PERSON_TORSO = 0.15     # two finds whose shoulders and hips are this close (torso units) are one person
+OVERLAP_IOU = 0.3            # the chosen person's box overlapping another's this much: limbs and mask are mixed up
 
 
 @dataclass(frozen=True)
@@ -159,12 +160,13 @@ def _face_crop(points: np.ndarray, confidence: np.ndarray) -> Crop | None:
 
 
 def _run_face(net: TFLiteNet, image_rgb: np.ndarray, crop: Crop) -> tuple[np.ndarray, float]:
-    """(468, 2) face-mesh points in image pixels and the face score; re-cropped once on the mesh itself."""
+    """(468, 2) face-mesh points in image pixels and the face score of a second pass cropped on the first mesh
+    (the crop from the body's eyes is rough; a first mesh, even a low-scored one, places it better)."""
     for attempt in range(2):
         out = net.run(crop.cut(image_rgb))
         mesh = crop.to_image(out["conv2d_21"].reshape(-1, 3)[:, :2])
         score = float(_sigmoid(out["conv2d_31"].ravel()[0]))
-        if score < PART_THRESHOLD or attempt == 1:
+        if attempt == 1:
             break
         lo, hi = mesh.min(axis=0), mesh.max(axis=0)
         along = mesh[263] - mesh[33]  # outer eye corners, subject's right -> left
@@ -189,7 +191,7 @@ def _run_hand(net: TFLiteNet, image_rgb: np.ndarray, crop: Crop) -> tuple[np.nda
         out = net.run(crop.cut(image_rgb))
         points = crop.to_image(out["Identity"].reshape(21, 3)[:, :2])
         score = float(out["Identity_1"].ravel()[0])
-        if score < PART_THRESHOLD or attempt == 1:
+        if attempt == 1:
             break
         lo, hi = points.min(axis=0), points.max(axis=0)
         centre = (lo + hi) / 2
@@ -272,4 +274,18 @@ def detect_person(image_rgb: np.ndarray, person_index: int = 0, models: MediaPip
         raise PoseInputError(f"person_index is {person_index} but the photo shows {len(people)} "
                              f"{'person' if len(people) == 1 else 'people'} (0 = the largest). Pick 0 to "
                              f"{len(people) - 1}.")
-    return people[person_index]
+    chosen = people[person_index]
+    for other in people[:person_index] + people[person_index + 1:]:
+        if _box_iou(chosen.box_xyxy, other.box_xyxy) > OVERLAP_IOU:
+            raise PoseInputError(f"The photo shows {len(people)} people overlapping each other, so their limbs and "
+                                 "outlines cannot be told apart. Crop the photo to one person, or use a photo in "
+                                 "which the dancers stand apart.")
+    return chosen
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
+    x0, y0 = np.maximum(a[:2], b[:2])
+    x1, y1 = np.minimum(a[2:], b[2:])
+    inter = max(0.0, float(x1 - x0)) * max(0.0, float(y1 - y0))
+    union = float(np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2])) - inter
+    return inter / union if union > 0 else 0.0
