@@ -65,7 +65,12 @@ def load_session(model_path: str | Path, role: str) -> "InferenceSession":
         raise ChoreoError("Pose detection needs the onnxruntime package: pip install onnxruntime. "
                           "Or connect a POSE_KEYPOINT reference, or use the default body.") from error
 
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    try:
+        return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's load errors (InvalidProtobuf, Fail, ...) share no base but Exception
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ChoreoError(f"{role} model '{path}' is not a usable ONNX model ({reason}). The file is damaged or "
+                          f"not a model: download it again. {MODEL_HELP}") from error
 
 
 def input_size_wh(session: "InferenceSession") -> tuple[int, int]:
