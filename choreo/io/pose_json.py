@@ -21,14 +21,32 @@ DEFAULT_FPS = 30.0
 BODY_KEY = "pose_keypoints_2d"
 
 
-def save_pose_json(seq: PoseSequence2D, path: str | Path) -> Path:
-    """Write ``seq`` as POSE_KEYPOINT frames with its fps; returns the path written."""
+def save_pose_json(seq: PoseSequence2D, path: str | Path, decimals: int | None = None) -> Path:
+    """Write ``seq`` as POSE_KEYPOINT frames with its fps; returns the path written.
+
+    decimals : round coordinates (px) and confidences to this many decimals and write whole
+               numbers without ``.0``; 2 makes a long dance's file ~3x smaller, 0.01 px off
+               at most. None writes the exact float32 values.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "fps": float(seq.fps),
-               "frames": to_pose_keypoint(seq)}
+    frames = to_pose_keypoint(seq)
+    if decimals is not None:
+        frames = [_rounded_frame(frame, decimals) for frame in frames]
+    payload = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "fps": float(seq.fps), "frames": frames}
     target.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
     return target
+
+
+def _rounded_frame(frame: dict, decimals: int) -> dict:
+    """A POSE_KEYPOINT frame dict with every keypoint value rounded; ``null`` parts stay null."""
+    def compact(value: float) -> float | int:
+        rounded = round(value, decimals)
+        return int(rounded) if rounded.is_integer() else rounded
+
+    people = [{key: None if values is None else [compact(v) for v in values] for key, values in person.items()}
+              for person in frame["people"]]
+    return {**frame, "people": people}
 
 
 def load_pose_json(path: str | Path, fps: float | None = None) -> PoseSequence2D:
