@@ -3,9 +3,11 @@
 A bone's transform maps its reference segment onto its target segment: the rotation between
 the two, a stretch along the bone's own axis only (limited to ``1 ± max_stretch`` so a short
 2D projection of a limb pointing at the camera does not squash the texture flat), and the
-translation that puts the reference start joint on the target start joint. A bone missing in
-the target (joint not confident) keeps its reference pose relative to its parent, i.e. takes
-the parent's transform.
+translation that puts the reference start joint where the parent bone's transform carries it
+(the root's: on the target start joint), so a chain stays joined even when a clipped stretch or
+a profile's short clavicles keep a bone from reaching its target. A bone missing in
+the target (joint not confident) keeps its reference pose relative to its parent, i.e. takes the
+parent's transform.
 """
 
 from __future__ import annotations
@@ -39,15 +41,22 @@ def pose_transforms(reference: np.ndarray, rigged: np.ndarray, target: np.ndarra
 
     reference, target : (S, 2, 2) bone segments in pixels (``rig.bone_segments``);
     rigged, target_valid : (S,) bool. Returns (S, 2, 3) float64. BONES is ordered parents
-    first, so a missing bone can copy its parent's finished transform; a missing root stays put.
+    first, so a bone starts where its parent's finished transform puts the shared joint and
+    only turns (and stretches) towards its target; a missing bone copies its parent's
+    transform; a missing root stays put.
     """
     transforms = np.zeros((len(BONES), 2, 3))
     identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     for i, bone in enumerate(BONES):
+        parent = transforms[BONE_INDEX[bone.parent]] if bone.parent else identity
         if rigged[i] and target_valid[i]:
-            transforms[i] = segment_transform(reference[i], target[i], bone.stretch, max_stretch)
+            transform = segment_transform(reference[i], target[i], bone.stretch, max_stretch)
+            if bone.parent:  # hang the bone where its parent put the joint: chains never come apart
+                joint = parent[:, :2] @ reference[i, 0] + parent[:, 2]
+                transform[:, 2] += joint - target[i, 0]
+            transforms[i] = transform
         else:
-            transforms[i] = transforms[BONE_INDEX[bone.parent]] if bone.parent else identity
+            transforms[i] = parent
     return transforms
 
 

@@ -26,7 +26,8 @@ from ...errors import ChoreoError, ImageInputError, PoseInputError
 from ...pose.sequence import PoseSequence2D
 from .deform import pose_transforms, skin
 from .mesh import Mesh, triangulate_mask
-from .rig import ATTACHMENTS, BONES, DRAW_ORDER, bone_radii, bone_segments, choose_anchors, label_parts, skinning_weights
+from .rig import (ATTACHMENTS, BONES, DRAW_ORDER, body_scale_px, bone_radii, bone_segments, choose_anchors, head_weights,
+                  label_parts, profile_near_side, skinning_weights)
 from .segmentation import fill_background, segment_figure
 
 _OFF_CANVAS = -10.0  # source coordinate for pixels no triangle covers: remap's border gives alpha 0
@@ -48,6 +49,9 @@ class PuppetConfig:
     inpaint_max_side_px     : long side the plate is inpainted at, then upsampled (it is blurred anyway).
     part_overlap_px         : parts overlap by this much so joints never open a crack.
     edge_softness_px        : blur of the layer alpha: anti-aliased outline.
+    border_pin_depth        : a torso or leg cut off by the picture's bottom edge stays pinned to it, fading
+                              out over this many shoulder widths above the edge (no cut edge ever shows).
+    seed                    : seed of OpenCV's RNG for GrabCut: the same inputs always give the same puppet.
     """
 
     mesh_spacing_px: float = 16.0
@@ -62,6 +66,8 @@ class PuppetConfig:
     inpaint_max_side_px: int = 256
     part_overlap_px: int = 4
     edge_softness_px: float = 0.8
+    border_pin_depth: float = 0.6
+    seed: int = 0
 
     def __post_init__(self) -> None:
         checks = (
@@ -77,6 +83,7 @@ class PuppetConfig:
             ("inpaint_max_side_px", self.inpaint_max_side_px >= 32, "at least 32"),
             ("part_overlap_px", self.part_overlap_px >= 0, "0 or more"),
             ("edge_softness_px", self.edge_softness_px >= 0, "0 or more"),
+            ("border_pin_depth", self.border_pin_depth > 0, "positive"),
         )
         for name, ok, need in checks:
             if not ok:
@@ -92,6 +99,8 @@ class PuppetLayer:
     bone_ids : (Bp,) int indices into ``rig.BONES`` that skin this layer.
     weights  : (V, Bp) float32 skinning weights, rows sum to 1.
     texture  : (H, W, 4) uint8 RGBA: the reference image with this part's soft mask as alpha.
+    pinned   : (V,) float32 in [0, 1] or None: how much each vertex stays at its reference place
+               (a body cut off by the picture's edge stays on that edge).
     """
 
     part: str
@@ -99,6 +108,7 @@ class PuppetLayer:
     bone_ids: np.ndarray
     weights: np.ndarray
     texture: np.ndarray
+    pinned: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +121,8 @@ class Puppet:
     reference_bones  : (S, 2, 2) float64 bone segments of the reference pose, pixels.
     rigged           : (S,) bool, bones present in the reference (only these move anything).
     anchors          : chosen anchor alternatives per rigged bone (see ``rig.choose_anchors``).
+    notes            : short sentences on what this picture cannot show (legs out of the picture, a
+                       profile), for callers to print or log once; empty for a frontal full figure.
     """
 
     config: PuppetConfig
@@ -120,6 +132,7 @@ class Puppet:
     reference_bones: np.ndarray
     rigged: np.ndarray
     anchors: dict[str, tuple[int, int]]
+    notes: tuple[str, ...] = ()
 
     @property
     def canvas_width(self) -> int:
@@ -142,6 +155,8 @@ class Puppet:
         frame = self.background.copy()
         for layer in self.layers:
             vertices = skin(layer.mesh.vertices, layer.weights, transforms[layer.bone_ids])
+            if layer.pinned is not None:
+                vertices += layer.pinned[:, None] * (layer.mesh.vertices - vertices)
             _draw_layer(frame, layer, vertices)
         return frame
 
@@ -228,14 +243,121 @@ def _validate(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndarray
         raise ImageInputError(f"puppet mask must be ({h}, {w}) like the image, got {got}; resize the MASK to the image.")
 
 
+_ARM_BONES = ("upper_arm", "forearm", "hand")
+
+
+def _check_riggable(keypoints: np.ndarray, confidence: np.ndarray, threshold: float, width: int, height: int) -> float:
+    """Refuse a picture whose person cannot be rigged; returns the body scale in pixels.
+
+    Raises ImageInputError when the pose has too few confident body keypoints (no person),
+    when most of them lie outside the picture, or when the person is too small (shoulder
+    width, or its profile-safe estimate ``rig.body_scale_px``, under 12 px or 3 % of the picture).
+    """
+    body = confidence[:18] >= threshold
+    count = int(body.sum())
+    if count < 3:
+        raise ImageInputError(
+            f"no person to animate: the reference pose has {count} confident body keypoint(s) (confidence >= {threshold}); "
+            "give a picture with one clearly visible person (head and shoulders at least), or connect the pose "
+            "detected on this very picture.")
+    points = keypoints[:18][body]
+    inside = int(np.sum((points[:, 0] >= 0) & (points[:, 0] < width) & (points[:, 1] >= 0) & (points[:, 1] < height)))
+    if inside < 0.5 * count:
+        raise ImageInputError(
+            f"the reference pose lies mostly outside the picture ({inside} of {count} body keypoints inside "
+            f"{width}x{height} px); detect the pose on this very picture, or give a picture with the person in frame.")
+    scale = body_scale_px(keypoints, confidence, threshold)
+    needed = max(12.0, 0.03 * max(width, height))
+    if scale < needed:
+        raise ImageInputError(
+            f"the person is too small to animate: about {scale:.0f} px across the shoulders in a {width}x{height} px "
+            f"picture (needs at least {needed:.0f} px: 12 px and 3 % of the picture's long side); crop the picture around the person "
+            "or give a closer photo.")
+    return scale
+
+
+def _under_the_arms(parts: dict[str, np.ndarray], figure: np.ndarray) -> np.ndarray:
+    """Figure pixels covered by an arm inside the torso's outline, (H, W) bool.
+
+    The torso layer also covers them (with colours filled in from the torso), so an arm that
+    swings away uncovers the body it lay on, not a pale patch of background plate. A torso cut
+    off by the bottom edge reaches along that edge as far as the figure does there (a hand
+    resting on the belly covers body, not background).
+    """
+    under = np.zeros(figure.shape, bool)
+    if "torso" not in parts:
+        return under
+    contours, _ = cv2.findContours(parts["torso"].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return under
+    outline = [c[:, 0, :] for c in contours]
+    bottom = np.flatnonzero(parts["torso"][-1])
+    if len(bottom):
+        row = np.concatenate([[0], figure[-1].astype(np.int8), [0]])
+        starts, ends = np.flatnonzero(np.diff(row) == 1), np.flatnonzero(np.diff(row) == -1) - 1
+        touching = (ends >= bottom.min()) & (starts <= bottom.max())
+        y = figure.shape[0] - 1
+        outline.append(np.array([[x, y] for a, b in zip(starts[touching], ends[touching]) for x in (a, b)], np.int32))
+    hull = np.zeros(figure.shape, np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(np.concatenate(outline).astype(np.int32)), 1)
+    for arm in ("r_arm", "l_arm"):
+        if arm in parts:
+            under |= parts[arm] & (hull > 0) & figure
+    return under
+
+
+def _fill_from(image_rgb: np.ndarray, source: np.ndarray, hole: np.ndarray, sigma_px: float) -> np.ndarray:
+    """The image with ``hole`` (H, W) bool painted with the local mean colour of ``source`` pixels.
+
+    A normalised convolution (blurred colours over blurred weights) at a quarter of the size:
+    smooth, without the streaks of nearest-colour smearing, and any hole size gets a colour
+    (the nearest source colour where the blur's reach ends).
+    """
+    h, w = source.shape
+    size = (max(1, w // 4), max(1, h // 4))
+    weight = cv2.resize(source.astype(np.float32), size, interpolation=cv2.INTER_AREA)
+    colour = cv2.resize(image_rgb.astype(np.float32) * source[..., None], size, interpolation=cv2.INTER_AREA)
+    sigma = max(1.0, sigma_px / 4)
+    weight = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
+    colour = cv2.GaussianBlur(colour, (0, 0), sigma)
+    mean = cv2.resize(colour / np.maximum(weight, 1e-6), (w, h), interpolation=cv2.INTER_LINEAR)
+    reach = cv2.resize(np.minimum(weight * 20.0, 1.0), (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+    nearest = _bleed_colours(image_rgb, source).astype(np.float32)
+    filled = np.clip(reach * mean + (1.0 - reach) * nearest + 0.5, 0, 255).astype(np.uint8)
+    return np.where(hole[..., None], filled, image_rgb)
+
+
+def _bottom_pin(vertices: np.ndarray, height: int, depth_px: float) -> np.ndarray:
+    """(V,) float32: 1 on the picture's bottom edge, easing to 0 at ``depth_px`` above it (smoothstep)."""
+    t = np.clip(1.0 - (height - 1 - vertices[:, 1]) / max(depth_px, 1.0), 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+
+
+def _notes(anchors: dict[str, tuple[int, int]], near_side: str | None) -> tuple[str, ...]:
+    notes = []
+    if not {"r_thigh", "l_thigh"} & set(anchors):
+        notes.append("Waist-up picture: only the upper body dances; the legs are not in the picture.")
+    elif not {"r_shin", "l_shin"} & set(anchors):
+        notes.append("The lower legs are not in the picture: the body is held at the picture's bottom edge.")
+    if near_side:
+        far = "left" if near_side == "right" else "right"
+        notes.append(f"Profile picture (seen from the {near_side}): the body cannot turn towards the camera and the far "
+                     f"({far}) arm is not animated; a frontal or three-quarter photo dances best.")
+    return tuple(notes)
+
+
 def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndarray | None = None,
                  config: PuppetConfig = PuppetConfig()) -> Puppet:
     """Rig a reference image for animation; the costly set-up, done once per image.
 
     image_rgb : (H, W, 3) uint8 RGB.
     reference : the pose of the figure in that image, canvas H x W; frame 0 is used.
-    mask      : optional (H, W) float 0..1 (or bool) figure mask; replaces the automatic GrabCut.
-    Raises ImageInputError (size mismatch, no figure found) or PoseInputError (no torso in the pose).
+    mask      : optional (H, W) float 0..1 (or bool) figure mask; replaces the automatic GrabCut
+                for the cut-out (>= 0.5) and for the background plate (>= 0.1, grown and inpainted).
+    Raises ImageInputError (size mismatch, no person or too few keypoints, keypoints outside the
+    picture, person too small, no figure found) or PoseInputError (no torso in the pose).
+    Deterministic: the same inputs and config give byte-identical puppets and frames.
+    What the picture cannot show (no legs, a profile) is listed in ``Puppet.notes``.
 
     Example:
         puppet = build_puppet(image, reference_pose)
@@ -246,42 +368,63 @@ def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndar
     keypoints = reference.keypoints_px[0].astype(np.float64)
     confidence = reference.confidence[0].astype(np.float64)
     threshold = config.confidence_threshold
+    scale = _check_riggable(keypoints, confidence, threshold, w, h)
     anchors = choose_anchors(keypoints, confidence, threshold)
     if "spine" not in anchors:
         raise PoseInputError("reference pose has no torso: it needs a confident neck plus both shoulders or both hips "
                              f"(confidence >= {threshold}); check the pose was detected on this image.")
+    near_side = profile_near_side(keypoints, confidence, threshold)
+    if near_side:  # the far arm lies behind the body: its pixels are torso or near arm
+        far = "l_" if near_side == "right" else "r_"
+        anchors = {name: pick for name, pick in anchors.items() if not (name.startswith(far) and name.endswith(_ARM_BONES))}
     if mask is not None:
-        figure = np.asarray(mask, np.float32) >= 0.5
+        soft = np.clip(np.nan_to_num(np.asarray(mask, np.float32)), 0.0, 1.0)
+        figure, plate_hole = soft >= 0.5, soft >= 0.1
     else:
         figure = segment_figure(image_rgb, keypoints, confidence, threshold, config.grabcut_iterations,
-                                config.segmentation_max_side_px)
+                                config.segmentation_max_side_px, config.seed)
+        plate_hole = figure
     if figure.sum() < max(64, 0.002 * h * w):
         raise ImageInputError("no person region found in the image around the reference pose; "
                               "connect a MASK of the figure (white = figure) to the puppet node.")
     segments, rigged = bone_segments(keypoints, confidence, anchors, threshold)
-    radii = bone_radii(segments, rigged, cv2.distanceTransform(figure.astype(np.uint8), cv2.DIST_L2, 5))
-    parts = label_parts(figure, segments, rigged, radii)
-    background = fill_background(image_rgb, figure, config.inpaint_dilate_px, config.inpaint_radius_px,
-                                 config.inpaint_max_side_px)
+    radii = bone_radii(segments, rigged, cv2.distanceTransform(figure.astype(np.uint8), cv2.DIST_L2, 5), scale)
+    parts = label_parts(figure, segments, rigged, radii, scale)
+    background = fill_background(image_rgb, plate_hole, max(config.inpaint_dilate_px, int(round(0.04 * scale))),
+                                 config.inpaint_radius_px, config.inpaint_max_side_px)
     colours = _bleed_colours(image_rgb, figure)
+    under_arms = _under_the_arms(parts, figure)
     overlap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * config.part_overlap_px + 1,) * 2)
     layers = []
     for part in DRAW_ORDER:
         if part not in parts:
             continue
         part_mask = (cv2.dilate(parts[part].astype(np.uint8), overlap) > 0) & figure
+        texture_rgb = colours
+        if part == "torso" and under_arms.any():
+            part_mask |= under_arms
+            grow = max(2, int(round(0.03 * scale)))  # the arm's fringe the torso claimed goes too
+            hole = (cv2.dilate(under_arms.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)) > 0) & part_mask
+            texture_rgb = _fill_from(colours, parts["torso"] & ~hole, hole, 0.15 * scale)
         mesh = triangulate_mask(part_mask, config.mesh_spacing_px, margin_px=2)
         if len(mesh.triangles) == 0:
             continue
         alpha = part_mask.astype(np.float32)
         if config.edge_softness_px > 0:
             alpha = cv2.GaussianBlur(alpha, (0, 0), config.edge_softness_px)
-        texture = np.dstack([colours, np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)])
+        texture = np.dstack([texture_rgb, np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)])
         bone_ids = np.array([i for i, bone in enumerate(BONES)
                              if rigged[i] and (bone.part == part or bone.name in ATTACHMENTS[part])], np.int64)
-        weights = skinning_weights(mesh.vertices, segments, radii, bone_ids, config.weight_falloff, config.max_influences)
-        layers.append(PuppetLayer(part, mesh, bone_ids, weights, texture))
-    return Puppet(config, background, figure, tuple(layers), segments, rigged, anchors)
+        if part == "head":
+            weights = head_weights(mesh.vertices, segments, bone_ids)
+        else:
+            weights = skinning_weights(mesh.vertices, segments, radii, bone_ids, config.weight_falloff,
+                                       config.max_influences)
+        pinned = None
+        if part in ("torso", "r_leg", "l_leg") and parts[part][-1].any():
+            pinned = _bottom_pin(mesh.vertices, h, config.border_pin_depth * scale)
+        layers.append(PuppetLayer(part, mesh, bone_ids, weights, texture, pinned))
+    return Puppet(config, background, figure, tuple(layers), segments, rigged, anchors, _notes(anchors, near_side))
 
 
 def iter_puppet_frames(puppet: Puppet, poses: PoseSequence2D) -> Iterator[np.ndarray]:

@@ -178,6 +178,46 @@ def bone_segments(keypoints_px: np.ndarray, confidence: np.ndarray, anchors: dic
     return segments, valid
 
 
+def body_scale_px(keypoints_px: np.ndarray, confidence: np.ndarray, threshold: float) -> float:
+    """The person's size as a shoulder width in pixels, robust to profiles and missing hips.
+
+    The largest of: the shoulder width, 0.6 x the neck-to-mid-hip length, 2.5 x the nose-to-neck
+    length (each about one frontal shoulder width on an adult). A profile has narrow shoulders
+    but a full-length torso and head, so it is not mistaken for a tiny figure. Returns 0.0 when
+    none of them can be measured. keypoints_px (136, 2) pixels; confidence (136,).
+    """
+    def point(*names: str) -> np.ndarray | None:
+        idx = [B[n] for n in names]
+        return keypoints_px[idx].astype(np.float64).mean(axis=0) if np.all(confidence[idx] >= threshold) else None
+
+    estimates = [0.0]
+    for (a, b), factor in ((("right_shoulder", "left_shoulder"), 1.0), (("neck", None), 0.6), (("nose", "neck"), 2.5)):
+        start = point(a)
+        end = point("right_hip", "left_hip") if b is None else point(b)
+        if start is not None and end is not None:
+            estimates.append(factor * float(np.linalg.norm(end - start)))
+    return max(estimates)
+
+
+def profile_near_side(keypoints_px: np.ndarray, confidence: np.ndarray, threshold: float) -> str | None:
+    """``"right"`` or ``"left"``, the side facing the camera when the figure is seen in profile; else None.
+
+    Profile: the shoulders are less than half as far apart as ``body_scale_px`` says a frontal
+    figure's would be. A person facing image-right shows the camera their right side.
+    """
+    r_sh, l_sh, neck, nose = B["right_shoulder"], B["left_shoulder"], B["neck"], B["nose"]
+    scale = body_scale_px(keypoints_px, confidence, threshold)
+    if scale <= 0 or min(confidence[r_sh], confidence[l_sh]) < threshold:
+        return None
+    if float(np.linalg.norm(keypoints_px[r_sh] - keypoints_px[l_sh])) >= 0.5 * scale:
+        return None
+    if confidence[nose] >= threshold and confidence[neck] >= threshold:
+        facing_right = keypoints_px[nose, 0] > keypoints_px[neck, 0]
+    else:  # the hidden ear is the one missing
+        facing_right = confidence[B["right_ear"]] >= confidence[B["left_ear"]]
+    return "right" if facing_right else "left"
+
+
 def point_segment_distance(points: np.ndarray, segments: np.ndarray, beyond_weight: np.ndarray | None = None) -> np.ndarray:
     """Distance of each point to each segment, optionally stretched past the segment's ends.
 
@@ -212,13 +252,16 @@ def _beyond_weights(bone_ids: np.ndarray) -> np.ndarray:
     return weights
 
 
-def bone_radii(segments: np.ndarray, rigged: np.ndarray, inside_distance_px: np.ndarray) -> np.ndarray:
+def bone_radii(segments: np.ndarray, rigged: np.ndarray, inside_distance_px: np.ndarray,
+               scale_px: float | None = None) -> np.ndarray:
     """Half-thickness of the figure around each bone, from the mask's distance transform.
 
     Used to compare distances fairly: a pixel 50 px from the spine is torso while one 50 px
     from a thin arm is not. segments (S, 2, 2); rigged (S,) bool; inside_distance_px (H, W)
     float32 distance to the background. Returns (S,) float32 pixels, clipped to 8–60 % of
     the bone's length (torso 15–80 %) so a merged blob cannot make a limb swallow the body.
+    With ``scale_px`` (``body_scale_px``) a limb is also at most 0.22 shoulder widths thick:
+    an arm lying against the body measures the whole body's thickness otherwise.
     """
     h, w = inside_distance_px.shape
     radii = np.ones(len(segments), np.float32)
@@ -235,15 +278,42 @@ def bone_radii(segments: np.ndarray, rigged: np.ndarray, inside_distance_px: np.
         else:
             measured = float(np.median(samples))
             low, high = (0.15, 0.8) if BONES[i].part == "torso" else (0.08, 0.6)
-        radii[i] = np.clip(measured, max(low * length, 2.0), max(high * length, 3.0))
+        high_px = max(high * length, 3.0)
+        if scale_px and BONES[i].part not in ("torso", "head"):
+            high_px = max(min(high_px, 0.22 * scale_px), 3.0)
+        radii[i] = np.clip(measured, min(max(low * length, 2.0), high_px), high_px)
     return radii
 
 
-def label_parts(mask: np.ndarray, segments: np.ndarray, rigged: np.ndarray, radii: np.ndarray) -> dict[str, np.ndarray]:
+def _above_the_neck(points: np.ndarray, segments: np.ndarray, rigged: np.ndarray, scale_px: float) -> np.ndarray:
+    """Which points (N, 2) lie above the neck line: the head's, hair and hat included.
+
+    "Up" is from the spine's lower end to the neck. A point belongs to the head when it is more
+    than 0.15 head-bone lengths above the neck and within 0.4 shoulder widths of the head's
+    axis (the neck, not the trapezius), or anywhere more than 0.6 head lengths up (wide hair,
+    a cap's brim). Returns (N,) bool.
+    """
+    spine, head = segments[BONE_INDEX["spine"]], segments[BONE_INDEX["head"]]
+    up = spine[0] - spine[1]
+    up /= max(float(np.linalg.norm(up)), 1e-6)
+    across = np.array([-up[1], up[0]])
+    head_len = float(np.linalg.norm(head[1] - head[0]))
+    width = scale_px
+    if rigged[BONE_INDEX["r_clavicle"]] and rigged[BONE_INDEX["l_clavicle"]]:
+        width = max(width, float(np.linalg.norm(segments[BONE_INDEX["r_clavicle"], 1] - segments[BONE_INDEX["l_clavicle"], 1])))
+    rel = points.astype(np.float64) - spine[0]
+    height, lateral = rel @ up, np.abs(rel @ across)
+    return ((height > 0.15 * head_len) & (lateral < 0.4 * width)) | (height > 0.6 * head_len)
+
+
+def label_parts(mask: np.ndarray, segments: np.ndarray, rigged: np.ndarray, radii: np.ndarray,
+                scale_px: float = 0.0) -> dict[str, np.ndarray]:
     """Split the figure mask into part masks by normalised distance to the nearest bone.
 
     mask (H, W) bool. Returns {part: (H, W) bool} for the parts with rigged bones; pixels of
     a part that are cut off from its bones (a stray blob) go to the torso, or the biggest part.
+    The head owns every torso pixel above the neck line (hair, cap, glasses: see
+    ``_above_the_neck``), so they move rigidly with it instead of tearing off.
     """
     ys, xs = np.nonzero(mask)
     bones = np.flatnonzero(rigged)
@@ -251,8 +321,16 @@ def label_parts(mask: np.ndarray, segments: np.ndarray, rigged: np.ndarray, radi
     nearest = bones[np.argmin(dist, axis=1)]
     parts = sorted({BONES[i].part for i in bones}, key=DRAW_ORDER.index)
     part_of_bone = np.array([parts.index(BONES[i].part) if rigged[i] else -1 for i in range(len(BONES))])
+    owner = part_of_bone[nearest]
+    claimed_head = np.zeros(mask.shape, bool)
+    if "head" in parts and "torso" in parts:
+        body_px = (owner == parts.index("torso")) | (owner == parts.index("head"))
+        claimed = np.flatnonzero(body_px)[_above_the_neck(np.stack([xs[body_px], ys[body_px]], 1), segments,
+                                                           rigged, scale_px)]
+        owner[claimed] = parts.index("head")
+        claimed_head[ys[claimed], xs[claimed]] = True
     label = np.full(mask.shape, -1, np.int32)
-    label[ys, xs] = part_of_bone[nearest]
+    label[ys, xs] = owner
     result: dict[str, np.ndarray] = {}
     stray = np.zeros(mask.shape, bool)
     for k, part in enumerate(parts):
@@ -267,6 +345,8 @@ def label_parts(mask: np.ndarray, segments: np.ndarray, rigged: np.ndarray, radi
         if not keep.any():  # bones outside their own pixels (bad keypoints): keep the largest blob
             sizes = np.bincount(comp.ravel())[1:]
             keep = comp == (1 + int(np.argmax(sizes))) if len(sizes) else keep
+        if part == "head":  # hair, a hat or glasses above the neck stay with the head even if cut off from it
+            keep |= (label == k) & claimed_head
         stray |= (region > 0) & ~keep
         result[part] = keep
     if result:
@@ -288,3 +368,25 @@ def skinning_weights(vertices: np.ndarray, segments: np.ndarray, radii: np.ndarr
         cutoff = -np.partition(-weights, max_influences - 1, axis=1)[:, max_influences - 1:max_influences]
         weights = np.where(weights >= cutoff, weights, 0.0)
     return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
+
+
+def head_weights(vertices: np.ndarray, segments: np.ndarray, bone_ids: np.ndarray) -> np.ndarray:
+    """Skinning weights of the head layer: rigid with the head above the chin, blending into the spine below.
+
+    The head bone's weight eases (smoothstep) from 0 at the neck joint to 1 at 0.4 head-bone
+    lengths above it, measured along the head bone; the rest goes to the spine (the layer's
+    attachment). So skull, hair, glasses and a hat turn as one piece, however far they reach
+    from the bone, while the neck stays joined to the body. vertices (V, 2) pixels; bone_ids
+    (Bp,) as in ``skinning_weights`` (the head bone and possibly the spine). Returns (V, Bp) float32.
+    """
+    head = segments[BONE_INDEX["head"]]
+    axis = head[1] - head[0]
+    length_sq = max(float(axis @ axis), 1e-6)
+    t = np.clip((vertices.astype(np.float64) - head[0]) @ axis / (0.4 * length_sq), 0.0, 1.0)
+    rigid = t * t * (3.0 - 2.0 * t)
+    weights = np.zeros((len(vertices), len(bone_ids)), np.float32)
+    spine = [row for row, i in enumerate(bone_ids) if BONES[i].name == "spine"]
+    weights[:, list(bone_ids).index(BONE_INDEX["head"])] = rigid if spine else 1.0
+    if spine:
+        weights[:, spine[0]] = 1.0 - rigid
+    return weights

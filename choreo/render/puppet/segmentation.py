@@ -6,8 +6,8 @@ the rest of an expanded box around the keypoints is probable background and ever
 outside that box is sure background. The cut is cleaned with morphology and only the blobs
 touching the skeleton are kept. GrabCut runs at a reduced size (set-up time, not per frame).
 
-The background plate is the image with the figure inpainted (Telea) at low resolution and
-blurred, so where the figure moves away the viewer sees a plausible plate, never a copy of
+The background plate is the image with the person's mask (grown) inpainted (Telea) at low
+resolution and blurred, so where the figure moves away the viewer sees a plausible plate, never a copy of
 the figure or stretched pixels.
 """
 
@@ -17,24 +17,17 @@ import cv2
 import numpy as np
 
 from ...pose.layout import B, BODY_LIMBS
+from .rig import body_scale_px
 
 _FACE_POINTS = (B["nose"], B["right_eye"], B["left_eye"], B["right_ear"], B["left_ear"])
 
 
-def _body_unit_px(points: dict[int, np.ndarray]) -> float:
-    """A body-size yardstick in pixels: the shoulder width, else a share of the keypoints' extent."""
-    if B["right_shoulder"] in points and B["left_shoulder"] in points:
-        width = float(np.linalg.norm(points[B["right_shoulder"]] - points[B["left_shoulder"]]))
-        if width > 4.0:
-            return width
-    pts = np.array(list(points.values()))
-    return max(8.0, 0.3 * float(np.ptp(pts, axis=0).max()))
+def _seed_mask(shape: tuple[int, int], points: dict[int, np.ndarray], unit: float) -> tuple[np.ndarray, np.ndarray]:
+    """GrabCut's initial labels (H, W) uint8 and the core-stroke mask (H, W) uint8 used to pick blobs.
 
-
-def _seed_mask(shape: tuple[int, int], points: dict[int, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """GrabCut's initial labels (H, W) uint8 and the core-stroke mask (H, W) uint8 used to pick blobs."""
+    unit : the body's size (``rig.body_scale_px``) in pixels of ``shape``.
+    """
     h, w = shape
-    unit = _body_unit_px(points)
     pts = np.array(list(points.values()))
     x0, y0 = pts.min(axis=0) - (0.45 * unit, 0.7 * unit)
     x1, y1 = pts.max(axis=0) + 0.45 * unit
@@ -61,6 +54,13 @@ def _seed_mask(shape: tuple[int, int], points: dict[int, np.ndarray]) -> tuple[n
         centre = np.mean(face, axis=0)
         cv2.circle(probable, ip(centre), max(3, int(0.4 * unit)), 1, -1)
         cv2.circle(core, ip(centre), max(1, int(0.1 * unit)), 1, -1)
+        if B["neck"] in points:  # the skull, hair and any hat reach about one neck-to-eyes length above the eyes
+            up = centre - points[B["neck"]]
+            length = float(np.linalg.norm(up))
+            if length > 1.0:
+                angle = float(np.degrees(np.arctan2(up[1], up[0])))
+                axes = (max(2, int(1.1 * length)), max(2, int(0.35 * unit)))
+                cv2.ellipse(probable, ip(centre + 0.3 * up), axes, angle, 0, 360, 1, -1)
     torso = [points[i] for i in (B["neck"], B["right_shoulder"], B["left_shoulder"], B["right_hip"], B["left_hip"]) if i in points]
     if not hips_seen and B["right_shoulder"] in points and B["left_shoulder"] in points:
         drop = np.array([0.0, 1.2 * unit])
@@ -96,12 +96,13 @@ def _keep_skeleton_blobs(figure: np.ndarray, core: np.ndarray, unit: float) -> n
 
 
 def segment_figure(image_rgb: np.ndarray, keypoints_px: np.ndarray, confidence: np.ndarray, threshold: float,
-                   iterations: int, max_side_px: int) -> np.ndarray:
+                   iterations: int, max_side_px: int, seed: int = 0) -> np.ndarray:
     """The figure's mask from GrabCut seeded by the reference pose.
 
     image_rgb (H, W, 3) uint8; keypoints_px (136, 2) pixels on the image; confidence (136,).
-    Runs at most ``max_side_px`` on the long side and upsamples. Returns (H, W) bool
-    (all False when nothing was found; the caller turns that into an error).
+    Runs at most ``max_side_px`` on the long side and upsamples. ``seed`` seeds OpenCV's RNG
+    (of the calling thread) right before GrabCut, so the same inputs give the same mask.
+    Returns (H, W) bool (all False when nothing was found; the caller turns that into an error).
     """
     h, w = image_rgb.shape[:2]
     scale = min(1.0, max_side_px / max(h, w))
@@ -109,13 +110,16 @@ def segment_figure(image_rgb: np.ndarray, keypoints_px: np.ndarray, confidence: 
     points = {i: keypoints_px[i].astype(np.float64) * scale for i in range(18) if confidence[i] >= threshold}
     if len(points) < 2:
         return np.zeros((h, w), bool)
-    labels, core = _seed_mask(small.shape[:2], points)
+    unit = max(8.0, body_scale_px(keypoints_px, confidence, threshold) * scale)
+    labels, core = _seed_mask(small.shape[:2], points, unit)
     bgd_model, fgd_model = np.zeros((1, 65)), np.zeros((1, 65))
     if np.any(labels == cv2.GC_PR_BGD) or np.any(labels == cv2.GC_BGD):
+        # GrabCut's k-means draws from OpenCV's per-thread RNG: seed it, or two runs cut differently.
+        cv2.setRNGSeed(seed)
         cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), labels, None, bgd_model, fgd_model, iterations,
                     cv2.GC_INIT_WITH_MASK)
     figure = ((labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)).astype(np.uint8)
-    figure = _keep_skeleton_blobs(figure, core, _body_unit_px(points))
+    figure = _keep_skeleton_blobs(figure, core, unit)
     soft = cv2.resize(figure.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     return soft >= 0.5
 
