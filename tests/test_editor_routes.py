@@ -6,6 +6,7 @@ import asyncio
 import base64
 import importlib
 import json
+import re
 import sys
 
 import numpy as np
@@ -291,3 +292,31 @@ def test_a_node_inside_a_subgraph_is_found_under_its_executed_id(tmp_path):
         return inner.status, (await inner.json())["node_id"], local.status
     assert serve(tmp_path, scenario) == (200, "12:5", 404)
     assert editor_cache.lookup("12:5", "wf-a") is not None and editor_cache.lookup("5", "wf-a") is None
+
+
+def js_rgb(text: str, name: str) -> list:
+    """The RGB literal assigned to ``name`` in palette.js: one triple, or a list of triples."""
+    literal = re.search(rf"export const {name} = (\[[^;]*\]);", text).group(1)
+    return json.loads(re.sub(r",\s*\]", "]", literal))
+
+
+def test_the_editor_and_the_music_preview_speak_one_colour_language():
+    preview_module = importlib.import_module(f"{PACK.__name__}.choreo.music.preview")
+    palette = (REPO_ROOT / "web" / "js" / "editor" / "palette.js").read_text()
+    assert js_rgb(palette, "DOWNBEAT_RGB") == list(preview_module.DOWNBEAT_COLOUR)
+    assert js_rgb(palette, "BEAT_RGB") == list(preview_module.BEAT_COLOUR)
+    assert js_rgb(palette, "WAVEFORM_RGB") == list(preview_module.WAVEFORM_COLOUR)
+    assert js_rgb(palette, "SECTION_RGB") == [list(c) for c in preview_module.SECTION_COLOURS]
+
+
+def test_the_music_preview_draws_downbeats_and_beats_in_the_shared_colours():
+    preview_module = importlib.import_module(f"{PACK.__name__}.choreo.music.preview")
+    audio_module = importlib.import_module(f"{PACK.__name__}.choreo.music.audio")
+    music = synthetic_music(120)  # 4 s, a beat every 0.5 s, a downbeat every 2 s
+    audio = audio_module.Audio(np.zeros((1, 22050 * 4), np.float32), 22050)
+    image = preview_module.draw_analysis_preview(audio, music, width=400, height=120)
+    downbeat_x, beat_x = int(2.0 * 100), int(2.5 * 100)  # 100 px per second
+    column = image[30:90, downbeat_x]
+    assert (column == preview_module.DOWNBEAT_COLOUR).all(axis=-1).sum() > 40
+    assert (image[:, beat_x] == preview_module.BEAT_COLOUR).all(axis=-1).sum() > 5
+    assert not ((image == (255, 90, 70)).all(axis=-1)).any()  # the old red downbeats are gone

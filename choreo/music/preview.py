@@ -8,7 +8,12 @@ import numpy as np
 from .analysis import MusicAnalysis
 from .audio import Audio
 
+# One colour language with the keyframe editor's timeline (web/js/editor/palette.js holds the same RGB values):
+# blue waveform, light grey beats, amber downbeats, one colour per section label.
 SECTION_COLOURS = ((70, 110, 190), (190, 120, 60), (80, 160, 90), (170, 80, 150), (60, 160, 170), (180, 170, 70))
+WAVEFORM_COLOUR = (79, 143, 216)
+BEAT_COLOUR = (220, 220, 230)
+DOWNBEAT_COLOUR = (255, 200, 60)
 BACKGROUND = (24, 24, 28)
 
 
@@ -33,13 +38,13 @@ def draw_analysis_preview(audio: Audio, analysis: MusicAnalysis, width: int = 10
     peaks = peaks / max(float(peaks.max()), 1e-9)
     middle, half = band_top // 2 + 12, (band_top - 30) // 2
     for x, peak in enumerate(peaks):
-        cv2.line(image, (x, int(middle - peak * half)), (x, int(middle + peak * half)), (150, 150, 160), 1)
+        cv2.line(image, (x, int(middle - peak * half)), (x, int(middle + peak * half)), WAVEFORM_COLOUR, 1)
     for beat_s, position in zip(analysis.beat_times_s, analysis.beat_in_bar):
         x = int(beat_s * x_per_s)
         if position == 0:
-            cv2.line(image, (x, 24), (x, band_top - 1), (255, 90, 70), 2)
+            cv2.line(image, (x, 24), (x, band_top - 1), DOWNBEAT_COLOUR, 2)
         else:
-            cv2.line(image, (x, middle - half // 3), (x, middle + half // 3), (240, 210, 90), 1)
+            cv2.line(image, (x, middle - half // 3), (x, middle + half // 3), BEAT_COLOUR, 1)
     text = f"{analysis.tempo_bpm:.1f} BPM  {analysis.beats_per_bar} beats/bar  {len(analysis.beat_times_s)} beats"
     cv2.putText(image, text, (6, 17), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (235, 235, 235), 1, cv2.LINE_AA)
     return image
