@@ -30,3 +30,15 @@ def test_keyframe_editor_in_headless_chromium():
                          capture_output=True, text=True, timeout=300)
     print(run.stdout)
     assert run.returncode == 0, f"browser test failed:\n{run.stdout}\n{run.stderr}"
+
+
+def test_editor_modules_unit_checks_under_node():
+    """Executed node ids inside subgraphs, the workflow id, bar/beat numbering from downbeats, the view extent,
+    the node's keyframe summary and the shared palette, checked on the editor's own modules under Node.js."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("unit checks skipped: Node.js is not installed; install Node.js 20")
+    run = subprocess.run([node, str(BROWSER_DIR / "units.test.mjs")], cwd=BROWSER_DIR, capture_output=True,
+                         text=True, timeout=120)
+    print(run.stdout)
+    assert run.returncode == 0, f"unit checks failed:\n{run.stdout}\n{run.stderr}"

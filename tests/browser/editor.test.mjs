@@ -17,10 +17,11 @@ const REPO = resolve(HERE, "..", "..");
 const FIXTURE = join(HERE, "fixture");
 const RECORDED = join(FIXTURE, "recorded");
 const WEB_JS = join(REPO, "web", "js");
-// The committed docs/editor_screenshot.png is refreshed only on request (CHOREO_UPDATE_DOCS=1).
-const SCREENSHOT = process.env.CHOREO_UPDATE_DOCS
-  ? join(REPO, "docs", "editor_screenshot.png")
-  : join(process.env.CHOREO_ARTIFACTS || tmpdir(), "editor_screenshot.png");
+// The committed docs/editor_*.png are refreshed only on request (CHOREO_UPDATE_DOCS=1).
+const shotPath = (name) => (process.env.CHOREO_UPDATE_DOCS
+  ? join(REPO, "docs", name)
+  : join(process.env.CHOREO_ARTIFACTS || tmpdir(), name));
+const SCREENSHOT = shotPath("editor_screenshot.png");
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const TYPES = { ".html": "text/html", ".js": "text/javascript", ".json": "application/json",
   ".wav": "audio/wav", ".png": "image/png" };
@@ -55,6 +56,7 @@ function serveUnder(res, root, rel) {
 }
 
 const savedPoses = [];
+const editorRequests = []; // paths and queries of GET /api/choreo/editor/..., in order
 function route(req, res) {
   const url = new URL(req.url, "http://fixture");
   const p = url.pathname;
@@ -69,8 +71,9 @@ function route(req, res) {
     });
     return;
   }
-  if ((m = p.match(/^\/api\/choreo\/editor\/(\d+)$/))) {
-    const file = join(RECORDED, `editor_${m[1]}.json`);
+  if ((m = p.match(/^\/api\/choreo\/editor\/(\d+(?::\d+)*)$/))) {
+    editorRequests.push(`${p}${url.search}`);
+    const file = join(RECORDED, `editor_${m[1].replace(/:/g, "-")}.json`);
     if (!existsSync(file)) return send(res, 404, JSON.stringify({ error: `node ${m[1]} has not run yet` }));
     return sendFile(res, file);
   }
@@ -109,13 +112,26 @@ async function closeEditor(page) {
   await page.waitForSelector(".choreo-editor", { state: "detached" });
 }
 
+/** The pose view's mapping: CSS px = box + view + scale * picture px; backing px = dpr * (view + scale * px). */
+async function poseView(page) {
+  const box = await page.locator(".choreo-pose").boundingBox();
+  const ds = await page.$eval(".choreo-pose", (c) => ({ ...c.dataset }));
+  return { box, scale: +ds.viewScale, x: +ds.viewX, y: +ds.viewY, dpr: +ds.dpr };
+}
+
 /** CSS position of keypoint j of the displayed pose, from the recorded source (unedited frames). */
 async function jointOnScreen(page, keypoints, frame, j) {
-  const box = await page.locator(".choreo-pose").boundingBox();
-  const canvasW = await page.$eval(".choreo-pose", (c) => c.width);
-  const s = box.width / canvasW;
+  const v = await poseView(page);
   const o = (frame * 136 + j) * 3;
-  return { x: box.x + keypoints[o] * s, y: box.y + keypoints[o + 1] * s, scale: s };
+  return { x: v.box.x + v.x + keypoints[o] * v.scale, y: v.box.y + v.y + keypoints[o + 1] * v.scale, scale: v.scale };
+}
+
+/** RGBA of the pose view at picture point [x, y]. */
+async function pixelAt(page, point) {
+  const v = await poseView(page);
+  const at = [v.dpr * (v.x + point[0] * v.scale), v.dpr * (v.y + point[1] * v.scale)];
+  return page.$eval(".choreo-pose", (c, [x, y]) => [...c.getContext("2d")
+    .getImageData(Math.round(x), Math.round(y), 1, 1).data], at);
 }
 
 /** Drag in CSS pixels from `from` by `by`, in ten steps, with shift held when asked. */
@@ -164,8 +180,7 @@ async function checkBodyDrags(page, keypoints) {
   check(Boolean(hipKey) && Object.keys(hipKey.joints).join() === "8,11"
     && dist(hipKey.joints["8"], moved(8)) < 2 && dist(hipKey.joints["11"], moved(11)) < 2,
   `a hip drag at frame ${hipFrame} pins both hips moved by the drag (${JSON.stringify(hipKey && hipKey.joints)})`);
-  const ankle = await page.$eval(".choreo-pose", (c, [x, y]) => [...c.getContext("2d")
-    .getImageData(Math.round(x), Math.round(y), 1, 1).data], moved(10));
+  const ankle = await pixelAt(page, moved(10));
   check(ankle[2] > 200 && ankle[0] < 100,
     `the whole body follows the hip: the right ankle is drawn moved too (pixel ${ankle})`);
 
@@ -250,8 +265,7 @@ async function checkRetiming(page, keypoints) {
   const target = seed[0].joints[4];
   const reach = dist(e, w) / dist(e, target);
   const wrist = [e[0] + (target[0] - e[0]) * reach, e[1] + (target[1] - e[1]) * reach];
-  const pixel = await page.$eval(".choreo-pose", (c, [x, y]) => [...c.getContext("2d")
-    .getImageData(Math.round(x), Math.round(y), 1, 1).data], wrist);
+  const pixel = await pixelAt(page, wrist);
   check(live.keyframes === "45,60,105" && pixel[1] > 200 && pixel[2] < 120
     && framesOf(during).join() === "15,45,60",
   `while dragging, the timeline and the pose at the playhead (frame 105) update live (keys ${live.keyframes}, `
@@ -340,6 +354,101 @@ async function checkRetiming(page, keypoints) {
   await closeEditor(page);
 }
 
+const frameText = (page) => page.$eval(".choreo-frame", (e) => e.textContent);
+
+/**
+ * The editor at a laptop and a desktop size: the toolbar is one row that fits (nothing wraps or spills) and
+ * does not shift while the frame label changes, and the help opens as a panel that shows all of its text.
+ */
+async function checkLayout(page, width, height, screenshot) {
+  await page.setViewportSize({ width, height });
+  await openEditor(page, 7);
+  const bar = await page.$eval(".choreo-toolbar", (t) => {
+    const rects = [...t.children].filter((c) => c.getClientRects().length).map((c) => c.getBoundingClientRect());
+    return { height: t.getBoundingClientRect().height, top: Math.min(...rects.map((r) => r.top)),
+      bottom: Math.max(...rects.map((r) => r.bottom)), right: Math.max(...rects.map((r) => r.right)),
+      spill: t.scrollWidth - t.clientWidth };
+  });
+  check(bar.height <= 40 && bar.bottom - bar.top <= 32 && bar.spill <= 0 && bar.right <= width,
+    `at ${width}x${height} the toolbar is one row that fits (height ${bar.height}px, items span `
+    + `${bar.bottom - bar.top}px vertically, right edge ${Math.round(bar.right)}px, spill ${bar.spill}px)`);
+  const keyX = () => page.$eval('[data-act="key"]', (b) => b.getBoundingClientRect().x);
+  const before = { x: await keyX(), label: await frameText(page) };
+  const tl = await page.locator(".choreo-timeline").boundingBox();
+  await page.mouse.click(tl.x + tl.width - 3, tl.y + tl.height / 2);
+  const after = { x: await keyX(), label: await frameText(page) };
+  check(before.label !== after.label && before.x === after.x,
+    `the toolbar does not shift as the frame label changes ("${before.label}" -> "${after.label}", `
+    + `key button at x ${before.x} -> ${after.x})`);
+  await page.keyboard.press("?");
+  const help = await page.$eval(".choreo-help", (h) => {
+    const r = h.getBoundingClientRect();
+    return { shown: r.height > 0, top: r.top, bottom: r.bottom, left: r.left, right: r.right,
+      cut: h.scrollHeight - h.clientHeight, text: h.textContent };
+  });
+  check(help.shown && help.top >= 0 && help.left >= 0 && help.bottom <= height && help.right <= width
+    && help.cut <= 0 && help.text.includes("Esc close"),
+  `at ${width}x${height} "?" opens the help panel fully visible (box ${[help.left, help.top, help.right, help.bottom]
+    .map(Math.round)}, ${help.cut}px cut)`);
+  if (!screenshot.help) await page.keyboard.press("?");
+  await page.mouse.move(width / 2, 40);
+  await page.screenshot({ path: shotPath(screenshot.name) });
+  console.log(`screenshot: ${shotPath(screenshot.name)}`);
+  await closeEditor(page);
+}
+
+/**
+ * Node 11 (1280x720): the left wrist leaves the picture, and the view opens fitted to the whole dance, so the
+ * wrist is on screen and can be dragged; zoom and pan change the view, F fits it again. The right forearm is
+ * foreshortened in the first second: pressing its wrist says why a drag barely moves it.
+ */
+async function checkOffPicture(page) {
+  await page.setViewportSize({ width: 1280, height: 720 });
+  await page.evaluate(() => {
+    window.fixture.nodes.find((n) => n.id === 11).widgets.find((w) => w.name === "keyframes_json").value = "{}";
+  });
+  await openEditor(page, 11);
+  const kp = decode(join(RECORDED, "editor_11.json"));
+  const view = await poseView(page);
+  const wrist = await jointOnScreen(page, kp, 0, 7);
+  const inside = (p) => p.x > view.box.x && p.x < view.box.x + view.box.width && p.y > view.box.y
+    && p.y < view.box.y + view.box.height;
+  check(at(kp, 0, 7)[0] > 512 && inside(wrist),
+    `the left wrist outside the picture (x ${at(kp, 0, 7)[0].toFixed(0)} > 512) is on screen after the fit `
+    + `(${Math.round(wrist.x)}, ${Math.round(wrist.y)})`);
+  await drag(page, wrist, { x: -40, y: -30 });
+  const doc = await widgetDoc(page, 11);
+  const key = doc.keyframes.find((k) => k.frame === 0);
+  check(Boolean(key && key.joints["7"]), `dragging it writes a keyframe for it (${JSON.stringify(key && key.joints)})`);
+
+  const fitted = view.scale;
+  await page.mouse.move(view.box.x + view.box.width / 2, view.box.y + view.box.height / 2);
+  await page.mouse.wheel(0, -400);
+  await page.mouse.move(view.box.x + 50, view.box.y + 50);
+  await page.mouse.down({ button: "middle" });
+  await page.mouse.move(view.box.x + 120, view.box.y + 90, { steps: 4 });
+  await page.mouse.up({ button: "middle" });
+  const zoomed = await poseView(page);
+  await page.keyboard.press("f");
+  const refit = await poseView(page);
+  check(zoomed.scale > fitted * 1.5 && Math.abs(zoomed.x - view.x) > 1 && refit.scale === fitted
+    && refit.x === view.x && refit.y === view.y,
+  `the wheel zooms (x${(zoomed.scale / fitted).toFixed(2)}), a middle-drag pans, F fits the dance again`);
+
+  const right = await jointOnScreen(page, kp, 0, 4);
+  await page.mouse.move(right.x, right.y);
+  await page.mouse.down();
+  await page.mouse.move(right.x + 30, right.y + 5, { steps: 3 });
+  const told = await statusText(page);
+  const flagged = await page.$eval(".choreo-editor", (e) => e.dataset.foreshortened);
+  await page.screenshot({ path: shotPath("editor_off_picture.png") }); // the reach circle of the short forearm
+  console.log(`screenshot: ${shotPath("editor_off_picture.png")}`);
+  await page.mouse.up();
+  check(flagged === "4" && told.includes("foreshortened") && told.includes("20 px"),
+    `pressing the foreshortened right wrist says why it barely moves ("${told}")`);
+  await closeEditor(page);
+}
+
 function decode(file) {
   const data = JSON.parse(readFileSync(file, "utf8"));
   const buf = Buffer.from(data.keypoints, "base64");
@@ -397,9 +506,18 @@ async function main() {
     });
     check(lit > 2000, `the frame's skeleton is drawn (${lit} bright pixels)`);
 
+    check(await page.$eval('[data-act="ease"]', (s) => s.value) === "smooth",
+      "the ease dropdown shows smooth, the ease new keys get");
+    const labelAt0 = await frameText(page);
     await page.keyboard.press("Shift+ArrowRight");
     const beatFrame = +(await page.$eval(".choreo-editor", (e) => e.dataset.frame));
     check(beatFrame === 15, `shift+right jumps to the next beat (frame ${beatFrame}, expected 15)`);
+    const labelAt15 = await frameText(page);
+    for (let i = 0; i < 3; i++) await page.keyboard.press("Shift+ArrowRight");
+    const labelAt60 = await frameText(page);
+    for (let i = 0; i < 3; i++) await page.keyboard.press("Shift+ArrowLeft");
+    check(labelAt0.includes("bar 1 beat 1") && labelAt15.includes("bar 1 beat 2") && labelAt60.includes("bar 2 beat 1"),
+      `bars count from the downbeats: "${labelAt0}", "${labelAt15}", downbeat 60: "${labelAt60}"`);
 
     const keypoints = decode(join(RECORDED, "editor_7.json"));
     const wrist = await jointOnScreen(page, keypoints, beatFrame, 4);
@@ -421,8 +539,7 @@ async function main() {
       `the drag wrote a keyframe at frame ${beatFrame} turning the forearm, wrist at ${JSON.stringify(got)} `
       + `(expected ~${expected.map((v) => v.toFixed(1))}, forearm length kept)`);
     check(doc.source_fingerprint === "5eedc0de".repeat(4), "the document carries the source fingerprint");
-    const wristPixel = await page.$eval(".choreo-pose", (c, [x, y]) => [...c.getContext("2d")
-      .getImageData(Math.round(x), Math.round(y), 1, 1).data], expected);
+    const wristPixel = await pixelAt(page, expected);
     check(wristPixel[1] > 200 && wristPixel[2] < 120, `the moved wrist is drawn at its new place (pixel ${wristPixel})`);
     const changes = await page.evaluate(() => window.fixture.nodes[0].changes.length);
     check(changes >= 1, `the widget callback ran (${changes} call(s))`);
@@ -438,10 +555,21 @@ async function main() {
     await page.mouse.click(poseBox.x + 4, poseBox.y + 4);
     await page.keyboard.press("Shift+ArrowRight");
     await page.keyboard.press("Shift+ArrowRight");
+    const shownEase = await page.$eval('[data-act="ease"]', (s) => s.value);
     await page.keyboard.press("k");
     const keyed = await widgetDoc(page, 7);
     check(keyed.keyframes.length === 2 && keyed.keyframes[1].frame === 45
       && Object.keys(keyed.keyframes[1].joints).length === 136, "K pins the whole body at the playhead (frame 45)");
+    check(keyed.keyframes[1].ease === shownEase,
+      `the new key gets the ease the dropdown showed (${keyed.keyframes[1].ease}, shown ${shownEase})`);
+    await page.keyboard.press("ArrowRight");
+    await page.selectOption('[data-act="ease"]', "linear");
+    await page.keyboard.press("k");
+    const relinear = (await widgetDoc(page, 7)).keyframes.find((k) => k.frame === 46);
+    await page.keyboard.press("Control+z");
+    await page.keyboard.press("ArrowLeft");
+    await page.selectOption('[data-act="ease"]', "smooth");
+    check(Boolean(relinear) && relinear.ease === "linear", "choosing linear off a key makes the next new key linear");
     await page.keyboard.press("Shift+ArrowLeft");
     await page.keyboard.press("Shift+ArrowLeft");
     await page.selectOption('[data-act="ease"]', "hold");
@@ -455,7 +583,21 @@ async function main() {
     console.log(`screenshot: ${SCREENSHOT}`);
     await checkBodyDrags(page, keypoints);
     await closeEditor(page);
+    const nodeText = await page.$eval('.node[data-node-id="7"]', (e) => e.textContent);
+    const savedDoc = await widgetDoc(page, 7);
+    const serialises = await page.evaluate(() => window.fixture.nodes[0].widgets
+      .find((w) => w.name === "keyframes_json").serialize !== false);
+    check(nodeText.includes(`${savedDoc.keyframes.length} keyframes`) && !nodeText.includes("source_fingerprint")
+      && serialises,
+    `the node shows a summary, not the raw JSON, which still serialises ("${nodeText.trim()}")`);
     await checkRetiming(page, keypoints);
+
+    await openEditor(page, 5);
+    check(await page.$eval(".choreo-editor", (e) => e.dataset.state) === "ready"
+      && editorRequests[editorRequests.length - 1]
+        === "/api/choreo/editor/12:5?workflow=f1x7ure0-0000-4000-8000-000000000001",
+    `node 5 inside subgraph node 12 opens under its executed id and workflow (${editorRequests.at(-1)})`);
+    await closeEditor(page);
 
     await openEditor(page, 9);
     const message = await page.$eval(".choreo-message", (e) => e.textContent);
@@ -521,6 +663,9 @@ async function main() {
     // sure every interaction was measured, i.e. the drags and the scrub really ran frame by frame.
     check(dragWork.n > 10 && scrub.n > 10 && keyWork.n > 10, "drag, scrub and key drag were each measured");
     await closeEditor(page);
+    await checkOffPicture(page);
+    await checkLayout(page, 1600, 900, { name: "editor_1600x900.png", help: false });
+    await checkLayout(page, 1280, 720, { name: "editor_1280x720.png", help: true });
     check(errors.length === 0, `no page errors${errors.length ? `: ${errors.join(" | ")}` : ""}`);
   } finally {
     await context.close();

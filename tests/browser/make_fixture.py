@@ -3,7 +3,10 @@
 A synthetic whole-body skeleton (136 keypoints) dances to a 120 BPM click track; the files mimic the pack's
 routes: ``GET /choreo/editor/{id}`` (pose sequence, music analysis, media URLs), its audio and image, and the
 pose library. Node 7 is a 10 s clip, node 8 a 3 min clip for timings, node 10 the 10 s clip again (its
-workflow widget holds stale edits), node 9 never ran (no file, so the route answers 404).
+workflow widget holds stale edits), node 9 never ran (no file, so the route answers 404). Node 11 is the 10 s
+clip moved right so the left arm leaves the picture, with the right forearm foreshortened (pointing at the
+camera, 20 px long) in its first second. ``editor_12-5.json`` answers for node 5 inside subgraph node 12
+(executed id "12:5").
 
 Usage: python make_fixture.py OUT_DIR
 """
@@ -116,11 +119,30 @@ def music(duration_s: float, labels):
             "beat_times_s": beats, "downbeat_times_s": downbeats, "sections": sections, "waveform_peaks": peaks}
 
 
-def editor_response(node_id: str, duration_s: float, labels, media: bool):
+OFF_PICTURE_SHIFT_PX = 180  # node 11: moves the left elbow and wrist past the right edge of the picture
+FORESHORTENED_PX = 20  # node 11: the right forearm's length in its first second
+RIGHT_ELBOW, RIGHT_WRIST, RIGHT_HAND_START = 3, 4, 115
+
+
+def off_picture_pose(t_s: float):
+    """Node 11's dancer: shifted right by OFF_PICTURE_SHIFT_PX; for t < 1 s the right forearm (and hand) is
+    pulled in to FORESHORTENED_PX along its direction, as a forearm pointing at the camera projects."""
+    points = [(x + OFF_PICTURE_SHIFT_PX, y, c) for x, y, c in pose_at(t_s)]
+    if t_s < 1.0:
+        (ex, ey, _), (wx, wy, _) = points[RIGHT_ELBOW], points[RIGHT_WRIST]
+        length = math.hypot(wx - ex, wy - ey)
+        dx, dy = (ex + (wx - ex) * FORESHORTENED_PX / length) - wx, (ey + (wy - ey) * FORESHORTENED_PX / length) - wy
+        for j in [RIGHT_WRIST] + list(range(RIGHT_HAND_START, RIGHT_HAND_START + 21)):
+            x, y, c = points[j]
+            points[j] = (x + dx, y + dy, c)
+    return points
+
+
+def editor_response(node_id: str, duration_s: float, labels, media: bool, pose=pose_at):
     num_frames = int(duration_s * FPS)
     values = []
     for frame in range(num_frames):
-        for x, y, c in pose_at(frame / FPS):
+        for x, y, c in pose(frame / FPS):
             values += (x, y, c)
     return {
         "node_id": node_id, "fingerprint": FINGERPRINT, "fps": FPS, "num_frames": num_frames,
@@ -168,6 +190,9 @@ def main(out_dir: Path):
     short = editor_response("7", 10.0, ["intro", "verse", "chorus"], media=True)
     (out_dir / "editor_7.json").write_text(json.dumps(short))
     (out_dir / "editor_10.json").write_text(json.dumps({**short, "node_id": "10"}))
+    (out_dir / "editor_12-5.json").write_text(json.dumps({**short, "node_id": "12:5"}))
+    off = editor_response("11", 10.0, ["intro", "verse", "chorus"], media=False, pose=off_picture_pose)
+    (out_dir / "editor_11.json").write_text(json.dumps(off))
     long_labels = ["intro", "verse", "chorus", "verse", "chorus", "bridge", "chorus", "outro"]
     (out_dir / "editor_8.json").write_text(json.dumps(editor_response("8", 180.0, long_labels, media=False)))
     click_track_wav(out_dir / "audio_7.wav", 10.0)

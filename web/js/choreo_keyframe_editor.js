@@ -2,9 +2,12 @@
 // full-window editor. The edits live only in the node's keyframes_json widget, so they are saved inside the
 // workflow. Works whether the frontend draws widgets on the canvas or as Vue components (Nodes 2.0): it uses
 // only node.widgets, addWidget and widget callbacks, and offers the same action in the node's context menu.
+// The raw JSON widget is hidden (its value still serialises); the button says how many keyframes it holds.
 
 import { app } from "../../scripts/app.js";
 import { api } from "../../scripts/api.js";
+import { keyframeSummary } from "./editor/edit_model.js";
+import { executionId, workflowId } from "./editor/node_ids.js";
 import { openEditor } from "./editor/overlay.js";
 
 const NODE_TYPE = "ChoreoPoseKeyframeEditor";
@@ -34,12 +37,17 @@ function hideDocumentWidget(widget) {
   if (widget.element) widget.element.style.display = "none";
 }
 
-/** Relabel the button so a stale edit is visible on the node itself, not only inside the editor. */
-function showStale(node) {
+/**
+ * Relabel the button with the document's size, and a stale edit, so both are visible on the node itself
+ * (the raw JSON widget stays hidden in both renderers).
+ */
+function showSummary(node) {
   const button = node[BUTTON];
   const run = node[LAST_RUN];
   if (!button) return;
-  button.label = run && run.stale ? `${BUTTON_LABEL} (edits stale!)` : BUTTON_LABEL;
+  const widget = findWidget(node, DOC_WIDGET);
+  const summary = widget ? ` · ${keyframeSummary(widget.value)}` : "";
+  button.label = `${BUTTON_LABEL}${summary}${run && run.stale ? " (edits stale!)" : ""}`;
   button.options = { ...(button.options || {}), label: button.label };
   node.setDirtyCanvas?.(true, true);
 }
@@ -50,7 +58,13 @@ function open(node) {
     window.alert(`Choreo: this node has no "${DOC_WIDGET}" input. Update the Choreo pack and reload the page.`);
     return;
   }
-  openEditor({ api, nodeId: String(node.id), widget, blendWidget: findWidget(node, BLEND_WIDGET) });
+  const root = app.rootGraph || app.graph;
+  openEditor({
+    api, widget, blendWidget: findWidget(node, BLEND_WIDGET),
+    nodeId: executionId(node, root, node[LAST_RUN]),
+    workflowId: workflowId(node, root, node[LAST_RUN]),
+    onChange: () => showSummary(node),
+  });
 }
 
 app.registerExtension({
@@ -68,18 +82,20 @@ app.registerExtension({
       // button is drawn blank there (the canvas renderer draws button.label / the name).
       button.options = { ...(button.options || {}), serialize: false, label: BUTTON_LABEL };
       this[BUTTON] = button;
+      showSummary(this);
     });
 
     chainCallback(nodeType.prototype, "onConfigure", function onConfigure() {
       const widget = findWidget(this, DOC_WIDGET);
       if (widget) hideDocumentWidget(widget);
+      showSummary(this);
     });
 
     chainCallback(nodeType.prototype, "onExecuted", function onExecuted(output) {
       const info = output && output.choreo_editor && output.choreo_editor[0];
       if (!info) return;
       this[LAST_RUN] = info;
-      showStale(this);
+      showSummary(this);
     });
 
     chainCallback(nodeType.prototype, "getExtraMenuOptions", function getExtraMenuOptions(_canvas, options) {

@@ -56,6 +56,13 @@ export function parseDocument(text) {
   return { doc, error: null };
 }
 
+/** "3 keyframes" for the document text in the widget ("no keyframes" for {} or text that is not a document). */
+export function keyframeSummary(text) {
+  const { doc } = parseDocument(text);
+  const count = doc.keyframes.length;
+  return count ? `${count} keyframe${count === 1 ? "" : "s"}` : "no keyframes";
+}
+
 const round2 = (v) => Math.round(v * 100) / 100;
 
 /** Compact JSON for the widget: coordinates to 0.01 px so saved workflows stay small and diffable. */

@@ -29,14 +29,21 @@ export function routeURL(api, path) {
   return typeof api.apiURL === "function" ? api.apiURL(path) : `/api${path}`;
 }
 
+/** The route of a node's cached run: its executed id ("12:5" in subgraphs) and, when known, its workflow. */
+export function editorPath(nodeId, workflowId = null) {
+  const query = workflowId ? `?workflow=${encodeURIComponent(workflowId)}` : "";
+  return `/choreo/editor/${String(nodeId).split(":").map(encodeURIComponent).join(":")}${query}`;
+}
+
 /**
  * Load the editor's data for a node: the pose sequence, canvas size, music analysis and media URLs.
+ * `nodeId` is the executed node id, `workflowId` the UI workflow's id (node ids repeat across workflows).
  * Throws EditorDataError with a message for the artist when the node has not run or the server is old.
  */
-export async function loadEditorData(api, nodeId) {
+export async function loadEditorData(api, nodeId, workflowId = null) {
   let response;
   try {
-    response = await api.fetchApi(`/choreo/editor/${encodeURIComponent(nodeId)}`);
+    response = await api.fetchApi(editorPath(nodeId, workflowId));
   } catch (err) {
     throw new EditorDataError(`Could not reach the ComfyUI server (${err.message}).`);
   }

@@ -6,27 +6,51 @@ import { EditPreview, EASES, History, deleteKeyframe, editContext, keyframeAt, m
   pinJoints as pinDocumentJoints, retimeConflicts, serializeDocument, setKeyframesEase, toggleLocks }
   from "./edit_model.js";
 import { EditorDataError, loadEditorData } from "./editor_data.js";
-import { NUM_KEYPOINTS, keypointName } from "./layout.js";
-import { PoseCanvas } from "./pose_canvas.js";
+import { FACE_START, NUM_KEYPOINTS, PARENT, ROOT, keypointName } from "./layout.js";
+import { PoseCanvas, danceExtent } from "./pose_canvas.js";
 import { createLibraryPanel, fitLibraryPose } from "./pose_library.js";
 import { capture, centroid, copyPose, mirrorJoints, visibleJoints } from "./pose_ops.js";
 import { EDITOR_CSS } from "./styles.js";
-import { Timeline, nearestBeat } from "./timeline.js";
+import { Timeline, barBeat, nearestBeat } from "./timeline.js";
 
-const HELP = `Drag a joint to turn its limb around the parent joint
-(bone length kept; hand and face follow).
-Drag the neck to lean the upper body, a hip to move the body.
-Body mode: drag moves, shift+drag scales the whole body.
-Mirror, paste and library poses keep the dancer's bone lengths.
-Shift+click / drag on empty space: select.
-Timeline: drag a key to retime it (Alt: ignore snap).
-Shift+click keys or drag in the key lane: select several.
-Right-click a key: ease, delete.
-Space play · ←/→ frame · shift+←/→ beat
-K key · Del delete key · Ctrl+Z / Ctrl+Shift+Z
-C/V copy/paste · M mirror · L lock · B body · Esc close`;
+const HELP = [
+  ["Pose", "Drag a joint to turn its limb about the parent joint (bone length kept; hand and face follow). "
+    + "Drag the neck to lean the upper body, a hip to move the body. A limb pointing at the camera is short "
+    + "and can only turn: its reach is drawn dashed; turn its parent instead."],
+  ["Body mode (B)", "Drag moves, shift+drag scales the whole body."],
+  ["Select", "Shift+click joints, or drag on empty space."],
+  ["View", "Wheel zooms, middle-drag or Alt+drag pans, F fits the dance (joints outside the picture too)."],
+  ["Timeline", "Drag a key to retime it (Alt: ignore snap); shift+click keys or drag in the key lane to select "
+    + "several; right-click a key for its ease or to delete it."],
+  ["Keys", "Space play · ←/→ frame · Shift+←/→ beat · K key · Del delete key · Ctrl+Z / Ctrl+Shift+Z"],
+  ["Pose tools", "C/V copy/paste · M mirror · L lock · B body · ? this help · Esc close"],
+];
+
+// Icons drawn with currentColor on a 24 px grid, like the frontend's own icon buttons.
+const ICON_PATHS = {
+  play: "M7 5v14l12-7z",
+  pause: "M7 5h4v14H7zM13 5h4v14h-4z",
+  prevBeat: "M18 6v12l-9-6zM6 6h2v12H6z",
+  nextBeat: "M6 6v12l9-6zM16 6h2v12h-2z",
+  key: "M12 3l7 9-7 9-7-9zM12 8v8M8 12h8",
+  delete: "M5 7h14M10 7V5h4v2M7 7l1 13h8l1-13",
+  snap: "M6 4v8a6 6 0 0 0 12 0V4h-4v8a2 2 0 0 1-4 0V4zM6 7h4M14 7h4",
+  snapKeys: "M8 4l4 5 4-5zM12 11v9M6 20h12",
+  mirror: "M12 3v18M9 6L4 12l5 6zM15 6l5 6-5 6z",
+  lock: "M6 11h12v9H6zM8 11V8a4 4 0 0 1 8 0v3",
+  copy: "M9 9h10v11H9zM5 15V4h10",
+  paste: "M8 5h8v3H8zM6 6H5v15h14V6h-1",
+  fit: "M4 9V4h5M15 4h5v5M20 15v5h-5M9 20H4v-5",
+  undo: "M9 7L4 12l5 5M4 12h11a5 5 0 0 1 0 10h-3",
+  redo: "M15 7l5 5-5 5M20 12H9a5 5 0 0 0 0 10h3",
+  help: "M9 9a3 3 0 1 1 4 2.8c-.6.3-1 .9-1 1.6V15M12 18v.5",
+  close: "M6 6l12 12M18 6L6 18",
+};
+
+const icon = (name) => `<svg viewBox="0 0 24 24" aria-hidden="true"><path d="${ICON_PATHS[name]}"/></svg>`;
 
 const SAMPLE_LIMIT = 600;
+const FORESHORTENED = 0.5; // a bone shorter than this fraction of its longest in the dance points at the camera
 
 function el(tag, attrs = {}, text = "") {
   const node = document.createElement(tag);
@@ -35,33 +59,42 @@ function el(tag, attrs = {}, text = "") {
   return node;
 }
 
+function iconButton(act, title, extra = "") {
+  return `<button data-act="${act}" class="icon" title="${title}" aria-label="${title}"${extra}>${icon(act)}</button>`;
+}
+
 function buildDom() {
   const root = el("div", { class: "choreo-editor", role: "dialog", "aria-label": "Choreo keyframe editor" });
   root.append(el("style", {}, EDITOR_CSS));
   root.innerHTML += `
     <div class="choreo-toolbar">
-      <span class="choreo-title">Choreo keyframes</span>
-      <button data-act="play" title="Space">Play</button>
-      <button data-act="prevBeat" title="Shift+Left">&laquo; beat</button>
-      <button data-act="nextBeat" title="Shift+Right">beat &raquo;</button>
-      <span class="choreo-frame"></span>
+      <span class="choreo-title">Keyframes</span>
+      ${iconButton("play", "Play / pause (Space)")}
+      ${iconButton("prevBeat", "Previous beat (Shift+Left)")}
+      ${iconButton("nextBeat", "Next beat (Shift+Right)")}
+      <span class="choreo-frame" title="frame / last frame · time · bar and beat (bar 0: pickup before the first downbeat) · ◆ on a keyframe"></span>
       <span class="sep"></span>
-      <button data-act="key" title="K">Set key</button>
-      <button data-act="delete" title="Delete">Delete key</button>
-      <label>ease <select data-act="ease">${EASES.map((e) => `<option>${e}</option>`).join("")}</select></label>
-      <button data-act="snap" title="Snap the playhead, new and dragged keys to beats (Alt: free)">Snap to beat</button>
-      <button data-act="snapKeys" title="Move every keyframe to its nearest beat">Snap keys</button>
+      ${iconButton("key", "Set key at the playhead (K)")}
+      ${iconButton("delete", "Delete the key at the playhead (Del)")}
+      <label class="choreo-ease" title="Ease of new keys, and of the key at the playhead">ease
+        <select data-act="ease">${EASES.map((e) => `<option>${e}</option>`).join("")}</select></label>
+      ${iconButton("snap", "Snap to beat: the playhead, new and dragged keys (Alt: free)")}
+      ${iconButton("snapKeys", "Snap keys: move every keyframe to its nearest beat")}
       <span class="sep"></span>
-      <button data-act="mode-joint" class="on">Joint</button>
-      <button data-act="mode-body" title="B">Body</button>
-      <button data-act="mirror" title="M">Mirror</button>
-      <button data-act="lock" title="L">Lock</button>
-      <button data-act="copy" title="C">Copy</button>
-      <button data-act="paste" title="V">Paste</button>
+      <span class="choreo-group" role="group" aria-label="Edit mode">
+        <button data-act="mode-joint" class="on" title="Joint mode: drag turns a limb">Joint</button><button
+          data-act="mode-body" title="Body mode: drag moves, shift+drag scales (B)">Body</button></span>
+      ${iconButton("mirror", "Mirror the selection or body (M)")}
+      ${iconButton("lock", "Lock / unlock the selected joints (L)")}
+      ${iconButton("copy", "Copy the pose (C)")}
+      ${iconButton("paste", "Paste the pose (V)")}
       <span class="sep"></span>
-      <button data-act="undo" title="Ctrl+Z">Undo</button>
-      <button data-act="redo" title="Ctrl+Shift+Z">Redo</button>
-      <button data-act="close" title="Esc">Close</button>
+      ${iconButton("fit", "Fit the view to the dance, joints outside the picture included (F)")}
+      ${iconButton("undo", "Undo (Ctrl+Z)")}
+      ${iconButton("redo", "Redo (Ctrl+Shift+Z)")}
+      <span class="spacer"></span>
+      ${iconButton("help", "Help and shortcuts (?)", ' aria-expanded="false"')}
+      ${iconButton("close", "Close (Esc)")}
     </div>
     <div class="choreo-banner">
       <span>These edits were made on a different pose sequence (the upstream result changed since).</span>
@@ -69,12 +102,14 @@ function buildDom() {
     </div>
     <div class="choreo-message"></div>
     <div class="choreo-main">
-      <div class="choreo-stage"><canvas class="choreo-pose"></canvas></div>
-      <div class="choreo-side"><div class="choreo-help"></div></div>
+      <div class="choreo-stage"><canvas class="choreo-pose"></canvas>
+        <div class="choreo-help" role="region" aria-label="Help and shortcuts"></div></div>
+      <div class="choreo-side"></div>
     </div>
     <canvas class="choreo-timeline"></canvas>
     <div class="choreo-status"></div>`;
-  root.querySelector(".choreo-help").textContent = HELP;
+  const help = root.querySelector(".choreo-help");
+  for (const [title, text] of HELP) help.append(el("h4", {}, title), el("p", {}, text));
   return root;
 }
 
@@ -88,7 +123,7 @@ function pushSample(list, value) {
  * its blend_frames widget (optional). Returns a close function. Errors that keep the editor from working
  * (node never ran, server too old) are shown inside the overlay instead of thrown.
  */
-export function openEditor({ api, nodeId, widget, blendWidget }) {
+export function openEditor({ api, nodeId, workflowId = null, widget, blendWidget, onChange = null }) {
   const root = buildDom();
   document.body.append(root);
   const $ = (sel) => root.querySelector(sel);
@@ -116,11 +151,17 @@ export function openEditor({ api, nodeId, widget, blendWidget }) {
   cleanups.push(() => window.removeEventListener("keydown", onEscape, true));
   root.dataset.state = "loading";
   say("Loading the pose sequence…");
+  const helpButton = root.querySelector('[data-act="help"]');
+  helpButton.addEventListener("click", () => {
+    const shown = root.querySelector(".choreo-help").classList.toggle("show");
+    helpButton.classList.toggle("on", shown);
+    helpButton.setAttribute("aria-expanded", String(shown));
+  });
 
-  loadEditorData(api, nodeId).then((data) => {
+  loadEditorData(api, nodeId, workflowId).then((data) => {
     if (!root.isConnected) return;
-    say("");
-    session = startSession(root, data, { api, widget, blendWidget, say, cleanups });
+    say("Press ? for help and shortcuts.");
+    session = startSession(root, data, { api, widget, blendWidget, say, cleanups, onChange });
     cleanups.push(session.stop);
     root.dataset.state = "ready";
   }).catch((err) => {
@@ -135,7 +176,7 @@ export function openEditor({ api, nodeId, widget, blendWidget }) {
   return close;
 }
 
-function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
+function startSession(root, data, { api, widget, blendWidget, say, cleanups, onChange }) {
   const $ = (sel) => root.querySelector(sel);
   const parsed = parseDocument(widget.value);
   let doc = parsed.doc;
@@ -182,7 +223,40 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
     },
     onSelectionChange: (sel) => say(`${sel.size} joint(s) selected${sel.size === 1 ? `: ${keypointName([...sel][0])}` : ""}`),
     onHover: (j) => { if (j >= 0) say(`${keypointName(j)} (${j})`); },
+    onLimbGrab: (j) => {
+      const note = foreshortening(j);
+      if (note) say(note);
+      root.dataset.foreshortened = note ? String(j) : "";
+      return Boolean(note);
+    },
+    parentOf: (j) => (PARENT[j] === ROOT ? -1 : PARENT[j]),
   });
+  const longestBone = new Map(); // joint -> longest length of the bone into it over the dance, px
+
+  /**
+   * Why a limb barely moves under a drag: the bone into `j` is much shorter here than elsewhere in the dance
+   * (it points at the camera), and a drag only turns it. A message for the status line, or null.
+   */
+  function foreshortening(j) {
+    const p = PARENT[j];
+    if (p === ROOT || j >= FACE_START || pose[j * 3 + 2] <= 0 || pose[p * 3 + 2] <= 0) return null;
+    if (!longestBone.has(j)) {
+      let longest = 0;
+      const kp = data.keypoints;
+      for (let t = 0; t < data.numFrames; t++) {
+        const o = t * NUM_KEYPOINTS * 3;
+        if (kp[o + j * 3 + 2] <= 0 || kp[o + p * 3 + 2] <= 0) continue;
+        longest = Math.max(longest, Math.hypot(kp[o + j * 3] - kp[o + p * 3], kp[o + j * 3 + 1] - kp[o + p * 3 + 1]));
+      }
+      longestBone.set(j, longest);
+    }
+    const longest = longestBone.get(j);
+    const now = Math.hypot(pose[j * 3] - pose[p * 3], pose[j * 3 + 1] - pose[p * 3 + 1]);
+    if (longest < 10 || now >= FORESHORTENED * longest) return null;
+    return `${keypointName(j)} is foreshortened here: the bone from ${keypointName(p)} is ${Math.round(now)} px, `
+      + `up to ${Math.round(longest)} px elsewhere (it points at the camera). A drag only turns it about `
+      + `${keypointName(p)} within the dashed circle; turn ${keypointName(p)} instead, or key a frame where it is longer.`;
+  }
   if (data.imageURL) {
     const image = new Image();
     image.onload = () => render();
@@ -314,6 +388,7 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
     const text = serializeDocument(doc);
     widget.value = text;
     if (typeof widget.callback === "function") widget.callback(text);
+    if (onChange) onChange(text);
     root.dataset.documentRevision = String(Number(root.dataset.documentRevision || 0) + 1);
   }
 
@@ -348,15 +423,14 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
     render();
   }
 
+  /** "45 / 299 · 1.50 s · bar 1 beat 4 ◆": bar and beat from the downbeats (bar 0 is a pickup). */
   function frameLabel() {
     const t = state.frame / data.fps;
-    const beats = timeline.beats;
-    let beatIndex = -1;
-    for (let i = 0; i < beats.length && beats[i] <= state.frame; i++) beatIndex = i;
     const perBar = (data.music && data.music.beats_per_bar) || 4;
-    const beatText = beatIndex >= 0 ? ` · bar ${Math.floor(beatIndex / perBar) + 1} beat ${(beatIndex % perBar) + 1}` : "";
-    const key = state.currentKey ? ` · key (${state.currentKey.ease})` : "";
-    return `frame ${state.frame} / ${data.numFrames - 1} · ${t.toFixed(2)} s${beatText}${key}`;
+    const where = barBeat(timeline.beats, [...timeline.downbeats], state.frame, perBar);
+    const beatText = where ? ` · bar ${where.bar} beat ${where.beat}` : "";
+    const key = state.currentKey ? " ◆" : "";
+    return `${state.frame} / ${data.numFrames - 1} · ${t.toFixed(2)} s${beatText}${key}`;
   }
 
   function render() {
@@ -368,7 +442,8 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
     timeline.draw();
     $(".choreo-frame").textContent = frameLabel();
     root.dataset.frame = String(state.frame);
-    if (state.currentKey) $('[data-act="ease"]').value = state.currentKey.ease;
+    // On a key the dropdown shows (and sets) that key's ease; elsewhere the ease new keys get.
+    $('[data-act="ease"]').value = state.currentKey ? state.currentKey.ease : state.ease;
   }
 
   function seek(frame) {
@@ -402,7 +477,7 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
     if (state.playing) return;
     if (state.frame >= data.numFrames - 1) state.frame = 0;
     state.playing = true;
-    $('[data-act="play"]').textContent = "Pause";
+    showPlaying(true);
     const startClock = () => { playClock = performance.now() - (state.frame / data.fps) * 1000; };
     if (audio) {
       playClock = null;
@@ -417,12 +492,18 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
     playRaf = requestAnimationFrame(tick);
   }
 
+  function showPlaying(playing) {
+    const button = $('[data-act="play"]');
+    button.innerHTML = icon(playing ? "pause" : "play");
+    button.classList.toggle("on", playing);
+  }
+
   function pause() {
     if (!state.playing) return;
     state.playing = false;
     cancelAnimationFrame(playRaf);
     if (audio) audio.pause();
-    $('[data-act="play"]').textContent = "Play";
+    showPlaying(false);
   }
 
   const selectedOrVisible = () => (poseCanvas.selection.size ? [...poseCanvas.selection] : visibleJoints(pose));
@@ -473,9 +554,15 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
     },
     undo: () => restore(history.undo(serializeDocument(doc))),
     redo: () => restore(history.redo(serializeDocument(doc))),
+    fit: () => fitView(),
     keepStale: () => change(() => {}),
     clearStale: () => change((d) => { d.keyframes = []; }),
   };
+
+  function fitView() {
+    poseCanvas.fit(extent);
+    render();
+  }
 
   function setMode(mode) {
     poseCanvas.mode = mode;
@@ -495,7 +582,7 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
 
   const keyMap = {
     " ": "play", k: "key", delete: "delete", backspace: "delete", c: "copy", v: "paste", m: "mirror", l: "lock",
-    b: "mode-body",
+    b: "mode-body", f: "fit", "?": "help",
   };
   const onKeyDown = (e) => {
     if (timeline.draggingKeys()) { // no shortcuts mid-drag; Alt is read by the timeline, Escape cancels
@@ -516,19 +603,19 @@ function startSession(root, data, { api, widget, blendWidget, say, cleanups }) {
     } else {
       act = keyMap[key] || null;
     }
-    if (act) actions[act]();
+    if (act === "help") $('[data-act="help"]').click();
+    else if (act) actions[act]();
     e.preventDefault();
     e.stopPropagation();
   };
   window.addEventListener("keydown", onKeyDown, true);
 
-  const stage = $(".choreo-stage");
+  // The view first frames the picture and every joint of the dance, so joints that leave the picture can be
+  // reached; a window resize refits it unless the artist zoomed or panned.
+  const extent = danceExtent(data.keypoints, data.numFrames, data.width, data.height);
   const layout = () => {
-    const rect = stage.getBoundingClientRect();
-    const scale = Math.min((rect.width - 16) / data.width, (rect.height - 16) / data.height);
-    const canvas = poseCanvas.canvas;
-    canvas.style.width = `${Math.max(1, Math.floor(data.width * scale))}px`;
-    canvas.style.height = `${Math.max(1, Math.floor(data.height * scale))}px`;
+    poseCanvas.resize();
+    if (!poseCanvas.userView) poseCanvas.fit(extent);
     timeline.resize();
     render();
   };

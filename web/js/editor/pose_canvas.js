@@ -1,5 +1,7 @@
-// The skeleton view: draws one frame in OpenPose colours over the dimmed reference image at the sequence's
-// canvas size, and turns pointer gestures into pose edits (turn a limb, move/scale body, select).
+// The skeleton view: draws one frame in OpenPose colours over the dimmed reference image, and turns pointer
+// gestures into pose edits (turn a limb, move/scale body, select). The view can show more than the picture:
+// joints of a dance often leave the frame, so it zooms (wheel, about the pointer) and pans (middle-button
+// drag, or Alt+drag) beyond it, and fit() frames any region (by default the picture and every joint).
 
 import {
   BODY_COLORS_RGB, BODY_LIMBS, FACE_START, FEET_BONES, FEET_START, HAND_BONES, LEFT_HAND_START,
@@ -19,18 +21,50 @@ function hsvToRgb(h) {
 
 const HAND_COLORS = HAND_BONES.map((_, i) => rgb(hsvToRgb(i / HAND_BONES.length)));
 const PICK_RADIUS_CSS = 12;
+const OUTSIDE_COLOR = "#202124"; // the view around the picture
+const MAX_ZOOM = 16; // times the fitted scale
+const MIN_ZOOM = 1 / 8;
+
+/**
+ * The picture-pixel box [x0, y0, x1, y1] holding the picture (width x height) and every joint with a positive
+ * confidence in any of the numFrames frames of `keypoints` ((T * 136 * 3) x, y, confidence), plus a margin
+ * of 4% of the larger side: the view the editor opens with, so joints outside the picture stay reachable.
+ */
+export function danceExtent(keypoints, numFrames, width, height) {
+  let [x0, y0, x1, y1] = [0, 0, width, height];
+  const n = Math.min(numFrames * NUM_KEYPOINTS, Math.floor(keypoints.length / 3));
+  for (let i = 0; i < n; i++) {
+    if (!(keypoints[i * 3 + 2] > 0)) continue;
+    const x = keypoints[i * 3];
+    const y = keypoints[i * 3 + 1];
+    if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+    if (x < x0) x0 = x; else if (x > x1) x1 = x;
+    if (y < y0) y0 = y; else if (y > y1) y1 = y;
+  }
+  const margin = 0.04 * Math.max(width, height);
+  return [x0 - margin, y0 - margin, x1 + margin, y1 + margin];
+}
 
 /**
  * Draws poses and reports edits. `hooks`: isKeyed(j), isLocked(j), context() -> the edit context of the
  * playhead (edit_model.js editContext), onGestureStart(), onEdit(joints), onGestureEnd(),
- * onSelectionChange(selection), onHover(j). The caller owns the pose: it calls setPose() with the edited
- * frame, then draw().
+ * onSelectionChange(selection), onHover(j), onLimbGrab(j) -> true when the limb into j is foreshortened
+ * (its reach is then drawn while dragging), onViewChange(). The caller owns the pose: it calls setPose()
+ * with the edited frame, then draw(). Coordinates in edits are picture pixels (width x height); the canvas
+ * element fills its container and maps them with the view {scale: CSS px per picture px, x, y: CSS px}.
  */
 export class PoseCanvas {
   constructor(canvas, width, height, hooks) {
     this.canvas = canvas;
-    canvas.width = width;
-    canvas.height = height;
+    this.width = width;
+    this.height = height;
+    this.view = { scale: 1, x: 0, y: 0 };
+    this.fitScale = 1;
+    this.cssW = 1;
+    this.cssH = 1;
+    this.dpr = 1;
+    this.pan = null;
+    this.userView = false; // true once the artist zoomed or panned: a window resize then keeps the view
     this.ctx = canvas.getContext("2d");
     this.hooks = hooks;
     this.pose = new Float32Array(NUM_KEYPOINTS * 3);
@@ -46,6 +80,54 @@ export class PoseCanvas {
     canvas.addEventListener("pointermove", (e) => this.onPointerMove(e));
     canvas.addEventListener("pointerup", (e) => this.onPointerUp(e));
     canvas.addEventListener("pointercancel", (e) => this.onPointerUp(e));
+    canvas.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
+    canvas.addEventListener("auxclick", (e) => e.preventDefault());
+  }
+
+  /** Match the backing store to the element's CSS size (on open and on window resize). */
+  resize() {
+    const rect = this.canvas.getBoundingClientRect();
+    this.dpr = window.devicePixelRatio || 1;
+    this.cssW = Math.max(1, rect.width);
+    this.cssH = Math.max(1, rect.height);
+    this.canvas.width = Math.round(this.cssW * this.dpr);
+    this.canvas.height = Math.round(this.cssH * this.dpr);
+  }
+
+  /** Frame the picture-pixel box [x0, y0, x1, y1] in the view, centred (the picture itself by default). */
+  fit(box = [0, 0, this.width, this.height]) {
+    const [x0, y0, x1, y1] = box;
+    const scale = Math.min(this.cssW / Math.max(x1 - x0, 1), this.cssH / Math.max(y1 - y0, 1));
+    this.fitScale = scale;
+    this.userView = false;
+    this.setView(scale, (this.cssW - scale * (x0 + x1)) / 2, (this.cssH - scale * (y0 + y1)) / 2);
+  }
+
+  setView(scale, x, y) {
+    this.view = { scale, x, y };
+    const ds = this.canvas.dataset; // read by the browser test to find joints on screen
+    ds.viewScale = String(scale);
+    ds.viewX = String(x);
+    ds.viewY = String(y);
+    ds.dpr = String(this.dpr);
+    this.hooks.onViewChange?.();
+  }
+
+  /** Zoom by `factor` keeping the picture point under CSS point (cx, cy) in place. */
+  zoomAt(factor, cx, cy) {
+    const { scale, x, y } = this.view;
+    const next = Math.min(Math.max(scale * factor, this.fitScale * MIN_ZOOM), this.fitScale * MAX_ZOOM);
+    this.userView = true;
+    const px = (cx - x) / scale;
+    const py = (cy - y) / scale;
+    this.setView(next, cx - px * next, cy - py * next);
+    this.draw();
+  }
+
+  onWheel(e) {
+    e.preventDefault();
+    const rect = this.canvas.getBoundingClientRect();
+    this.zoomAt(Math.exp(-e.deltaY / 300), e.clientX - rect.left, e.clientY - rect.top);
   }
 
   /** The reference image drawn dimmed behind the skeleton (an HTMLImageElement, or null). */
@@ -58,16 +140,16 @@ export class PoseCanvas {
     this.pose.set(pose);
   }
 
-  /** Canvas pixels per CSS pixel, for pick radii and pointer mapping. */
+  /** Picture pixels per CSS pixel, for pick radii. */
   scale() {
-    const rect = this.canvas.getBoundingClientRect();
-    return rect.width > 0 ? this.canvas.width / rect.width : 1;
+    return 1 / this.view.scale;
   }
 
+  /** The picture point under a pointer event. */
   toCanvas(e) {
     const rect = this.canvas.getBoundingClientRect();
-    const s = this.canvas.width / rect.width;
-    return [(e.clientX - rect.left) * s, (e.clientY - rect.top) * s];
+    const { scale, x, y } = this.view;
+    return [(e.clientX - rect.left - x) / scale, (e.clientY - rect.top - y) / scale];
   }
 
   /** The joint under canvas point (x, y): body and feet win over the hand and face points they overlap. */
@@ -88,6 +170,12 @@ export class PoseCanvas {
   }
 
   onPointerDown(e) {
+    if (e.button === 1 || (e.button === 0 && e.altKey)) { // middle button, or Alt+drag: pan the view
+      e.preventDefault();
+      this.canvas.setPointerCapture(e.pointerId);
+      this.pan = { x: e.clientX, y: e.clientY, view: { ...this.view } };
+      return;
+    }
     if (e.button !== 0) return;
     this.canvas.setPointerCapture(e.pointerId);
     const [x, y] = this.toCanvas(e);
@@ -123,10 +211,18 @@ export class PoseCanvas {
     const grab = [this.pose[j * 3] - x, this.pose[j * 3 + 1] - y];
     const kind = this.selection.size > 1 ? "move" : "rotate";
     this.gesture = { kind, joint: j, grab, start, ctx, joints: [...this.selection] };
+    if (kind === "rotate") this.gesture.foreshortened = Boolean(this.hooks.onLimbGrab?.(j));
     this.hooks.onGestureStart();
   }
 
   onPointerMove(e) {
+    if (this.pan) {
+      const { view } = this.pan;
+      this.userView = true;
+      this.setView(view.scale, view.x + e.clientX - this.pan.x, view.y + e.clientY - this.pan.y);
+      this.draw();
+      return;
+    }
     if (!this.gesture) {
       const [x, y] = this.toCanvas(e);
       const j = this.pick(x, y);
@@ -166,6 +262,11 @@ export class PoseCanvas {
   }
 
   onPointerUp(e) {
+    if (this.pan) {
+      this.pan = null;
+      if (this.canvas.hasPointerCapture(e.pointerId)) this.canvas.releasePointerCapture(e.pointerId);
+      return;
+    }
     const g = this.gesture;
     if (!g) return;
     if (this.pendingMove) {
@@ -193,9 +294,15 @@ export class PoseCanvas {
   /** Draw the current pose, selection, hover and box; one full redraw costs well under a millisecond. */
   draw() {
     const { ctx, canvas, pose } = this;
-    const W = canvas.width;
-    const H = canvas.height;
+    const W = this.width;
+    const H = this.height;
+    const { scale, x: viewX, y: viewY } = this.view;
+    const d = this.dpr;
     ctx.globalAlpha = 1;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = OUTSIDE_COLOR;
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.setTransform(d * scale, 0, 0, d * scale, d * viewX, d * viewY);
     ctx.fillStyle = "#000";
     ctx.fillRect(0, 0, W, H);
     if (this.image && this.image.complete && this.image.naturalWidth) {
@@ -221,6 +328,9 @@ export class PoseCanvas {
       ctx.fill();
     };
     const lw = this.lineWidth;
+    ctx.strokeStyle = "rgba(255,255,255,0.25)"; // the picture's edge: what the render will show
+    ctx.lineWidth = 1 / scale;
+    ctx.strokeRect(0, 0, W, H);
     ctx.lineCap = "round";
     BODY_LIMBS.forEach(([a, b], i) => line(a, b, rgb(BODY_COLORS_RGB[i], 0.7), lw * 1.6));
     FEET_BONES.forEach(([a, b], i) => line(a, b, rgb(BODY_COLORS_RGB[i < 3 ? 11 : 8], 0.7), lw));
@@ -248,6 +358,21 @@ export class PoseCanvas {
     for (const j of this.selection) ring(j, "#ffd400", lw * 3, []);
     if (this.hover >= 0) ring(this.hover, "#fff", lw * 3.4, []);
     const g = this.gesture;
+    if (g && g.kind === "rotate" && g.foreshortened) {
+      // The limb can only turn: show the circle its end can reach, so a drag beyond it is understood.
+      const j = g.joint;
+      const p = this.hooks.parentOf ? this.hooks.parentOf(j) : -1;
+      if (p >= 0 && vis(j) && vis(p)) {
+        const r = Math.hypot(pose[j * 3] - pose[p * 3], pose[j * 3 + 1] - pose[p * 3 + 1]);
+        ctx.strokeStyle = "rgba(255,120,60,0.9)";
+        ctx.lineWidth = Math.max(1, lw * 0.4);
+        ctx.setLineDash([4, 4]);
+        ctx.beginPath();
+        ctx.arc(pose[p * 3], pose[p * 3 + 1], Math.max(r, 1), 0, Math.PI * 2);
+        ctx.stroke();
+        ctx.setLineDash([]);
+      }
+    }
     if (g && g.kind === "box") {
       ctx.strokeStyle = "#ffd400";
       ctx.lineWidth = 1;

@@ -7,13 +7,14 @@
 // to place it freely), Shift+click or drag a box in the key lane to select several and move them together,
 // right-click for the ease menu. The timeline only proposes moves; the editor applies them to the document.
 
+import { BEAT_RGB, DOWNBEAT_RGB, WAVEFORM_RGB, css, sectionRGB } from "./palette.js";
+
 const SECTION_H = 18;
 const RULER_H = 14;
 const KEY_H = 20;
 const KEY_R = 6; // half the diamond's width, CSS px
 const KEY_PICK_PX = 8; // a press this close to a diamond grabs it
 const DRAG_START_PX = 3; // a press that moves less than this is a click
-const SECTION_COLORS = ["#3a4a6b", "#5a3a6b", "#3a6b55", "#6b5a3a", "#6b3a44", "#3a606b"];
 const KEY_COLOR = "#00dcff";
 const SELECTED_COLOR = "#ffd400";
 
@@ -21,6 +22,34 @@ const SELECTED_COLOR = "#ffd400";
 export function beatFrames(music, fps, numFrames) {
   const toFrames = (times) => (times || []).map((t) => Math.round(t * fps)).filter((f) => f >= 0 && f < numFrames);
   return { beats: toFrames(music && music.beat_times_s), downbeats: toFrames(music && music.downbeat_times_s) };
+}
+
+/**
+ * Bar and beat of `frame` counted from the downbeats: {bar, beat} with beat 1 on every downbeat, bars
+ * numbered from the first downbeat (bar 1); beats before it are a pickup, bar 0, numbered so the last one
+ * before the downbeat is beat `beatsPerBar`. Without downbeats, bars are counted from the first beat.
+ * null before the first beat. `beats` and `downbeats` are sorted frame indices (downbeats a subset).
+ */
+export function barBeat(beats, downbeats, frame, beatsPerBar = 4) {
+  let index = -1;
+  for (let i = 0; i < beats.length && beats[i] <= frame; i++) index = i;
+  if (index < 0) return null;
+  const isDown = new Set(downbeats);
+  const first = beats.findIndex((b) => isDown.has(b));
+  if (first < 0) return { bar: Math.floor(index / beatsPerBar) + 1, beat: (index % beatsPerBar) + 1 };
+  if (index < first) {
+    const beat = (((beatsPerBar - (first - index)) % beatsPerBar) + beatsPerBar) % beatsPerBar + 1;
+    return { bar: 0, beat };
+  }
+  let bar = 0;
+  let lastDown = first;
+  for (let i = first; i <= index; i++) {
+    if (isDown.has(beats[i])) {
+      bar++;
+      lastDown = i;
+    }
+  }
+  return { bar, beat: index - lastDown + 1 };
 }
 
 /** The beat frame nearest to `frame`, or `frame` itself when there are no beats. */
@@ -408,11 +437,11 @@ export class Timeline {
     ctx.font = "11px sans-serif";
     ctx.textBaseline = "middle";
     const sections = (this.music && this.music.sections) || [];
-    sections.forEach((s, i) => {
+    sections.forEach((s) => {
       const x0 = this.frameToX(s.start_s * this.fps);
       const x1 = this.frameToX(s.end_s * this.fps);
       if (x1 < 0 || x0 > W) return;
-      ctx.fillStyle = SECTION_COLORS[i % SECTION_COLORS.length];
+      ctx.fillStyle = css(sectionRGB(s.label));
       ctx.fillRect(x0, 0, x1 - x0, SECTION_H);
       ctx.globalAlpha = 0.18;
       ctx.fillRect(x0, waveTop, x1 - x0, waveH);
@@ -437,7 +466,7 @@ export class Timeline {
     if (path) {
       ctx.save();
       ctx.translate(-this.scrollPx, 0);
-      ctx.fillStyle = "#4f8fd8";
+      ctx.fillStyle = css(WAVEFORM_RGB);
       ctx.fill(path);
       ctx.restore();
     }
@@ -447,7 +476,7 @@ export class Timeline {
       if (b < first || b > last) continue;
       const x = this.frameToX(b);
       const down = this.downbeats.has(b);
-      ctx.fillStyle = down ? "rgba(255,200,60,0.95)" : "rgba(255,255,255,0.35)";
+      ctx.fillStyle = down ? css(DOWNBEAT_RGB, 0.95) : css(BEAT_RGB, 0.4);
       ctx.fillRect(x - (down ? 1 : 0.5), waveTop, down ? 2 : 1, waveH);
       if (down) downbeatsDrawn++; else beatsDrawn++;
     }
