@@ -25,7 +25,7 @@ def save_pose_json(seq: PoseSequence2D, path: str | Path, decimals: int | None =
     """Write ``seq`` as POSE_KEYPOINT frames with its fps; returns the path written.
 
     decimals : round coordinates (px) and confidences to this many decimals and write whole
-               numbers without ``.0``; 2 makes a long dance's file ~3x smaller, 0.01 px off
+               numbers without ``.0``; 2 makes a dance's file 2.4x smaller, 0.01 px off
                at most. None writes the exact float32 values.
     """
     target = Path(path)
