@@ -2,7 +2,8 @@
 
 ``plan_choreography`` picks moves from the JSON move library per 8-count phrase;
 ``choreograph`` lays their keyframes on the real beat times, interpolates, locks
-the planted feet and returns a ``Motion3D``. Deterministic for a given seed.
+the planted feet, clamps every joint to its anatomical range (``joint_limits``) and
+returns a ``Motion3D``. Deterministic for a given seed.
 
 Example::
 
@@ -12,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -19,6 +21,7 @@ import numpy as np
 from ...errors import MotionInputError
 from ...music.analysis import MusicAnalysis
 from ...timeline import frame_times_s
+from ..joint_limits import clamp_to_joint_limits
 from ..motion3d import Motion3D
 from ..skeleton import FOOT_CONTACT_JOINTS, UPRIGHT, Skeleton
 from .foot_lock import floor_ankle_height_m, lock_feet, world_transforms
@@ -69,7 +72,7 @@ def choreograph(analysis: MusicAnalysis, seed: int = 0, style: str = MIXED, ener
     if keep is not None or keep_mask is not None:
         motion = blend_into_kept(motion, keep, keep_mask, beat_period_s=float(np.median(np.diff(grid.times_s))))
     report(1.0)
-    return motion
+    return replace(motion, rotations=clamp_to_joint_limits(motion.rotations))
 
 
 def _standing_pelvis_height_m(skeleton: Skeleton) -> float:

@@ -2,8 +2,9 @@
 
 While a foot is planted its ankle keeps the world position it landed at and the
 foot lies flat, facing the dancer's heading; the hip and knee are re-solved
-analytically (law of cosines, knee bending towards where the keyframed knee
-pointed), so bone lengths never change. Between plants the ankle follows the
+analytically (law of cosines, the knee a hinge bending forward in the plane its
+keyframed hinge axis sets), so bone lengths never change and knees never bend
+backwards or sideways. Between plants the ankle follows the
 keyframed swing, offset smoothly from the last landing spot to the next one, and
 never goes below the floor. Where a planted foot is out of reach the pelvis is
 lowered just enough, smoothly.
@@ -17,6 +18,8 @@ from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 from ..rotations import axis_angle_to_matrix, matrix_to_quaternion, quaternion_to_matrix, slerp
 from ..skeleton import JOINT, NUM_JOINTS, PARENTS, UPRIGHT, Skeleton
 
+# Below this sine of the angle between hinge axis and leg line the hinge says little about the bend plane.
+_HINGE_MIN_SINE = 0.2
 _LEGS = ((JOINT["left_hip"], JOINT["left_knee"], JOINT["left_ankle"]),
          (JOINT["right_hip"], JOINT["right_knee"], JOINT["right_ankle"]))
 _REACH_FRACTION = 0.999
@@ -160,15 +163,32 @@ def _two_bone_ik(skeleton: Skeleton, pelvis_world: np.ndarray, hip_world: np.nda
     fallback = forward - np.sum(forward * along, axis=-1, keepdims=True) * along
     side = np.where(side_norm > 1e-6, side / np.maximum(side_norm, 1e-12),
                     fallback / np.maximum(np.linalg.norm(fallback, axis=-1, keepdims=True), 1e-12))
+    # The knee bends forward in the plane normal to its hinge (the hip frame's x axis, as knee flexion is
+    # about x), so the thigh keeps its twist; the keyframed knee only decides when the hinge lies along the leg.
+    hinge = hip_world[..., :, 0]
+    hinge = hinge - np.sum(hinge * along, axis=-1, keepdims=True) * along
+    hinge_norm = np.linalg.norm(hinge, axis=-1, keepdims=True)
+    side = np.where(hinge_norm > _HINGE_MIN_SINE, np.cross(along, hinge / np.maximum(hinge_norm, 1e-12)), side)
     cos_hip = np.clip((upper ** 2 + reach ** 2 - lower ** 2) / (2 * upper * reach), -1.0, 1.0)
     knee_m = hip_m + upper * (cos_hip * along + np.sqrt(1 - cos_hip ** 2) * side)
     thigh_now = hip_world @ skeleton.rest_offsets_m[knee]
     new_hip_world = _rotation_between(thigh_now, knee_m - hip_m) @ hip_world
+    new_hip_world = _hinge_twist(new_hip_world, knee_m - hip_m, np.cross(side, along)) @ new_hip_world
     knee_world = new_hip_world @ knee_local
     shin_now = knee_world @ skeleton.rest_offsets_m[ankle]
     new_knee_world = _rotation_between(shin_now, hip_m + along * reach - knee_m) @ knee_world
     return (_transpose(pelvis_world) @ new_hip_world, _transpose(new_hip_world) @ new_knee_world,
             _transpose(new_knee_world) @ ankle_world)
+
+
+def _hinge_twist(hip_world: np.ndarray, thigh: np.ndarray, normal: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) world rotation about the thigh turning the knee's hinge axis (the hip frame's x, as knee
+    flexion is about x) onto the leg plane's normal, so the knee bends as a hinge, never sideways."""
+    axis = thigh / np.maximum(np.linalg.norm(thigh, axis=-1, keepdims=True), 1e-12)
+    hinge = hip_world[..., :, 0]
+    hinge = hinge - np.sum(hinge * axis, axis=-1, keepdims=True) * axis
+    angle = np.arctan2(np.sum(np.cross(hinge, normal) * axis, axis=-1), np.sum(hinge * normal, axis=-1))
+    return axis_angle_to_matrix(axis * angle[..., None])
 
 
 def _transpose(matrices: np.ndarray) -> np.ndarray:
