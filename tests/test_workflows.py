@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -166,7 +167,9 @@ def test_cpu_workflow_runs_end_to_end(pack, tmp_path, monkeypatch, name):
     prompt = to_api_prompt(workflow, definitions)
     song = click_track(tempo_bpm=110.0, duration_s=6.0, sample_rate=44100)
     stereo = torch.from_numpy(np.stack([song, song]))[None]
-    picture = torch.full((1, 240, 160, 3), 0.8)
+    # The demo character at 160x240: a picture with a person in it, as the detector needs (a blank one is refused).
+    character = cv2.cvtColor(cv2.imread(str(REPO_ROOT / "assets" / "demo_character.png")), cv2.COLOR_BGR2RGB)
+    picture = torch.from_numpy(cv2.resize(character, (160, 240), interpolation=cv2.INTER_AREA))[None] / 255.0
     fake_nodes = {"LoadAudio": lambda audio: ({"waveform": stereo, "sample_rate": 44100},),
                   "LoadImage": lambda image, **_: (picture, torch.zeros(1, 240, 160))}
     ui = run_prompt(prompt, pack, fake_nodes)
