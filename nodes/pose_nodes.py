@@ -84,7 +84,8 @@ def camera_inputs() -> dict:
 class ChoreoProjectMotion:
     DESCRIPTION = ("Turns 3D motion into the 2D whole-body poses of the reference person: optional retargeting "
                    "to their proportions, a camera (orthographic or perspective, yaw/pitch/distance), a similarity "
-                   "fit onto their pose, and hands and face synthesised from the head and wrists.")
+                   "fit onto their pose, and hands and face synthesised from the head and wrists. The pose "
+                   "remembers the camera and proportions, so Regenerate Around Edits sees new frames the same way.")
     CATEGORY = f"{CATEGORY}/pose"
     FUNCTION = "project"
     RETURN_TYPES = (POSE, POSE_KEYPOINT)
