@@ -31,7 +31,7 @@ CLI_WORDING = {
     "Trim it first (e.g. ComfyUI's TrimAudioDuration node).":
         "Trim it first (e.g. ffmpeg -i song.mp3 -t 600 short.mp3).",
     "Put the ONNX file in ComfyUI/models/choreo/rtmlib/ (or rtmlib's cache ~/.cache/rtmlib/hub/checkpoints/).":
-        "Pass the ONNX file's path with --rtmlib-model.",
+        "Check the --rtmlib-model path.",
     "Or connect a POSE_KEYPOINT reference, or use the default body.":
         "Or give the picture's pose with --pose-json, or leave out --rtmlib-model.",
     "connect a POSE_KEYPOINT reference, or use the default body.":

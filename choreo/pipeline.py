@@ -89,18 +89,18 @@ def reference_for(job: DanceJob, image_rgb) -> ReferenceFit:
 def check_output_path(out_path: str | Path) -> Path:
     """Refuse an output path that would only fail after minutes of work; create its folder.
 
-    It must end in .mp4, not be a folder, and its folder must be creatable and writable
+    It must not be a folder, must end in .mp4, and its folder must be creatable and writable
     (checked by creating and removing a probe file there: permission bits alone misjudge ACLs and mounts).
     """
     out = Path(out_path)
+    if out.is_dir():
+        raise VideoExportError(f"output {str(out)!r} is a folder; give a file name such as "
+                               f"{str(out / 'dance.mp4')!r}.")
     if out.suffix.lower() != VIDEO_SUFFIX:
         other_video = out.suffix.lower() in OTHER_VIDEO_SUFFIXES
         fixed = out.with_suffix(VIDEO_SUFFIX) if other_video else out.with_name(out.name + VIDEO_SUFFIX)
         raise VideoExportError(f"output {str(out)!r} must end in {VIDEO_SUFFIX} (Choreo writes H.264 MP4), "
                                f"e.g. {str(fixed)!r}.")
-    if out.is_dir():
-        raise VideoExportError(f"output {str(out)!r} is a folder; give a file name such as "
-                               f"{str(out / 'dance.mp4')!r}.")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out.parent):

@@ -89,6 +89,13 @@ def test_output_without_mp4_extension_fails_before_the_analysis(tmp_path, song, 
     assert "must end in .mp4" in error and "take.v2.mp4" in error
 
 
+def test_output_that_is_a_folder_asks_for_a_file_name(tmp_path, song, picture, capsys, analysis_calls):
+    (tmp_path / "renders").mkdir()
+    error = run_failing(["--audio", str(song), "--image", str(picture), "--out", str(tmp_path / "renders")],
+                        capsys, analysis_calls)
+    assert "is a folder; give a file name such as" in error and "dance.mp4" in error
+
+
 def test_output_folder_that_cannot_be_created_fails_before_the_analysis(tmp_path, song, picture, capsys,
                                                                         analysis_calls):
     (tmp_path / "a_file").write_text("not a folder")
