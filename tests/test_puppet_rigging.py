@@ -182,3 +182,15 @@ def test_a_person_too_small_to_animate_is_refused():
     tiny = {name: (20 + 0.1 * x, 20 + 0.1 * y) for name, (x, y) in WAIST_UP.items()}
     with pytest.raises(ImageInputError, match=r"too small to animate: about 7 px across the shoulders .*needs at least 12 px.* crop"):
         build_puppet(waist_up_portrait(), pose_of(tiny))
+
+
+def test_thighs_without_shins_stay_with_the_torso_on_the_bottom_edge():
+    cut_at_knees = dict(WAIST_UP, right_hip=(68, 170), left_hip=(92, 170), right_knee=(68, 196), left_knee=(92, 196))
+    image = waist_up_portrait()
+    mask = (np.abs(image.astype(int) - BACKGROUND).sum(-1) > 0).astype(np.float32)
+    puppet = build_puppet(image, pose_of(cut_at_knees), mask=mask)
+    assert {layer.part for layer in puppet.layers}.isdisjoint({"r_leg", "l_leg"})
+    assert not {"r_thigh", "l_thigh"} & set(puppet.anchors)
+    assert any("three-quarter" in note for note in puppet.notes)
+    kicked = dict(cut_at_knees, right_knee=(30, 180), left_knee=(130, 180))
+    assert colour_mask(render(puppet, kicked), SHIRT)[H - 30:, 56:104].mean() > 0.95  # the shirt is not torn open

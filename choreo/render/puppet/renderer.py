@@ -26,7 +26,7 @@ from ...errors import ChoreoError, ImageInputError, PoseInputError
 from ...pose.sequence import PoseSequence2D
 from .deform import pose_transforms, skin
 from .mesh import Mesh, triangulate_mask
-from .rig import (ATTACHMENTS, BONES, DRAW_ORDER, body_scale_px, bone_radii, bone_segments, choose_anchors, head_weights,
+from .rig import (ATTACHMENTS, BONE_INDEX, BONES, DRAW_ORDER, body_scale_px, bone_radii, bone_segments, choose_anchors, head_weights,
                   label_parts, profile_near_side, skinning_weights)
 from .segmentation import fill_background, segment_figure
 
@@ -321,7 +321,7 @@ def _fill_from(image_rgb: np.ndarray, source: np.ndarray, hole: np.ndarray, sigm
     weight = cv2.GaussianBlur(weight, (0, 0), sigma)[..., None]
     colour = cv2.GaussianBlur(colour, (0, 0), sigma)
     mean = cv2.resize(colour / np.maximum(weight, 1e-6), (w, h), interpolation=cv2.INTER_LINEAR)
-    reach = cv2.resize(np.minimum(weight * 20.0, 1.0), (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+    reach = cv2.resize(np.minimum(weight * 50.0, 1.0), (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
     nearest = _bleed_colours(image_rgb, source).astype(np.float32)
     filled = np.clip(reach * mean + (1.0 - reach) * nearest + 0.5, 0, 255).astype(np.uint8)
     return np.where(hole[..., None], filled, image_rgb)
@@ -335,10 +335,9 @@ def _bottom_pin(vertices: np.ndarray, height: int, depth_px: float) -> np.ndarra
 
 def _notes(anchors: dict[str, tuple[int, int]], near_side: str | None) -> tuple[str, ...]:
     notes = []
-    if not {"r_thigh", "l_thigh"} & set(anchors):
-        notes.append("Waist-up picture: only the upper body dances; the legs are not in the picture.")
-    elif not {"r_shin", "l_shin"} & set(anchors):
-        notes.append("The lower legs are not in the picture: the body is held at the picture's bottom edge.")
+    if not any(BONES[BONE_INDEX[name]].part in ("r_leg", "l_leg") for name in anchors):
+        notes.append("Waist-up or three-quarter picture: only the upper body dances; the legs are not (fully) in "
+                     "the picture, so the body stays on the picture's bottom edge.")
     if near_side:
         far = "left" if near_side == "right" else "right"
         notes.append(f"Profile picture (seen from the {near_side}): the body cannot turn towards the camera and the far "
@@ -373,6 +372,8 @@ def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndar
     if "spine" not in anchors:
         raise PoseInputError("reference pose has no torso: it needs a confident neck plus both shoulders or both hips "
                              f"(confidence >= {threshold}); check the pose was detected on this image.")
+    if not {"r_shin", "l_shin"} & set(anchors):  # thighs alone would tear the hips and coat: legs go with the torso
+        anchors = {name: pick for name, pick in anchors.items() if BONES[BONE_INDEX[name]].part not in ("r_leg", "l_leg")}
     near_side = profile_near_side(keypoints, confidence, threshold)
     if near_side:  # the far arm lies behind the body: its pixels are torso or near arm
         far = "l_" if near_side == "right" else "r_"
@@ -405,7 +406,7 @@ def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndar
             part_mask |= under_arms
             grow = max(2, int(round(0.03 * scale)))  # the arm's fringe the torso claimed goes too
             hole = (cv2.dilate(under_arms.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)) > 0) & part_mask
-            texture_rgb = _fill_from(colours, parts["torso"] & ~hole, hole, 0.15 * scale)
+            texture_rgb = _fill_from(colours, parts["torso"] & ~hole, hole, 0.3 * scale)
         mesh = triangulate_mask(part_mask, config.mesh_spacing_px, margin_px=2)
         if len(mesh.triangles) == 0:
             continue

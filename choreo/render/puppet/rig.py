@@ -290,8 +290,8 @@ def _above_the_neck(points: np.ndarray, segments: np.ndarray, rigged: np.ndarray
 
     "Up" is from the spine's lower end to the neck. A point belongs to the head when it is more
     than 0.15 head-bone lengths above the neck and within 0.4 shoulder widths of the head's
-    axis (the neck, not the trapezius), or anywhere more than 0.6 head lengths up (wide hair,
-    a cap's brim). Returns (N,) bool.
+    axis (the neck, not the trapezius), or more than 0.6 head lengths up and within 0.6 shoulder
+    widths (wide hair, a cap's brim; not a hand raised beside the head). Returns (N,) bool.
     """
     spine, head = segments[BONE_INDEX["spine"]], segments[BONE_INDEX["head"]]
     up = spine[0] - spine[1]
@@ -303,7 +303,7 @@ def _above_the_neck(points: np.ndarray, segments: np.ndarray, rigged: np.ndarray
         width = max(width, float(np.linalg.norm(segments[BONE_INDEX["r_clavicle"], 1] - segments[BONE_INDEX["l_clavicle"], 1])))
     rel = points.astype(np.float64) - spine[0]
     height, lateral = rel @ up, np.abs(rel @ across)
-    return ((height > 0.15 * head_len) & (lateral < 0.4 * width)) | (height > 0.6 * head_len)
+    return (height > 0.15 * head_len) & (lateral < 0.4 * width) | (height > 0.6 * head_len) & (lateral < 0.6 * width)
 
 
 def label_parts(mask: np.ndarray, segments: np.ndarray, rigged: np.ndarray, radii: np.ndarray,

@@ -140,7 +140,7 @@ def fill_background(image_rgb: np.ndarray, mask: np.ndarray, dilate_px: int, rad
     small_hole = (cv2.resize(hole.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0).astype(np.uint8)
     small_hole = cv2.dilate(small_hole, np.ones((3, 3), np.uint8))
     filled = cv2.inpaint(small, small_hole, max(1.0, radius_px * scale), cv2.INPAINT_TELEA)
-    sigma = max(1.0, 0.01 * max(size))
+    sigma = max(1.0, 0.03 * max(size))  # Telea leaves radial streaks across a large hole: soften them
     blurred = cv2.GaussianBlur(filled, (0, 0), sigma)
     filled = np.where(small_hole[..., None] > 0, blurred, filled)
     plate = cv2.resize(filled, (w, h), interpolation=cv2.INTER_LINEAR)
