@@ -233,8 +233,10 @@ def test_large_picture_is_worked_at_1024_px_unless_kept(tmp_path):
     job = pipeline.DanceJob(image_path=path)
     assert pipeline.working_image(job, lines.append).shape == (682, 1024, 3)
     assert lines == ["picture is 6000x4000 px; working at 1024x682 px (keep the original size with --keep-size)"]
-    kept = pipeline.working_image(pipeline.DanceJob(image_path=path, keep_image_size=True), lines.append)
-    assert kept.shape == (4000, 6000, 3) and len(lines) == 1
+    medium = tmp_path / "medium.png"
+    Image.new("RGB", (1601, 1201), (90, 120, 200)).save(medium)
+    kept = pipeline.working_image(pipeline.DanceJob(image_path=medium, keep_image_size=True), lines.append)
+    assert kept.shape == (1201, 1601, 3) and len(lines) == 1
 
 
 def test_a_dance_from_a_big_picture(tmp_path, song, capsys):
