@@ -14,7 +14,7 @@ from PIL import Image
 from choreo import pipeline
 from choreo.cli import build_parser, cli_wording, main
 from choreo.errors import ChoreoError
-from choreo.io.pose_json import save_pose_json
+from choreo.io.pose_json import load_pose_json, save_pose_json
 from choreo.io.video_export import read_video_info
 from choreo.pose.reference import default_reference_pose
 from choreo.progress import FrameProgress
@@ -258,3 +258,4 @@ def test_a_dance_from_a_big_picture(tmp_path, song, capsys):
     saved = json.loads(out.with_name("take.v2_00001_.pose.json").read_text())
     values = [v for person in saved["frames"][10]["people"] for part in person.values() if part for v in part]
     assert values and all(round(v, 2) == v for v in values)
+    assert load_pose_json(out.with_name("take.v2_00001_.pose.json")).num_frames == 36
