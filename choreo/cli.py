@@ -27,9 +27,10 @@ FPS_RANGE = (1.0, 120.0)  # the Save Dance Video node's range; below 1 fps nothi
 ENERGY_RANGE = (0.0, 2.0)  # the Choreograph node's range: 0 stands still, 2 doubles every move
 
 # Core messages are written for ComfyUI's error dialog; on a terminal the same advice is given in flags.
+# Applied in order: a longer phrase comes before the shorter phrase it contains.
 CLI_WORDING = {
     "Trim it first (e.g. ComfyUI's TrimAudioDuration node).":
-        "Trim it first (e.g. ffmpeg -i song.mp3 -t 600 short.mp3).",
+        "Trim it first (e.g. ffmpeg -i song.mp3 -t 1800 short.mp3).",
     "Put the ONNX file in ComfyUI/models/choreo/rtmlib/ (or rtmlib's cache ~/.cache/rtmlib/hub/checkpoints/).":
         "Check the --rtmlib-model path.",
     "Or connect a POSE_KEYPOINT reference, or use the default body.":
