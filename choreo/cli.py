@@ -19,6 +19,7 @@ from .io.image_files import WORK_MAX_SIDE_PX
 from .motion.choreographer import STYLES
 from .pipeline import ASSETS_DIR, DEMO_AUDIO, DEMO_IMAGE, DanceJob, make_dance_video
 from .pose.projection import Camera
+from .pose.reference import REFERENCE_SOURCES
 from .progress import FrameProgress
 from .render.dance_frames import DRAW_STYLES, RENDERERS
 
@@ -100,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rtmlib-model", type=Path,
                         help="whole-body ONNX model (RTMW/DWPose) to detect the reference pose with "
                              "(default: the built-in detector)")
+    parser.add_argument("--person-index", type=number_in(0, 63, int), default=0,
+                        help="which person when the picture shows several: 0 = the largest (default: %(default)s)")
+    parser.add_argument("--reference", choices=[s for s in REFERENCE_SOURCES if s != "pose_keypoint"],
+                        default="auto",
+                        help="where the dancer's pose comes from: auto = --pose-json, else the MediaPipe detector, "
+                             "else --rtmlib-model, else a default body (a guess, with a warning); default_body "
+                             "asks for the guess (default: %(default)s)")
     parser.add_argument("--yaw", type=number_in(-360.0, 360.0), default=0.0,
                         help="camera yaw in degrees, 0 = front (default: %(default)g)")
     parser.add_argument("--keep-size", action="store_true",
@@ -116,7 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     job = DanceJob(audio_path=args.audio, image_path=args.image, out_path=args.out, fps=args.fps, seed=args.seed,
                    style=args.style, energy_scale=args.energy, draw_style=args.draw,
                    renderer=args.renderer, pose_json=args.pose_json, rtmlib_model=args.rtmlib_model,
-                   camera=Camera(yaw_deg=args.yaw), export_data=not args.no_data, keep_image_size=args.keep_size)
+                   camera=Camera(yaw_deg=args.yaw), export_data=not args.no_data, keep_image_size=args.keep_size,
+                   person_index=args.person_index, reference_source=args.reference)
     started = time.perf_counter()
     try:
         result = make_dance_video(job, log=lambda message: print(f"  {message}", flush=True),

@@ -259,3 +259,37 @@ def test_a_dance_from_a_big_picture(tmp_path, song, capsys):
     values = [v for person in saved["frames"][10]["people"] for part in person.values() if part for v in part]
     assert values and all(round(v, 2) == v for v in values)
     assert load_pose_json(out.with_name("take.v2_00001_.pose.json")).num_frames == 36
+
+
+def test_a_picture_with_nobody_in_it_is_refused_before_the_analysis(song, picture, tmp_path, capsys,
+                                                                      analysis_calls, monkeypatch):
+    """The detector (its stand-in here: nobody found) refuses the picture; asking for the default body works."""
+    monkeypatch.setattr("choreo.pose.reference.detect_person", _nobody)
+    error = run_failing(["--audio", str(song), "--image", str(picture), "--out", str(tmp_path / "a.mp4")],
+                        capsys, analysis_calls)
+    assert "No person was found" in error and not NODE_WORDS.search(error)
+
+
+def test_without_the_detector_the_default_body_is_used_and_called_a_guess(song, picture, tmp_path, capsys,
+                                                                           monkeypatch):
+    from choreo.pose import mediapipe_models
+
+    monkeypatch.setattr("choreo.pose.reference.detect_person", _models_missing)
+    code = main(["--audio", str(song), "--image", str(picture), "--out", str(tmp_path / "a.mp4"), "--fps", "8",
+                 "--renderer", "skeleton_on_black", "--no-data"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "warning: The dance is fitted to a default body" in printed and mediapipe_models.FETCH_COMMAND in printed
+    assert "fit the person (default_body)" in printed
+
+
+def _nobody(*args, **kwargs):
+    from choreo.errors import PoseInputError
+
+    raise PoseInputError("No person was found in the photo. Use a photo in which one person is clearly visible.")
+
+
+def _models_missing(*args, **kwargs):
+    from choreo.pose.mediapipe_models import MissingModelsError
+
+    raise MissingModelsError("models not installed")
