@@ -194,3 +194,12 @@ def test_thighs_without_shins_stay_with_the_torso_on_the_bottom_edge():
     assert any("three-quarter" in note for note in puppet.notes)
     kicked = dict(cut_at_knees, right_knee=(30, 180), left_knee=(130, 180))
     assert colour_mask(render(puppet, kicked), SHIRT)[H - 30:, 56:104].mean() > 0.95  # the shirt is not torn open
+
+
+def test_a_limb_whose_joint_is_not_on_the_person_is_left_still_and_named():
+    image = waist_up_portrait()
+    mask = (np.abs(image.astype(int) - BACKGROUND).sum(-1) > 0).astype(np.float32)
+    mask[140:, 96:] = 0.0  # something in front of the left forearm: the mask says it is not the person
+    puppet = build_puppet(image, pose_of(WAIST_UP), mask=mask)
+    assert "l_upper_arm" in puppet.anchors and not {"l_forearm", "l_hand"} & set(puppet.anchors)
+    assert any("left wrist" in note for note in puppet.notes)

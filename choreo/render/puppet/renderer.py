@@ -26,8 +26,8 @@ from ...errors import ChoreoError, ImageInputError, PoseInputError
 from ...pose.sequence import PoseSequence2D
 from .deform import pose_transforms, skin
 from .mesh import Mesh, triangulate_mask
-from .rig import (ATTACHMENTS, BONE_INDEX, BONES, DRAW_ORDER, body_scale_px, bone_radii, bone_segments, choose_anchors, head_weights,
-                  label_parts, profile_near_side, skinning_weights)
+from .rig import (ATTACHMENTS, BONE_INDEX, BONES, DRAW_ORDER, anchor_point, body_scale_px, bone_radii, bone_segments,
+                  choose_anchors, head_weights, label_parts, profile_near_side, skinning_weights)
 from .segmentation import fill_background, segment_figure
 
 _OFF_CANVAS = -10.0  # source coordinate for pixels no triangle covers: remap's border gives alpha 0
@@ -333,8 +333,43 @@ def _bottom_pin(vertices: np.ndarray, height: int, depth_px: float) -> np.ndarra
     return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
-def _notes(anchors: dict[str, tuple[int, int]], near_side: str | None) -> tuple[str, ...]:
+_CHECKED_JOINTS = {"r_upper_arm": "right elbow", "r_forearm": "right wrist", "l_upper_arm": "left elbow",
+                   "l_forearm": "left wrist", "r_thigh": "right knee", "r_shin": "right ankle",
+                   "l_thigh": "left knee", "l_shin": "left ankle"}
+
+
+def _hidden_limbs(anchors: dict[str, tuple[int, int]], keypoints: np.ndarray, confidence: np.ndarray, threshold: float,
+                  figure: np.ndarray, scale: float) -> tuple[dict[str, tuple[int, int]], tuple[str, ...]]:
+    """Drop limb bones whose elbow, wrist, knee or ankle is not on the person (hidden behind an object).
+
+    Rigging them would swing whatever covers the joint (a helmet held in front of the arm) or
+    a sliver of sleeve. A dropped bone takes its children with it; their pixels stay with the
+    parent part. Returns the remaining anchors and the joints found hidden.
+    """
+    h, w = figure.shape
+    grow = max(3, int(round(0.05 * scale)))
+    on_person = cv2.dilate(figure.astype(np.uint8), np.ones((2 * grow + 1,) * 2, np.uint8)) > 0
+    dropped: set[str] = set()
+    hidden = []
+    for bone in BONES:
+        if bone.name not in anchors:
+            continue
+        if bone.parent in dropped:
+            dropped.add(bone.name)
+        elif bone.name in _CHECKED_JOINTS:
+            end = anchor_point(bone.end[anchors[bone.name][1]], keypoints, confidence, threshold)
+            x, y = int(round(end[0])), int(round(end[1]))
+            if not (0 <= x < w and 0 <= y < h and on_person[y, x]):
+                dropped.add(bone.name)
+                hidden.append(_CHECKED_JOINTS[bone.name])
+    return {name: pick for name, pick in anchors.items() if name not in dropped}, tuple(hidden)
+
+
+def _notes(anchors: dict[str, tuple[int, int]], near_side: str | None, hidden: tuple[str, ...] = ()) -> tuple[str, ...]:
     notes = []
+    if hidden:
+        notes.append(f"Not on the person in the picture (hidden behind something, or outside the mask): {', '.join(hidden)}; "
+                     "that part of the limb does not dance.")
     if not any(BONES[BONE_INDEX[name]].part in ("r_leg", "l_leg") for name in anchors):
         notes.append("Waist-up or three-quarter picture: only the upper body dances; the legs are not (fully) in "
                      "the picture, so the body stays on the picture's bottom edge.")
@@ -388,6 +423,7 @@ def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndar
     if figure.sum() < max(64, 0.002 * h * w):
         raise ImageInputError("no person region found in the image around the reference pose; "
                               "connect a MASK of the figure (white = figure) to the puppet node.")
+    anchors, hidden = _hidden_limbs(anchors, keypoints, confidence, threshold, figure, scale)
     segments, rigged = bone_segments(keypoints, confidence, anchors, threshold)
     radii = bone_radii(segments, rigged, cv2.distanceTransform(figure.astype(np.uint8), cv2.DIST_L2, 5), scale)
     parts = label_parts(figure, segments, rigged, radii, scale)
@@ -425,7 +461,7 @@ def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndar
         if part in ("torso", "r_leg", "l_leg") and parts[part][-1].any():
             pinned = _bottom_pin(mesh.vertices, h, config.border_pin_depth * scale)
         layers.append(PuppetLayer(part, mesh, bone_ids, weights, texture, pinned))
-    return Puppet(config, background, figure, tuple(layers), segments, rigged, anchors, _notes(anchors, near_side))
+    return Puppet(config, background, figure, tuple(layers), segments, rigged, anchors, _notes(anchors, near_side, hidden))
 
 
 def iter_puppet_frames(puppet: Puppet, poses: PoseSequence2D) -> Iterator[np.ndarray]:

@@ -260,8 +260,9 @@ def bone_radii(segments: np.ndarray, rigged: np.ndarray, inside_distance_px: np.
     from a thin arm is not. segments (S, 2, 2); rigged (S,) bool; inside_distance_px (H, W)
     float32 distance to the background. Returns (S,) float32 pixels, clipped to 8–60 % of
     the bone's length (torso 15–80 %) so a merged blob cannot make a limb swallow the body.
-    With ``scale_px`` (``body_scale_px``) a limb is also at most 0.22 shoulder widths thick:
-    an arm lying against the body measures the whole body's thickness otherwise.
+    With ``scale_px`` (``body_scale_px``) a limb is also at most 0.22 shoulder widths thick and
+    the head 0.4: an arm lying against the body, or a head on a thick coat, measures the whole
+    body's thickness otherwise.
     """
     h, w = inside_distance_px.shape
     radii = np.ones(len(segments), np.float32)
@@ -279,8 +280,8 @@ def bone_radii(segments: np.ndarray, rigged: np.ndarray, inside_distance_px: np.
             measured = float(np.median(samples))
             low, high = (0.15, 0.8) if BONES[i].part == "torso" else (0.08, 0.6)
         high_px = max(high * length, 3.0)
-        if scale_px and BONES[i].part not in ("torso", "head"):
-            high_px = max(min(high_px, 0.22 * scale_px), 3.0)
+        if scale_px and BONES[i].part != "torso":
+            high_px = max(min(high_px, (0.4 if BONES[i].part == "head" else 0.22) * scale_px), 3.0)
         radii[i] = np.clip(measured, min(max(low * length, 2.0), high_px), high_px)
     return radii
 
