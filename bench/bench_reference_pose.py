@@ -30,6 +30,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from choreo.errors import ChoreoError, PoseInputError  # noqa: E402
 from choreo.pose.layout import BODY_NAMES  # noqa: E402
 from choreo.pose.reference import default_reference_pose  # noqa: E402
 
@@ -81,7 +82,7 @@ def timed(run: Callable[[], tuple[np.ndarray, np.ndarray]]) -> Outcome:
     start = time.perf_counter()
     try:
         body_px, seen = run()
-    except Exception as error:  # every source's refusal is an exception; the table shows which one
+    except PoseInputError as error:  # a refusal ("no person"); any other error stops the benchmark
         first_line = (str(error).splitlines() or [""])[0]
         return Outcome(None, None, time.perf_counter() - start, f"{type(error).__name__}: {first_line}")
     return Outcome(body_px, seen, time.perf_counter() - start)
@@ -98,9 +99,12 @@ def make_sources(args: argparse.Namespace) -> dict[str, Callable[[np.ndarray], O
         "default body": lambda image: timed(lambda: body_of(default_reference_pose(image.shape[1], image.shape[0]))),
     }
     try:
+        from choreo.pose.mediapipe_models import find_models
         from choreo.pose.person_detector import detect_person
-    except ImportError as error:
-        print(f"detector not available ({error})\n")
+
+        find_models()
+    except Exception as error:  # not written yet, or its models not fetched: bench the other sources
+        print(f"detector not available ({type(error).__name__}: {error})\n")
     else:
         def detector(image: np.ndarray) -> Outcome:
             if args.body_only:
@@ -109,7 +113,10 @@ def make_sources(args: argparse.Namespace) -> dict[str, Callable[[np.ndarray], O
 
         sources["detector"] = detector
     if args.rtmlib_model is not None:
+        from choreo.pose import rtmpose
         from choreo.pose.reference import detect_reference_pose
+
+        rtmpose.load_session(args.rtmlib_model, "Whole-body pose")   # a broken model stops here, not as refusals
 
         sources["rtmlib"] = lambda image: timed(lambda: body_of(
             detect_reference_pose(image, args.rtmlib_model, args.rtmlib_det_model)))
@@ -204,4 +211,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except ChoreoError as error:   # a model that cannot be used: one line, not a traceback
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
