@@ -203,3 +203,14 @@ def test_a_limb_whose_joint_is_not_on_the_person_is_left_still_and_named():
     puppet = build_puppet(image, pose_of(WAIST_UP), mask=mask)
     assert "l_upper_arm" in puppet.anchors and not {"l_forearm", "l_hand"} & set(puppet.anchors)
     assert any("left wrist" in note for note in puppet.notes)
+
+
+def test_a_soft_mask_edge_is_cut_out_at_half_and_inpainted_away_from_the_plate():
+    image = waist_up_portrait()
+    figure = np.abs(image.astype(int) - BACKGROUND).sum(-1) > 0
+    halo = (cv2.dilate(figure.astype(np.uint8), np.ones((25, 25), np.uint8)) > 0) & ~figure  # 12 px wide
+    image[halo] = (250, 120, 0)  # an orange fringe the segmenter is unsure about
+    mask = np.where(figure, 1.0, np.where(halo, 0.3, 0.0)).astype(np.float32)
+    puppet = build_puppet(image, pose_of(WAIST_UP), mask=mask)
+    np.testing.assert_array_equal(puppet.figure_mask, figure)
+    assert not colour_mask(puppet.background, (250, 120, 0)).any()  # no ghost of the fringe on the plate
