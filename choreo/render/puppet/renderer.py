@@ -1,7 +1,10 @@
 """The puppet renderer: animate the reference image itself along a 2D pose sequence.
 
-Set-up (``build_puppet``, once per image): segment the figure, inpaint the background plate,
-split the figure into part layers, mesh each layer and bind it to the bones. Per frame
+Set-up (``build_puppet``, once per image): refuse a picture that cannot be rigged, segment the
+figure (or take the caller's mask), inpaint the background plate from the whole mask, split the
+figure into part layers (the head owns everything above the neck; the torso layer is filled in
+under the arms; limbs missing from the picture or hidden are left unrigged), mesh each layer and
+bind it to the bones; a body cut off by the bottom edge stays pinned to it. Per frame
 (``Puppet.render_frame``): bone transforms from the reference pose to the target pose, skin
 each layer's vertices, and texture-map the layer from the reference image onto the plate.
 
@@ -368,8 +371,8 @@ def _hidden_limbs(anchors: dict[str, tuple[int, int]], keypoints: np.ndarray, co
 def _notes(anchors: dict[str, tuple[int, int]], near_side: str | None, hidden: tuple[str, ...] = ()) -> tuple[str, ...]:
     notes = []
     if hidden:
-        notes.append(f"Not on the person in the picture (hidden behind something, or outside the mask): {', '.join(hidden)}; "
-                     "that part of the limb does not dance.")
+        notes.append("Not on the person in the picture (hidden behind something, or outside the mask): "
+                     f"{', '.join(hidden)}; that part of the limb does not dance.")
     if not any(BONES[BONE_INDEX[name]].part in ("r_leg", "l_leg") for name in anchors):
         notes.append("Waist-up or three-quarter picture: only the upper body dances; the legs are not (fully) in "
                      "the picture, so the body stays on the picture's bottom edge.")
@@ -461,7 +464,8 @@ def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndar
         if part in ("torso", "r_leg", "l_leg") and parts[part][-1].any():
             pinned = _bottom_pin(mesh.vertices, h, config.border_pin_depth * scale)
         layers.append(PuppetLayer(part, mesh, bone_ids, weights, texture, pinned))
-    return Puppet(config, background, figure, tuple(layers), segments, rigged, anchors, _notes(anchors, near_side, hidden))
+    notes = _notes(anchors, near_side, hidden)
+    return Puppet(config, background, figure, tuple(layers), segments, rigged, anchors, notes)
 
 
 def iter_puppet_frames(puppet: Puppet, poses: PoseSequence2D) -> Iterator[np.ndarray]:

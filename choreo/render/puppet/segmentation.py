@@ -6,9 +6,12 @@ the rest of an expanded box around the keypoints is probable background and ever
 outside that box is sure background. The cut is cleaned with morphology and only the blobs
 touching the skeleton are kept. GrabCut runs at a reduced size (set-up time, not per frame).
 
-The background plate is the image with the person's mask (grown) inpainted (Telea) at low
-resolution and blurred, so where the figure moves away the viewer sees a plausible plate, never a copy of
-the figure or stretched pixels.
+GrabCut's k-means start draws from OpenCV's RNG, which ``segment_figure`` seeds first: the same
+picture and pose always give the same cut-out. A segmenter's mask, when given, replaces all this.
+
+The background plate is the image with the whole person mask (grown) inpainted (Telea) at low
+resolution and blurred, so where the figure moves away the viewer sees a plausible plate, never
+a copy of the figure or stretched pixels.
 """
 
 from __future__ import annotations
@@ -127,8 +130,9 @@ def segment_figure(image_rgb: np.ndarray, keypoints_px: np.ndarray, confidence: 
 def fill_background(image_rgb: np.ndarray, mask: np.ndarray, dilate_px: int, radius_px: float, max_side_px: int) -> np.ndarray:
     """The image with the figure removed: Telea inpainting at low resolution, blurred, upsampled.
 
-    image_rgb (H, W, 3) uint8; mask (H, W) bool figure. The hole is the mask grown by
-    ``dilate_px`` so the figure's halo goes too. Returns (H, W, 3) uint8; pixels outside
+    image_rgb (H, W, 3) uint8; mask (H, W) bool: everything that may be the person (for a
+    segmenter's soft mask, its unsure edge too). The hole is the mask grown by ``dilate_px``
+    so the figure's halo goes too. Returns (H, W, 3) uint8; pixels outside
     the hole are the original ones, the seam is feathered.
     """
     h, w = mask.shape
