@@ -180,7 +180,7 @@ def test_a_pose_mostly_outside_the_picture_is_refused():
 
 def test_a_person_too_small_to_animate_is_refused():
     tiny = {name: (20 + 0.1 * x, 20 + 0.1 * y) for name, (x, y) in WAIST_UP.items()}
-    with pytest.raises(ImageInputError, match=r"too small to animate: about 7 px across the shoulders .*needs at least 12 px.* crop"):
+    with pytest.raises(ImageInputError, match=r"too small to animate: about 5 px across the shoulders .*needs at least 12 px.* crop"):
         build_puppet(waist_up_portrait(), pose_of(tiny))
 
 

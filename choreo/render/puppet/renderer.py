@@ -279,7 +279,7 @@ def _check_riggable(keypoints: np.ndarray, confidence: np.ndarray, threshold: fl
     return scale
 
 
-def _under_the_arms(parts: dict[str, np.ndarray], figure: np.ndarray) -> np.ndarray:
+def _under_the_arms(parts: dict[str, np.ndarray], figure: np.ndarray, scale: float) -> np.ndarray:
     """Figure pixels covered by an arm inside the torso's outline, (H, W) bool.
 
     The torso layer also covers them (with colours filled in from the torso), so an arm that
@@ -306,7 +306,9 @@ def _under_the_arms(parts: dict[str, np.ndarray], figure: np.ndarray) -> np.ndar
     for arm in ("r_arm", "l_arm"):
         if arm in parts:
             under |= parts[arm] & (hull > 0) & figure
-    return under
+    # no ragged slivers along the hull's edge: they would show as torn strips when the arm moves
+    size = max(3, int(round(0.06 * scale)) | 1)
+    return cv2.morphologyEx(under.astype(np.uint8), cv2.MORPH_OPEN, np.ones((size, size), np.uint8)) > 0
 
 
 def _fill_from(image_rgb: np.ndarray, source: np.ndarray, hole: np.ndarray, sigma_px: float) -> np.ndarray:
@@ -433,7 +435,7 @@ def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndar
     background = fill_background(image_rgb, plate_hole, max(config.inpaint_dilate_px, int(round(0.04 * scale))),
                                  config.inpaint_radius_px, config.inpaint_max_side_px)
     colours = _bleed_colours(image_rgb, figure)
-    under_arms = _under_the_arms(parts, figure)
+    under_arms = _under_the_arms(parts, figure, scale)
     overlap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * config.part_overlap_px + 1,) * 2)
     layers = []
     for part in DRAW_ORDER:

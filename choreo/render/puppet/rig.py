@@ -181,22 +181,23 @@ def bone_segments(keypoints_px: np.ndarray, confidence: np.ndarray, anchors: dic
 def body_scale_px(keypoints_px: np.ndarray, confidence: np.ndarray, threshold: float) -> float:
     """The person's size as a shoulder width in pixels, robust to profiles and missing hips.
 
-    The largest of: the shoulder width, 0.6 x the neck-to-mid-hip length, 2.5 x the nose-to-neck
-    length (each about one frontal shoulder width on an adult). A profile has narrow shoulders
-    but a full-length torso and head, so it is not mistaken for a tiny figure. Returns 0.0 when
-    none of them can be measured. keypoints_px (136, 2) pixels; confidence (136,).
+    The shoulder width when it is at least half the largest of 0.6 x the neck-to-mid-hip length
+    and 2.5 x the nose-to-neck length (each about one frontal shoulder width on an adult), else
+    that largest: a profile has narrow shoulders but a full-length torso and head, so it is not
+    mistaken for a tiny figure. Returns 0.0 when none of them can be measured. keypoints_px (136, 2) pixels; confidence (136,).
     """
     def point(*names: str) -> np.ndarray | None:
         idx = [B[n] for n in names]
         return keypoints_px[idx].astype(np.float64).mean(axis=0) if np.all(confidence[idx] >= threshold) else None
 
-    estimates = [0.0]
+    estimates = [0.0, 0.0]  # shoulder width, then the largest of the others
     for (a, b), factor in ((("right_shoulder", "left_shoulder"), 1.0), (("neck", None), 0.6), (("nose", "neck"), 2.5)):
         start = point(a)
         end = point("right_hip", "left_hip") if b is None else point(b)
         if start is not None and end is not None:
-            estimates.append(factor * float(np.linalg.norm(end - start)))
-    return max(estimates)
+            estimates[a != "right_shoulder"] = max(estimates[a != "right_shoulder"], factor * float(np.linalg.norm(end - start)))
+    shoulders, others = estimates
+    return shoulders if shoulders >= 0.5 * others else others  # frontal shoulders are the best yardstick
 
 
 def profile_near_side(keypoints_px: np.ndarray, confidence: np.ndarray, threshold: float) -> str | None:
