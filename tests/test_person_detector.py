@@ -195,7 +195,7 @@ def test_several_people_come_largest_first_and_by_index(stand_in):
 
 
 def test_overlapping_people_are_refused(stand_in):
-    front, behind = _blaze_body(), _blaze_body(offset=(20.0, 5.0))
+    front, behind = _blaze_body(), _blaze_body(offset=(24.0, 5.0))
     stand_in([front, behind], blobs=[(0.3, 0.35, 0.45, 0.53)])
     with pytest.raises(PoseInputError, match="overlapping"):
         person_detector.detect_person(np.zeros((330, 240, 3), np.uint8), models=MODELS)

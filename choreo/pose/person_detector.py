@@ -33,7 +33,8 @@ VISIBILITY_THRESHOLD = 0.5   # below it a landmark counts as not seen (out of fr
 PART_THRESHOLD = 0.5         # face / hand presence needed to keep their points
 REFINE_PASSES = 4
 MIN_BLOB_FRACTION = 0.01     # selfie-mask blobs smaller than this share of the picture are ignored
-SAME_PERSON_TORSO = 0.15     # two finds whose shoulders and hips are this close (torso units) are one person
+SAME_PERSON_TORSO = 0.25     # two finds whose shoulders and hips are this close (torso units) are one person
+MIN_TORSO_FRACTION = 0.1     # window-search finds need a torso (shoulders to hips) of this share of the short side
 OVERLAP_IOU = 0.3            # the chosen person's box overlapping another's this much: limbs and mask are mixed up
 
 
@@ -97,9 +98,8 @@ def _body_pass(net: TFLiteNet, image_rgb: np.ndarray, crop: Crop) -> _BodyPass:
                      float(out["Identity_1"].ravel()[0]), out["Identity_2"][0, :, :, 0])
 
 
-def _settle(net: TFLiteNet, image_rgb: np.ndarray, crop: Crop) -> _BodyPass:
+def _settle(net: TFLiteNet, image_rgb: np.ndarray, found: _BodyPass) -> _BodyPass:
     """Re-crop on the body's own landmarks until the crop stops moving."""
-    found = _body_pass(net, image_rgb, crop)
     for _ in range(REFINE_PASSES - 1):
         if found.score < PRESENCE_THRESHOLD:
             break
@@ -122,7 +122,7 @@ def person_mask_everyone(net: TFLiteNet, image_rgb: np.ndarray) -> np.ndarray:
 
 
 def _candidate_crops(everyone_mask: np.ndarray) -> list[Crop]:
-    """The whole picture, then a square around each person-shaped blob of the selfie mask."""
+    """Where to look first: the whole picture, then a square around each person-shaped blob of the selfie mask."""
     height, width = everyone_mask.shape
     crops = [Crop((width / 2, height / 2), float(max(width, height)), 0.0, POSE_INPUT)]
     count, _, stats, _ = cv2.connectedComponentsWithStats((everyone_mask > 0.5).astype(np.uint8))
@@ -132,13 +132,38 @@ def _candidate_crops(everyone_mask: np.ndarray) -> list[Crop]:
     return crops
 
 
+def _window_crops(height: int, width: int) -> list[Crop]:
+    """Where to look when the first look finds nobody: windows of the picture's short side and of half of it.
+    A full figure in a wide shot is too small in the whole-picture crop, and the selfie model misses people
+    far from the camera."""
+    crops = []
+    for side in (min(width, height), min(width, height) / 2):
+        for cy in _window_centres(height, side):
+            for cx in _window_centres(width, side):
+                crops.append(Crop((float(cx), float(cy)), float(side), 0.0, POSE_INPUT))
+    return crops
+
+
+def _window_centres(length: float, side: float) -> np.ndarray:
+    """Centres of windows of ``side`` that cover ``length`` with half-window overlap."""
+    count = max(1, int(np.ceil((length - side) / (side / 2))) + 1)
+    return np.linspace(side / 2, length - side / 2, count) if count > 1 else np.array([length / 2])
+
+
+def _already_found(first: _BodyPass, finds: list[_BodyPass]) -> bool:
+    """A first look whose hip centre falls near a settled person's is that person again: skip settling it."""
+    hips = first.landmarks_px[ROI_CENTRE]
+    return any(np.linalg.norm(hips - other.landmarks_px[ROI_CENTRE]) < SAME_PERSON_TORSO * _torso_length(other)
+               for other in finds)
+
+
 def _torso(found: _BodyPass) -> np.ndarray:
     return found.landmarks_px[[BLAZE["left_shoulder"], BLAZE["right_shoulder"], BLAZE["left_hip"], BLAZE["right_hip"]]]
 
 
 def _same_person(a: _BodyPass, b: _BodyPass) -> bool:
     torso_a, torso_b = _torso(a), _torso(b)
-    size = max(float(np.linalg.norm(torso_a[:2].mean(0) - torso_a[2:].mean(0))), 1.0)
+    size = max(_torso_length(a), 1.0)
     return float(np.linalg.norm(torso_a - torso_b, axis=1).mean()) < SAME_PERSON_TORSO * size
 
 
@@ -237,6 +262,24 @@ def _check_image(image_rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image)
 
 
+def _search(nets: _Networks, image: np.ndarray, crops: list[Crop]) -> list[_BodyPass]:
+    """The distinct bodies that settle from ``crops``."""
+    finds: list[_BodyPass] = []
+    for crop in crops:
+        first = _body_pass(nets.pose, image, crop)
+        if first.score < PRESENCE_THRESHOLD or _already_found(first, finds):
+            continue
+        found = _settle(nets.pose, image, first)
+        if found.score >= PRESENCE_THRESHOLD and not any(_same_person(found, other) for other in finds):
+            finds.append(found)
+    return finds
+
+
+def _torso_length(found: _BodyPass) -> float:
+    torso = _torso(found)
+    return float(np.linalg.norm(torso[:2].mean(axis=0) - torso[2:].mean(axis=0)))
+
+
 def detect_people(image_rgb: np.ndarray, models: MediaPipeModels | None = None,
                   model_folders: Iterable[Path] = (), with_parts: bool = True) -> list[DetectedPerson]:
     """Everyone BlazePose finds in the photo, largest first (by the box of their seen keypoints).
@@ -247,14 +290,13 @@ def detect_people(image_rgb: np.ndarray, models: MediaPipeModels | None = None,
     """
     image = _check_image(image_rgb)
     nets = _load_networks(models or find_models(model_folders))
-    everyone = person_mask_everyone(nets.segmentation, image)
-    finds: list[_BodyPass] = []
-    for crop in _candidate_crops(everyone):
-        found = _settle(nets.pose, image, crop)
-        if found.score < PRESENCE_THRESHOLD:
-            continue
-        if not any(_same_person(found, other) for other in finds):
-            finds.append(found)
+    finds = _search(nets, image, _candidate_crops(person_mask_everyone(nets.segmentation, image)))
+    if not finds:
+        # In a small window BlazePose's presence flag also says "person" for a cat or a cup, with a small
+        # skeleton; a find of the window search must be large enough to animate.
+        short_side = min(image.shape[:2])
+        finds = [found for found in _search(nets, image, _window_crops(*image.shape[:2]))
+                 if _torso_length(found) >= MIN_TORSO_FRACTION * short_side]
     people = [_to_person(nets, image, found, with_parts) for found in finds]
     people = [person for person in people if np.count_nonzero(person.pose.confidence[0, BODY]) >= 4]
     return sorted(people, key=lambda person: -person.area_px)
