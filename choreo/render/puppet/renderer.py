@@ -290,7 +290,11 @@ def _under_the_arms(parts: dict[str, np.ndarray], figure: np.ndarray, scale: flo
     under = np.zeros(figure.shape, bool)
     if "torso" not in parts:
         return under
-    contours, _ = cv2.findContours(parts["torso"].astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    # the torso's main block: shoulder caps and slivers reaching into the arms do not widen it
+    block_px = max(3, int(round(0.3 * scale)) | 1)
+    block = cv2.morphologyEx(parts["torso"].astype(np.uint8), cv2.MORPH_OPEN,
+                             cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (block_px, block_px)))
+    contours, _ = cv2.findContours(block, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     if not contours:
         return under
     outline = [c[:, 0, :] for c in contours]

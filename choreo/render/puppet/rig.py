@@ -261,7 +261,7 @@ def bone_radii(segments: np.ndarray, rigged: np.ndarray, inside_distance_px: np.
     from a thin arm is not. segments (S, 2, 2); rigged (S,) bool; inside_distance_px (H, W)
     float32 distance to the background. Returns (S,) float32 pixels, clipped to 8–60 % of
     the bone's length (torso 15–80 %) so a merged blob cannot make a limb swallow the body.
-    With ``scale_px`` (``body_scale_px``) a limb is also at most 0.22 shoulder widths thick and
+    With ``scale_px`` (``body_scale_px``) a limb is also at most 0.16 shoulder widths thick and
     the head 0.4: an arm lying against the body, or a head on a thick coat, measures the whole
     body's thickness otherwise.
     """
@@ -282,7 +282,7 @@ def bone_radii(segments: np.ndarray, rigged: np.ndarray, inside_distance_px: np.
             low, high = (0.15, 0.8) if BONES[i].part == "torso" else (0.08, 0.6)
         high_px = max(high * length, 3.0)
         if scale_px and BONES[i].part != "torso":
-            high_px = max(min(high_px, (0.4 if BONES[i].part == "head" else 0.22) * scale_px), 3.0)
+            high_px = max(min(high_px, (0.4 if BONES[i].part == "head" else 0.16) * scale_px), 3.0)
         radii[i] = np.clip(measured, min(max(low * length, 2.0), high_px), high_px)
     return radii
 
@@ -314,13 +314,19 @@ def label_parts(mask: np.ndarray, segments: np.ndarray, rigged: np.ndarray, radi
 
     mask (H, W) bool. Returns {part: (H, W) bool} for the parts with rigged bones; pixels of
     a part that are cut off from its bones (a stray blob) go to the torso, or the biggest part.
-    The head owns every torso pixel above the neck line (hair, cap, glasses: see
+    Arms are in front: a pixel within 0.8 of an arm bone's radius is arm, however close the
+    spine is (a forearm across the belly). The head owns every torso pixel above the neck line (hair, cap, glasses: see
     ``_above_the_neck``), so they move rigidly with it instead of tearing off.
     """
     ys, xs = np.nonzero(mask)
     bones = np.flatnonzero(rigged)
     dist = point_segment_distance(np.stack([xs, ys], 1), segments[bones], _beyond_weights(bones)) / radii[bones][None]
     nearest = bones[np.argmin(dist, axis=1)]
+    arm_cols = np.array([BONES[i].part in ("r_arm", "l_arm") for i in bones])
+    if arm_cols.any():  # arms are in front: the core of an arm lying across the body is arm, not torso
+        arm_dist = np.where(arm_cols[None], dist, np.inf)
+        in_arm = arm_dist.min(axis=1) < 0.8
+        nearest[in_arm] = bones[np.argmin(arm_dist[in_arm], axis=1)]
     parts = sorted({BONES[i].part for i in bones}, key=DRAW_ORDER.index)
     part_of_bone = np.array([parts.index(BONES[i].part) if rigged[i] else -1 for i in range(len(BONES))])
     owner = part_of_bone[nearest]
