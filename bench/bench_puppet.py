@@ -90,7 +90,7 @@ def outline_mask(outline: list, width: int, height: int) -> np.ndarray:
 
 
 def measure(name: str, image: np.ndarray, reference, analysis, rows: list, mask: np.ndarray | None = None,
-            suffix: str = "_after", frames_to_save=(0, 60, 90, 210)):
+            cut: str = "GrabCut", suffix: str = "_after", frames_to_save=(0, 60, 90, 210)):
     started = time.perf_counter()
     puppet = build_puppet(image, reference, mask=mask)
     setup_s = time.perf_counter() - started
@@ -109,7 +109,6 @@ def measure(name: str, image: np.ndarray, reference, analysis, rows: list, mask:
     DOCS.mkdir(parents=True, exist_ok=True)
     out = DOCS / f"{Path(name).stem}{suffix}.jpg"
     cv2.imwrite(str(out), strip[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 85])
-    cut = "traced mask" if mask is not None else "GrabCut"
     rows.append((name, f"{width}x{height}", cut, f"{setup_s:.2f}", f"{fps:.1f}", str(out.relative_to(REPO)),
                  " ".join(puppet.notes) or "-"))
 
@@ -119,7 +118,9 @@ def main() -> None:
     rows: list[tuple] = []
     demo = load_image(REPO / "assets" / "demo_character.png")
     fit = reference_for(DanceJob(), demo)  # a ReferenceFit (pose, mask) or, before it existed, the pose itself
-    measure("demo_character.png", demo, getattr(fit, "pose", fit), analysis, rows, mask=getattr(fit, "mask", None))
+    mask = getattr(fit, "mask", None)
+    measure("demo_character.png", demo, getattr(fit, "pose", fit), analysis, rows, mask=mask,
+            cut="GrabCut" if mask is None else "reference mask")
     if IMAGES.is_dir():
         for name, points in PHOTO_POSES.items():
             image = load_image(IMAGES / name)
@@ -128,7 +129,7 @@ def main() -> None:
             measure(name, image, reference, analysis, rows)
             if name in PHOTO_OUTLINES:
                 mask = outline_mask(PHOTO_OUTLINES[name], width, height)
-                measure(name, image, reference, analysis, rows, mask=mask, suffix="_after_outline")
+                measure(name, image, reference, analysis, rows, mask=mask, cut="traced mask", suffix="_after_outline")
     else:
         print(f"(no {IMAGES}: photos skipped)")
     print("| picture | size | cut-out | set-up s | frames/s | example frames | puppet notes |")
