@@ -322,6 +322,8 @@ def _fill_from(image_rgb: np.ndarray, source: np.ndarray, hole: np.ndarray, sigm
     smooth, without the streaks of nearest-colour smearing, and any hole size gets a colour
     (the nearest source colour where the blur's reach ends).
     """
+    if not source.any():
+        return image_rgb
     h, w = source.shape
     size = (max(1, w // 4), max(1, h // 4))
     weight = cv2.resize(source.astype(np.float32), size, interpolation=cv2.INTER_AREA)
