@@ -162,7 +162,8 @@ def make_dance_video(job: DanceJob, log: Callable[[str], None] = lambda message:
                           reference=reference)
     lap("retarget and project")
     frames = iter_dance_frames(pose, job.renderer, reference_image=image_rgb, draw_style=job.draw_style,
-                               reference_pose=reference, figure_mask=fit.mask)
+                               reference_pose=reference, figure_mask=fit.mask,
+                               note=lambda sentence: log(f"note: {sentence}"))
     report = (lambda fraction: progress(round(fraction * pose.num_frames), pose.num_frames)) if progress else None
     if progress:
         progress(0, pose.num_frames)

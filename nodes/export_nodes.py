@@ -88,11 +88,14 @@ class ChoreoRenderDanceVideoFile:
         folder.mkdir(parents=True, exist_ok=True)
         video_path = folder / f"{stem}.mp4"
         mask = mask_from_comfy(figure_mask, pose.canvas_width, pose.canvas_height)
+        notes: list[str] = []
         frames = iter_dance_frames(pose, renderer, reference_image=image, draw_style=draw_style,
-                                   reference_pose=reference_pose, figure_mask=mask)
+                                   reference_pose=reference_pose, figure_mask=mask, note=notes.append)
         write_mp4(video_path, frames, fps=pose.fps, audio=audio_from_comfy(audio) if audio is not None else None,
                   num_frames=pose.num_frames, progress=comfy_bridge.progress_reporter())
-        return _finish(video_path, subfolder, pose, motion)
+        result = _finish(video_path, subfolder, pose, motion)
+        result["ui"]["text"] = notes  # what the picture cannot show, shown on the node
+        return result
 
 
 def _finish(video_path, subfolder: str, pose, motion) -> dict:

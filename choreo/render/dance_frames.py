@@ -7,7 +7,7 @@ The CLI, the streaming ComfyUI node and the benchmarks all render through
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -23,12 +23,15 @@ RENDERERS = ("puppet", "skeleton_over_image", "skeleton_on_black")
 
 def iter_dance_frames(pose: PoseSequence2D, renderer: str = "puppet", reference_image: np.ndarray | None = None,
                       draw_style: str = "dwpose", reference_pose: PoseSequence2D | None = None,
-                      figure_mask: np.ndarray | None = None) -> Iterator[np.ndarray]:
+                      figure_mask: np.ndarray | None = None,
+                      note: Callable[[str], None] = lambda sentence: None) -> Iterator[np.ndarray]:
     """(H, W, 3) uint8 frames of ``pose`` drawn by ``renderer`` on the pose's canvas.
 
     reference_image : (H, W, 3) uint8 at the pose's canvas size; needed by renderers that show it.
     reference_pose  : the one-frame pose of the person in ``reference_image`` (the puppet's rig).
     figure_mask     : optional (H, W) 0..1 mask of the person (1 = person) for the puppet's cut-out.
+    note            : told each sentence on what the picture cannot show (the puppet's notes: legs out of
+                      the picture, a profile's far arm), so the CLI and the nodes can pass them on.
     """
     if renderer not in RENDERERS:
         raise ImageInputError(f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}.")
@@ -38,7 +41,10 @@ def iter_dance_frames(pose: PoseSequence2D, renderer: str = "puppet", reference_
         if reference_image is None or reference_pose is None:
             raise ImageInputError("the puppet renderer animates the reference picture: pass both the picture and "
                                   "its reference pose (the Reference Pose node gives both).")
-        return iter_puppet_frames(build_puppet(reference_image, reference_pose, mask=figure_mask), pose)
+        puppet = build_puppet(reference_image, reference_pose, mask=figure_mask)
+        for sentence in puppet.notes:
+            note(sentence)
+        return iter_puppet_frames(puppet, pose)
     style = DRAW_STYLES[draw_style]()
     if renderer == "skeleton_on_black":
         return iter_pose_frames(pose, style)

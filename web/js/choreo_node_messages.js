@@ -5,7 +5,7 @@
 
 import { app } from "../../scripts/app.js";
 
-const NODES_WITH_MESSAGES = new Set(["ChoreoReferencePose", "ChoreoAnalyzeMusic"]);
+const NODES_WITH_MESSAGES = new Set(["ChoreoReferencePose", "ChoreoAnalyzeMusic", "ChoreoRenderDanceVideoFile"]);
 const MESSAGE_WIDGET = "choreo_message";
 const WARNING_COLOR = "#6b4a1a";
 
