@@ -2,9 +2,9 @@
 
 Keyed by (file or folder, dtype, device): two nodes naming the same checkpoint
 get the same module, loaded once. Outside ComfyUI it is an LRU bounded by a
-memory budget; inside ComfyUI the node layer additionally hands each module to
-ComfyUI's model manager (``nodes.comfy_bridge.managed``) so VRAM is shared with
-the rest of the graph.
+memory budget; inside ComfyUI the loader nodes additionally give each loaded model
+ComfyUI ``ModelPatcher``s that live as long as it (``nodes.comfy_bridge.manage``),
+so VRAM is shared with the rest of the graph and an evicted entry frees its weights.
 """
 
 from __future__ import annotations

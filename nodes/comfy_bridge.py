@@ -8,10 +8,12 @@ stay testable without a ComfyUI checkout.
 
 from __future__ import annotations
 
+import importlib
 import os
 import tempfile
+import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Iterable, TypeVar
 
 if TYPE_CHECKING:
     import torch
@@ -28,6 +30,7 @@ except ImportError:
     comfy_utils = None
     model_management = None
 
+T = TypeVar("T")
 PACK_DIR = Path(__file__).resolve().parents[1]
 # folder_paths key -> sub-folder of ComfyUI/models where users drop Choreo weights.
 MODEL_FOLDERS = {
@@ -164,33 +167,70 @@ def pose_library_directory() -> Path:
     return output_directory() / "choreo_poses"
 
 
-_PATCHERS: dict[int, object] = {}
+# id(owner) -> {id(module): ModelPatcher}. ComfyUI keeps only weak references to patchers (``LoadedModel``), so
+# the owner (the loaded model a loader node returns and Choreo's cache holds) must keep them alive; each entry is
+# dropped by a finalizer when its owner is collected, so evicting the owner frees the patchers and the weights.
+_PATCHERS: dict[int, dict[int, object]] = {}
 
 
-def inference_device(module) -> torch.device:
-    """Get a cached network ready to run and return the device to run it on.
+def manage(owner: T, modules: Iterable[torch.nn.Module]) -> T:
+    """Wrap each network of ``owner`` in a ComfyUI ``ModelPatcher`` that lives exactly as long as ``owner``.
 
-    Inside ComfyUI the module is wrapped once in a ``ModelPatcher`` and loaded
-    with ``load_models_gpu``, so ComfyUI moves it to the GPU and evicts it (or
-    others) under memory pressure like any core model. Outside ComfyUI: CUDA
-    when available, else CPU.
+    Loader nodes call this so ComfyUI can load, offload and free the weights like a core model; it is idempotent
+    (a cached owner keeps its patchers). Outside ComfyUI it does nothing. Returns ``owner``.
+    """
+    if model_management is None:
+        return owner
+    patchers = _PATCHERS.get(id(owner))
+    if patchers is None:
+        patchers = _PATCHERS[id(owner)] = {}
+        weakref.finalize(owner, _PATCHERS.pop, id(owner), None)
+    model_patcher = importlib.import_module("comfy.model_patcher")
+    for module in modules:
+        if id(module) not in patchers:
+            patchers[id(module)] = model_patcher.ModelPatcher(
+                module, load_device=model_management.get_torch_device(),
+                offload_device=model_management.unet_offload_device(), size=model_management.module_size(module))
+    return owner
+
+
+def is_managed(owner: object) -> bool:
+    """True when ``owner``'s networks are placed by ComfyUI (``manage`` gave them patchers)."""
+    return id(owner) in _PATCHERS
+
+
+def load_models(owner: object, modules: Iterable[torch.nn.Module | None]) -> torch.device:
+    """Get the networks a node is about to run onto the inference device and return that device.
+
+    Inside ComfyUI all of them go to one ``load_models_gpu`` call (separate calls could evict the first network
+    to make room for the second), fully loaded: plain torch modules lack ComfyUI's cast-on-the-fly layers, so a
+    partial load would leave some weights on the offload device. Outside ComfyUI: CUDA when available, else CPU.
     """
     import torch
 
+    modules = [module for module in modules if module is not None]
     if model_management is None:
         device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        module.to(device)
+        for module in modules:
+            module.to(device)
         return device
-    import comfy.model_patcher
+    patchers = _PATCHERS[id(manage(owner, modules))]
+    selected = [patchers[id(module)] for module in modules]
+    model_management.load_models_gpu(selected, force_full_load=True)
+    return model_management.get_torch_device()
 
-    patcher = _PATCHERS.get(id(module))
-    if patcher is None:
-        patcher = comfy.model_patcher.ModelPatcher(module, load_device=model_management.get_torch_device(),
-                                                   offload_device=model_management.unet_offload_device(),
-                                                   size=model_management.module_size(module))
-        _PATCHERS[id(module)] = patcher
-    model_management.load_models_gpu([patcher])
-    return patcher.load_device
+
+def make_room(memory_bytes: int) -> None:
+    """Ask ComfyUI to offload only as many of its models as needed to free ``memory_bytes`` on the GPU."""
+    if model_management is not None:
+        model_management.free_memory(memory_bytes, model_management.get_torch_device())
+
+
+def offload_device() -> torch.device:
+    """Where idle weights wait: ComfyUI's offload device inside it, the CPU outside."""
+    import torch
+
+    return model_management.unet_offload_device() if model_management is not None else torch.device("cpu")
 
 
 def choreo_models_directory(family: str) -> Path:

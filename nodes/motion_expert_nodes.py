@@ -81,7 +81,8 @@ class ChoreoLoadMotionExpert:
                                   f"Found: {sorted(choices)}.")
         import torch
 
-        return (load_motion_expert(choices[checkpoint], dtype=getattr(torch, dtype)),)
+        expert = load_motion_expert(choices[checkpoint], dtype=getattr(torch, dtype))
+        return (comfy_bridge.manage(expert, [expert.network]),)
 
 
 class ChoreoGenerate3DDance:
@@ -111,7 +112,7 @@ class ChoreoGenerate3DDance:
 
     def generate(self, motion_expert, music_features, seed, beta, guidance_weight, genre, num_inference_steps,
                  num_frames=0, music=None):
-        comfy_bridge.inference_device(motion_expert.network)
+        comfy_bridge.load_models(motion_expert, [motion_expert.network])
         length = num_frames or (music.num_frames if music is not None else None)
         motion = generate_dance(motion_expert, music_features, seed=seed, num_frames=length, beta=beta,
                                 guidance_weight=guidance_weight, genre=None if genre == AUTO_GENRE else genre,
@@ -168,7 +169,7 @@ class Choreo3DInpaint:
                 keep_frames = (times_s < start_s) | (times_s >= end_s)
         elif mode == "joints":
             keep_joints = parse_joint_list(joints)
-        comfy_bridge.inference_device(motion_expert.network)
+        comfy_bridge.load_models(motion_expert, [motion_expert.network])
         result = inpaint_dance(motion_expert, music_features, motion, keep_frames=keep_frames,
                                keep_joints=keep_joints, root_trajectory=mode == "root", seed=seed, beta=beta,
                                guidance_weight=guidance_weight, genre=None if genre == AUTO_GENRE else genre,

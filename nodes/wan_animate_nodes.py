@@ -1,9 +1,12 @@
 """Wan 2.2 Animate (diffusers) nodes: load the model, render a Choreo pose sequence as video of the reference person.
 
-Memory inside ComfyUI is best-effort: the renderer is a whole diffusers pipeline (transformer, umT5, CLIP, VAE)
-whose placement is handled by diffusers' own offloading (``offload``), not by ComfyUI's ModelPatcher. Before
-rendering, the node asks ComfyUI to unload its own models (``free_comfy_memory``), so the pipeline
-gets the GPU; afterwards ComfyUI reloads what it needs. The loaded pipeline stays in Choreo's model cache.
+Memory inside ComfyUI: the pipeline's networks (transformer, umT5, CLIP, VAE) each get a ComfyUI ModelPatcher
+that lives as long as the pipeline, and the renderer asks ComfyUI to load the parts of each stage (encoders, then
+per chunk the transformer and the VAE). ComfyUI keeps whatever fits and offloads its own or our models only under
+memory pressure, so on a large card nothing moves twice and on a 40 GB card the 14B transformer and umT5 take turns.
+Offload "sequential" (layer streaming by diffusers, for 24 GB cards) is the exception: ComfyUI cannot stream
+plain torch modules, so the renderer asks it to free room for the largest layer and diffusers places the weights.
+The loaded pipeline stays in Choreo's model cache; evicting it frees its patchers and weights.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from . import comfy_bridge
 from .convert import frames_to_comfy, image_from_comfy
 from .socket_types import CATEGORY, POSE
 
-WAN_ANIMATE = "CHOREO_WAN_ANIMATE"  # diffusers WanAnimatePipeline, placed by apply_memory_options
+WAN_ANIMATE = "CHOREO_WAN_ANIMATE"  # diffusers WanAnimatePipeline, placed by ComfyUI or apply_memory_options
 SOURCES = ("diffusers folder", "single files")
 DTYPES = ("bf16", "fp16", "fp32")
 NONE = "(none)"
@@ -37,12 +40,20 @@ DEFAULT_FILES = {
 }
 
 
-def free_comfy_memory() -> None:
-    """Inside ComfyUI: unload ComfyUI's models and empty the CUDA cache so the pipeline has the GPU."""
-    management = comfy_bridge.model_management
-    if management is not None:
-        management.unload_all_models()
-        management.soft_empty_cache()
+NETWORK_PARTS = ("transformer", "text_encoder", "image_encoder", "vae")
+
+
+def _placer(pipe):
+    """The renderer's ``place`` callback when ComfyUI owns the pipeline's memory, else None (already placed)."""
+    if not comfy_bridge.is_managed(pipe):
+        return None
+    return lambda parts: comfy_bridge.load_models(pipe, [getattr(pipe, part) for part in parts])
+
+
+def _largest_layer_bytes(pipe) -> int:
+    """Bytes of the biggest module that diffusers' sequential offload moves to the GPU at once."""
+    return max(sum(t.numel() * t.element_size() for t in [*m.parameters(recurse=False), *m.buffers(recurse=False)])
+               for part in NETWORK_PARTS for m in getattr(pipe, part).modules())
 
 
 def _folder_paths(key: str) -> list[Path]:
@@ -128,8 +139,9 @@ class ChoreoLoadWanAnimate:
                                  "35 GB of weights in memory for 14B + umT5-XXL."}),
             "offload": (list(OFFLOAD_MODES), {"default": "model",
                         "tooltip": "none: everything on the GPU (80 GB class). model: one component at a time on "
-                                   "the GPU (the 14B transformer alone needs ~33 GB in bf16). sequential: layer by "
-                                   "layer, for 24 GB cards; slow."}),
+                                   "the GPU (the 14B transformer alone needs ~33 GB in bf16); inside ComfyUI both let its "
+                                   "memory manager load each stage's parts and keep what fits. sequential: layer "
+                                   "by layer, for 24 GB cards; slow."}),
             "vae_tiling": ("BOOLEAN", {"default": True, "tooltip": "Decode in tiles to bound VAE memory."}),
         }}
 
@@ -148,8 +160,15 @@ class ChoreoLoadWanAnimate:
             transformer_shards(target)
         variant = (source, files, offload, bool(vae_tiling))
 
+        comfy_owns = comfy_bridge.model_management is not None and offload != "sequential"
+
         def load():
-            pipe = apply_memory_options(load_wan_animate(files or folder, dtype=dtype), offload, vae_tiling, device)
+            pipe = load_wan_animate(files or folder, dtype=dtype)
+            if comfy_owns:  # weights wait on ComfyUI's offload device until a stage loads them
+                pipe = apply_memory_options(pipe, "none", vae_tiling, comfy_bridge.offload_device())
+                comfy_bridge.manage(pipe, [getattr(pipe, part) for part in NETWORK_PARTS])
+            else:
+                pipe = apply_memory_options(pipe, offload, vae_tiling, device)
             networks = torch.nn.ModuleList(m for m in pipe.components.values() if isinstance(m, torch.nn.Module))
             return networks, pipe  # the cache sizes the entry by its first element
 
@@ -207,7 +226,8 @@ class ChoreoWanAnimateRender:
     def render(self, wan_animate, reference_image, pose, prompt, negative_prompt, width, height, steps, cfg, seed,
                chunk_frames, continue_frames, face_source, reference_pose=None, appearance_adapter=NONE,
                appearance_lora=NONE, lora_strength=DEFAULT_LORA_ALPHA):
-        free_comfy_memory()
+        if comfy_bridge.model_management is not None and not comfy_bridge.is_managed(wan_animate):
+            comfy_bridge.make_room(_largest_layer_bytes(wan_animate))
         adapter = None if appearance_adapter in (None, NONE) else _resolve("loras", appearance_adapter)
         lora = None if appearance_lora in (None, NONE) else _resolve("loras", appearance_lora)
         with apply_appearance_expert(wan_animate.transformer, adapter, lora, lora_strength):
@@ -215,5 +235,6 @@ class ChoreoWanAnimateRender:
                 wan_animate, image_from_comfy(reference_image, "reference_image"), pose, prompt=prompt,
                 negative_prompt=negative_prompt, num_inference_steps=steps, guidance_scale=cfg, seed=seed,
                 chunk_frames=chunk_frames, continue_frames=continue_frames, width=width, height=height,
-                reference_pose=reference_pose, face_source=face_source, progress=comfy_bridge.progress_reporter())
+                reference_pose=reference_pose, face_source=face_source, progress=comfy_bridge.progress_reporter(),
+                place=_placer(wan_animate))
         return (frames_to_comfy(np.ascontiguousarray(frames)),)

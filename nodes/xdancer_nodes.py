@@ -30,9 +30,8 @@ def xdancer_checkpoints() -> dict[str, Path]:
 
 
 def _ready(models):
-    """Hand both networks to ComfyUI's memory manager (or the default device) before running them."""
-    comfy_bridge.inference_device(models.tokenizer)
-    comfy_bridge.inference_device(models.gpt)
+    """Load both networks in one go through ComfyUI's memory manager (or onto the default device)."""
+    comfy_bridge.load_models(models, [models.tokenizer, models.gpt])
     return models
 
 
@@ -83,7 +82,8 @@ class ChoreoLoadXDancer:
         if checkpoint not in folders:
             raise CheckpointError(f"X-Dancer checkpoint {checkpoint!r} is not in "
                                   f"{comfy_bridge.choreo_models_directory(FAMILY)}; choose one of {list(folders)}.")
-        return (load_xdancer(folders[checkpoint]),)
+        models = load_xdancer(folders[checkpoint])
+        return (comfy_bridge.manage(models, [models.tokenizer, models.gpt]),)
 
 
 class ChoreoXDancerGenerate:

@@ -51,6 +51,13 @@ def renderer_checkpoints() -> dict[str, Path]:
     return {path.relative_to(root).as_posix(): path for path in find_checkpoints(root)}
 
 
+def _networks(components) -> list:
+    """The renderer's torch networks, loaded together by ComfyUI (the two encoders are optional)."""
+    return [module for module in (components.vae, components.denoising_unet, components.reference_unet,
+                                  components.token_decoder, components.image_encoder, components.text_encoder)
+            if module is not None]
+
+
 def _choices(found: dict) -> list[str]:
     return list(found) or [NONE_FOUND]
 
@@ -103,7 +110,7 @@ class ChoreoLoadXDancerRenderer:
                         variant=(str(resolved["base_model"]), str(motion)))
         components = MODEL_CACHE.get_or_load(key, lambda: load_xdancer_components(
             resolved["base_model"], resolved["renderer_checkpoint"], motion, dtype=torch_dtype))
-        return (components,)
+        return (comfy_bridge.manage(components, _networks(components)),)
 
 
 class ChoreoXDancerRender:
@@ -148,10 +155,7 @@ class ChoreoXDancerRender:
             confidence = pose.confidence[:, list(TOKENIZER_JOINTS)]
         if confidence is None:
             confidence = np.ones((token_array.shape[0], len(TOKENIZER_JOINTS)), dtype=np.float32)
-        for module in (renderer.vae, renderer.denoising_unet, renderer.reference_unet, renderer.token_decoder,
-                       renderer.image_encoder):
-            if module is not None:
-                comfy_bridge.inference_device(module)
+        comfy_bridge.load_models(renderer, _networks(renderer))
         frames = render_xdancer(renderer, image_from_comfy(reference_image, "reference_image"), token_array,
                                 np.clip(np.asarray(confidence, dtype=np.float32), 0.0, 1.0), fps=float(tokens["fps"]),
                                 num_inference_steps=steps, guidance_scale=cfg, seed=seed, window=window,

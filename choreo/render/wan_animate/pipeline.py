@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
@@ -21,6 +21,9 @@ from ...pose.sequence import PoseSequence2D
 from ..pose_video import PoseDrawStyle, iter_pose_frames
 from .chunks import DEFAULT_CHUNK_FRAMES, DEFAULT_CONTINUE_FRAMES, WanAnimateError, plan_chunks, stitch
 from .face_video import render_face_video
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_NEGATIVE_PROMPT = ("blurry, low quality, distorted body, extra limbs, deformed hands, flicker, "
                            "static, watermark, text")
@@ -90,7 +93,8 @@ def render_wan_animate(pipe, reference_image: np.ndarray, pose: PoseSequence2D, 
                        chunk_frames: int = DEFAULT_CHUNK_FRAMES, continue_frames: int = DEFAULT_CONTINUE_FRAMES,
                        width: int = 832, height: int = 480, reference_pose: PoseSequence2D | None = None,
                        face_source: str = "reference",
-                       progress: Callable[[float], None] | None = None) -> np.ndarray:
+                       progress: Callable[[float], None] | None = None,
+                       place: Callable[[tuple[str, ...]], torch.device] | None = None) -> np.ndarray:
     """The dance as (T, height, width, 3) uint8, T = ``pose.num_frames``.
 
     pipe            : a diffusers ``WanAnimatePipeline`` (``loading.load_wan_animate``), placed by
@@ -104,6 +108,9 @@ def render_wan_animate(pipe, reference_image: np.ndarray, pose: PoseSequence2D, 
                       conditioned on the previous chunk (1 or 5 as Wan was trained).
     reference_pose  : the person's pose in the reference image (locates the face for the face video).
     progress        : fraction 0..1 after each denoising step; it may raise to interrupt.
+    place           : called with the names of the pipeline parts the next stage runs (encoders, VAE,
+                      transformer) and returning the device to run on; ComfyUI's model manager loads them
+                      (``nodes.wan_animate_nodes``). None: the pipeline is already placed (``apply_memory_options``).
     """
     import torch
 
@@ -116,7 +123,8 @@ def render_wan_animate(pipe, reference_image: np.ndarray, pose: PoseSequence2D, 
         raise WanAnimateError(f"fps {fps} differs from the pose sequence's {pose.fps}; resample the pose first.")
     num_frames = pose.num_frames
     chunks = plan_chunks(num_frames, chunk_frames, continue_frames)
-    device = pipe._execution_device
+    place = place or (lambda parts: pipe._execution_device)
+    device = place(("text_encoder", "image_encoder", "vae"))
     model_dtype = pipe.transformer.dtype
     generator = torch.Generator("cpu").manual_seed(int(seed))
     face_size = pipe.transformer.config.motion_encoder_size
@@ -136,6 +144,7 @@ def render_wan_animate(pipe, reference_image: np.ndarray, pose: PoseSequence2D, 
 
         outputs = []
         for chunk in chunks:
+            place(("vae",))
             indices = chunk.pose_indices(num_frames)
             pose_video = _video_tensor(_pose_frames(pose, indices, width, height), torch.float32, device)
             faces = render_face_video(pose, reference_image, reference_pose, indices, face_size, face_source)
@@ -151,6 +160,7 @@ def render_wan_animate(pipe, reference_image: np.ndarray, pose: PoseSequence2D, 
             condition = torch.cat([reference_latents, cond_latents], dim=2)
             latents = pipe.prepare_latents(1, pipe.vae.config.z_dim, height, width, chunk.length, torch.float32,
                                            device, generator)
+            place(("transformer",))
             pipe.scheduler.set_timesteps(num_inference_steps, device=device)
             for step, t in enumerate(pipe.scheduler.timesteps):
                 model_input = torch.cat([latents, condition], dim=1).to(model_dtype)
@@ -168,6 +178,7 @@ def render_wan_animate(pipe, reference_image: np.ndarray, pose: PoseSequence2D, 
                     progress((chunk.index * num_inference_steps + step + 1) / total_steps)
             mean, std = _latent_stats(pipe, latents)
             latents = (latents * std + mean).to(pipe.vae.dtype)
+            place(("vae",))
             with torch.no_grad():
                 video = pipe.vae.decode(latents[:, :, 1:], return_dict=False)[0]
             outputs.append(_to_uint8(video))

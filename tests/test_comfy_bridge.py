@@ -1,0 +1,143 @@
+"""ComfyUI owns the pack's model memory: loaders hand out patcher-backed models, a node run loads all of its
+networks in one ``load_models_gpu`` call, and a model evicted from the pack's cache leaves nothing referenced.
+
+ComfyUI is replaced by stub ``comfy.model_management`` / ``comfy.model_patcher`` modules that behave like the
+real ones where it matters: ``load_models_gpu`` keeps only weak references to the patchers it loads.
+"""
+
+from __future__ import annotations
+
+import gc
+import importlib
+import sys
+import types
+import weakref
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from conftest import REPO_ROOT  # noqa: E402
+
+MACE_DEMO = REPO_ROOT / "assets" / "checkpoints" / "motion_expert" / "mace_demo"
+
+
+class StubPatcher:
+    def __init__(self, model, load_device, offload_device, size=0):
+        self.model, self.load_device, self.offload_device, self.size = model, load_device, offload_device, size
+
+
+class StubModelManagement(types.ModuleType):
+    """Records every load; like ComfyUI's ``LoadedModel`` it holds the loaded patchers weakly."""
+
+    def __init__(self):
+        super().__init__("comfy.model_management")
+        self.loads: list[tuple[list[weakref.ref], dict]] = []
+        self.freed: list[int] = []
+
+    def load_models_gpu(self, models, **options):
+        self.loads.append(([weakref.ref(patcher) for patcher in models], options))
+
+    def loaded_modules(self, index: int) -> list:
+        return [ref().model for ref in self.loads[index][0]]
+
+    def free_memory(self, memory_required, device, keep_loaded=()):
+        self.freed.append(memory_required)
+
+    @staticmethod
+    def get_torch_device():
+        return torch.device("cpu")
+
+    unet_offload_device = get_torch_device
+
+    @staticmethod
+    def module_size(module):
+        return sum(t.numel() * t.element_size() for t in module.state_dict().values())
+
+    @staticmethod
+    def throw_exception_if_processing_interrupted():
+        return None
+
+
+@pytest.fixture
+def comfy(pack, monkeypatch):
+    """The pack's bridge talking to stub ComfyUI modules; restored after the test."""
+    management = StubModelManagement()
+    patcher_module = types.ModuleType("comfy.model_patcher")
+    patcher_module.ModelPatcher = StubPatcher
+    package = types.ModuleType("comfy")
+    package.model_management, package.model_patcher = management, patcher_module
+    for name, module in (("comfy", package), ("comfy.model_management", management),
+                         ("comfy.model_patcher", patcher_module)):
+        monkeypatch.setitem(sys.modules, name, module)
+    bridge = importlib.import_module(f"{pack.__name__}.nodes.comfy_bridge")
+    monkeypatch.setattr(bridge, "model_management", management)
+    monkeypatch.setattr(bridge, "_PATCHERS", {})
+    return management
+
+
+@pytest.fixture
+def fresh_cache(pack, monkeypatch):
+    """An empty pack model cache, so the test controls eviction."""
+    cache_module = importlib.import_module(f"{pack.__name__}.choreo.model_cache")
+    cache = cache_module.ModelCache(budget_bytes=1)  # one entry at a time: each new load evicts the previous
+    for module in (cache_module, importlib.import_module(f"{pack.__name__}.nodes.wan_animate_nodes")):
+        monkeypatch.setattr(module, "MODEL_CACHE", cache)
+    return cache
+
+
+def _features(pack, num_frames: int):
+    features_module = importlib.import_module(f"{pack.__name__}.choreo.music.features")
+    values = np.random.default_rng(0).random((num_frames, 35)).astype(np.float32)
+    return features_module.MusicFeatures(values, 30.0, "edge_librosa", tuple(str(i) for i in range(35)))
+
+
+def test_xdancer_node_runs_load_tokenizer_and_gpt_in_one_call(pack, comfy, one_torch_thread):
+    nodes = importlib.import_module(f"{pack.__name__}.nodes.xdancer_nodes")
+    reference = importlib.import_module(f"{pack.__name__}.choreo.pose.reference").default_reference_pose(256, 384)
+    (model,) = nodes.ChoreoLoadXDancer().load(nodes.DEMO_NAME)
+    (tokens,) = nodes.ChoreoEncodePoseTokens().encode(model, reference, reference)
+    nodes.ChoreoDecodePoseTokens().decode(model, tokens, reference)
+    assert len(comfy.loads) == 2  # one call per node run
+    for index in range(2):
+        assert comfy.loaded_modules(index) == [model.tokenizer, model.gpt]
+        assert comfy.loads[index][1].get("force_full_load") is True  # plain modules cannot be half-loaded
+
+
+@pytest.mark.skipif(not (MACE_DEMO / "model.safetensors").is_file(), reason="demo checkpoint not built")
+def test_evicting_a_motion_expert_frees_its_patcher_and_weights(pack, comfy, fresh_cache, one_torch_thread):
+    nodes = importlib.import_module(f"{pack.__name__}.nodes.motion_expert_nodes")
+    (expert,) = nodes.ChoreoLoadMotionExpert().load("bundled/mace_demo", "float32")
+    assert nodes.ChoreoLoadMotionExpert().load("bundled/mace_demo", "float32")[0] is expert
+    nodes.ChoreoGenerate3DDance().generate(expert, _features(pack, 20), 1, 0.5, 2.0, "auto", 2, num_frames=16)
+    assert len(comfy.loads) == 1 and comfy.loaded_modules(0) == [expert.network]
+    patcher, network = comfy.loads[0][0][0], weakref.ref(expert.network)
+    assert patcher() is not None  # alive while the pack's cache holds the expert: ComfyUI can offload it
+    del expert
+    fresh_cache.get_or_load("something else", lambda: torch.nn.Linear(2, 2))  # evicts the expert
+    gc.collect()
+    assert patcher() is None and network() is None
+
+
+def test_wan_pipeline_parts_are_loaded_by_comfyui_not_behind_unload_all(pack, comfy, fresh_cache, tmp_path):
+    pytest.importorskip("diffusers")
+    pytest.importorskip("transformers")
+    from test_wan_animate import dance, tiny_pipeline
+
+    tiny_pipeline().save_pretrained(tmp_path / "wan")
+    nodes = importlib.import_module(f"{pack.__name__}.nodes.wan_animate_nodes")
+    (pipe,) = nodes.ChoreoLoadWanAnimate().load("diffusers folder", str(tmp_path / "wan"), "x", "x", "x", "x",
+                                                "fp32", "model", False)
+    (images,) = nodes.ChoreoWanAnimateRender().render(pipe, torch.full((1, 32, 32, 3), 0.5), dance(5), "a dancer",
+                                                      "", 32, 32, 1, 1.0, 0, 77, 5, "reference")
+    assert images.shape == (5, 32, 32, 3)
+    loaded = {id(module) for index in range(len(comfy.loads)) for module in comfy.loaded_modules(index)}
+    assert loaded == {id(getattr(pipe, part)) for part in ("transformer", "text_encoder", "image_encoder", "vae")}
+    # ... and unload_all_models, absent from the stub, never ran
+    assert comfy.loaded_modules(0) == [pipe.text_encoder, pipe.image_encoder, pipe.vae]  # the encoders' stage
+    parts = weakref.ref(pipe.transformer), weakref.ref(comfy.loads[0][0][0]())
+    del pipe
+    fresh_cache.clear()
+    gc.collect()
+    assert parts[0]() is None and parts[1]() is None
