@@ -34,8 +34,12 @@ class EmbeddingMLP(nn.Module):
         self.net = nn.Sequential(nn.Linear(dim, 4 * dim), nn.Mish(), nn.Linear(4 * dim, dim))
 
     def forward(self, values: torch.Tensor) -> torch.Tensor:
-        """values : (B,) -> (B, dim)."""
-        return self.net(timestep_embedding(values, self.dim))
+        """values : (B,) -> (B, dim) in the weights' dtype.
+
+        The sinusoidal code is computed in float32 (a bfloat16 angle of t ~ 1000 loses whole radians) and cast
+        to the weights' dtype only for the MLP, so the network runs in bfloat16 / float16 too.
+        """
+        return self.net(timestep_embedding(values, self.dim).to(self.net[0].weight.dtype))
 
 
 class MusicLayer(nn.Module):
