@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 import torch
 
+from choreo.checkpoints import CheckpointError
 from choreo.render.xdancer import XDancerInputError, loading, render_xdancer, training
 from choreo.render.xdancer.pipeline import XDancerComponents, predict_noise, record_reference, window_starts
 from models import xdancer_renderer as network
@@ -150,18 +152,43 @@ def test_stage1_training_overfits_four_frames():
     assert np.mean(losses[-10:]) < np.mean(losses[:10])
 
 
-def test_stage2_training_runs_a_step_and_resumes(tmp_path):
-    parts = tiny_parts()
-    components = video_components(parts)
-    settings = training.TrainSettings(stage="stage2", steps=1, learning_rate=1e-3, num_frames=3, height=SIDE_PX,
-                                      width=SIDE_PX, save_every=1)
+def test_stage2_training_interrupted_and_resumed_equals_an_uninterrupted_run(tmp_path):
+    settings = training.TrainSettings(stage="stage2", steps=3, learning_rate=1e-3, num_frames=3, height=SIDE_PX,
+                                      width=SIDE_PX, save_every=100, condition_dropout=0.5)
     clips = [overfit_clip()]
-    losses = training.train(components, clips, settings, tmp_path / "run", parts["adapter"].config)
-    assert len(losses) == 1 and np.isfinite(losses[0])
-    assert (tmp_path / "run" / "motion_adapter" / "config.json").is_file()
-    resumed = training.train(components, clips, dataclasses.replace(settings, steps=2), tmp_path / "run",
-                             parts["adapter"].config, resume=True)
-    assert len(resumed) == 1
+
+    def run(folder, steps, resume=False):  # fresh networks each time, as a new process would load them
+        parts = tiny_parts()
+        components = video_components(parts)
+        losses = training.train(components, clips, dataclasses.replace(settings, steps=steps), tmp_path / folder,
+                                parts["adapter"].config, resume=resume)
+        return losses, training._trainable_state({"unet": components.denoising_unet,
+                                                  "decoder": components.token_decoder})
+
+    straight, straight_weights = run("straight", 3)
+    first, _ = run("resumed", 2)
+    assert (tmp_path / "resumed" / "motion_adapter" / "config.json").is_file()
+    second, resumed_weights = run("resumed", 3, resume=True)
+    assert len(second) == 1 and np.allclose(first + second, straight, rtol=1e-5, atol=1e-7)
+    assert resumed_weights.keys() == straight_weights.keys()
+    for key, value in straight_weights.items():
+        torch.testing.assert_close(resumed_weights[key], value, rtol=1e-5, atol=1e-6)
+    state = json.loads((tmp_path / "resumed" / training.STATE_DIR / "state.json").read_text())
+    assert state["step"] == 3 and (tmp_path / "resumed" / training.STATE_DIR / "rng.safetensors").is_file()
+
+
+def test_resume_refuses_a_state_written_for_other_trainable_weights(tmp_path):
+    parts = tiny_parts()
+    settings = training.TrainSettings(stage="stage2", steps=1, learning_rate=1e-3, num_frames=3, height=SIDE_PX,
+                                      width=SIDE_PX)
+    training.train(video_components(parts), [overfit_clip()], settings, tmp_path / "run", parts["adapter"].config)
+    reference_unet = network.build_reference_unet(parts["unet"])
+    stage1 = XDancerComponents(vae=parts["vae"], denoising_unet=parts["unet"], reference_unet=reference_unet,
+                               token_decoder=parts["decoder"], scheduler=parts["scheduler"],
+                               bank=network.install_reference_attention(reference_unet, parts["unet"]))
+    with pytest.raises(CheckpointError, match="does not match this run's trainable weights"):
+        training.train(stage1, [overfit_clip()], dataclasses.replace(settings, stage="stage1", steps=2),
+                       tmp_path / "run", resume=True)
 
 
 def test_render_twenty_frames_in_overlapping_windows():

@@ -10,7 +10,9 @@
 Loss: the scheduler's target (epsilon or v) MSE; the conditioning embedding is dropped with
 ``condition_dropout`` for classifier-free guidance. Runs under ``accelerate`` (``accelerate launch -m
 choreo.render.xdancer.training ...`` for several GPUs, mixed precision). Resumable: ``--resume`` reads
-``<output>/training_state/`` (trainable weights and AdamW moments as safetensors, step in JSON).
+``<output>/training_state/`` (``choreo.training.state_files``: trainable weights, AdamW moments and the torch
+random states as safetensors, step and batch-sampler state in ``state.json``, each file written atomically and
+``state.json`` last), so a resumed run continues exactly where an uninterrupted one would be.
 
 Data: a folder of ``*.npz`` clips with ``frames`` (T, H, W, 3) uint8, ``tokens`` (T, 5, 6) int
 (X-Dancer tokenizer codes of each frame's pose) and ``confidence`` (T, 60) float.
@@ -33,7 +35,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ...checkpoints import CheckpointError
 from ...errors import ChoreoError
+from ...training.state_files import load_optimizer, save_json, save_optimizer, save_tensors
 from . import loading
 from .pipeline import XDancerComponents, clip_image_embeds, predict_noise, record_reference
 
@@ -187,36 +191,55 @@ def trainable_modules(components: XDancerComponents, settings: TrainSettings) ->
 
 
 def _trainable_state(modules: dict) -> dict:
-    return {f"{name}.{key}": value.detach().cpu().contiguous()
-            for name, module in modules.items() for key, value in module.named_parameters() if value.requires_grad}
+    return {f"{name}.{key}": value for name, module in modules.items()
+            for key, value in module.named_parameters() if value.requires_grad}
 
 
-def save_training_state(directory: Path, modules: dict, optimizer, step: int) -> None:
-    """Trainable weights, AdamW state (tensors as safetensors, the rest as JSON) and the step."""
-    from safetensors.torch import save_file
+def save_training_state(directory: Path, modules: dict, optimizer, step: int, sampler, generator,
+                        settings: TrainSettings) -> None:
+    """Trainable weights, AdamW state, the torch random states, then ``state.json`` (step, batch sampler).
+
+    sampler : the numpy Generator that draws batches; generator : the torch Generator of the loss inputs.
+    """
+    import torch
 
     directory.mkdir(parents=True, exist_ok=True)
-    save_file(_trainable_state(modules), str(directory / "trainable.safetensors"))
-    state = optimizer.state_dict()
-    save_file({f"{index}.{key}": value.detach().cpu().contiguous() for index, entry in state["state"].items()
-               for key, value in entry.items()}, str(directory / "optimizer.safetensors"))
-    (directory / "state.json").write_text(json.dumps({"step": step, "param_groups": state["param_groups"]}))
+    save_tensors(_trainable_state(modules), directory / "trainable.safetensors")
+    save_optimizer(optimizer, directory / "optimizer.safetensors")
+    random_states = {"torch": torch.get_rng_state(), "generator": generator.get_state()}
+    if torch.cuda.is_available():
+        random_states.update({f"cuda.{i}": state for i, state in enumerate(torch.cuda.get_rng_state_all())})
+    save_tensors(random_states, directory / "rng.safetensors")
+    save_json({"step": step, "sampler_state": sampler.bit_generator.state, "settings": dataclasses.asdict(settings)},
+              directory / "state.json")
 
 
-def load_training_state(directory: Path, modules: dict, optimizer) -> int:
-    """Restore what ``save_training_state`` wrote; returns the step to continue from."""
+def load_training_state(directory: Path, modules: dict, optimizer, sampler, generator) -> int:
+    """Restore what ``save_training_state`` wrote, refusing weights that do not match the trainable
+    parameters one to one; returns the step to continue from."""
+    import torch
     from safetensors.torch import load_file
 
-    weights = load_file(str(directory / "trainable.safetensors"))
-    for name, module in modules.items():
-        own = {key[len(name) + 1:]: value for key, value in weights.items() if key.startswith(name + ".")}
-        module.load_state_dict(own, strict=False)
-    moments: dict[int, dict] = {}
-    for key, value in load_file(str(directory / "optimizer.safetensors")).items():
-        index, name = key.split(".", 1)
-        moments.setdefault(int(index), {})[name] = value
+    saved = load_file(str(directory / "trainable.safetensors"))
+    own = _trainable_state(modules)
+    missing, unexpected = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
+    wrong = [key for key in set(own) & set(saved) if own[key].shape != saved[key].shape]
+    if missing or unexpected or wrong:
+        raise CheckpointError(f"{directory} does not match this run's trainable weights (missing {missing[:3]}, "
+                              f"unexpected {unexpected[:3]}, other shapes {wrong[:3]}); resume with the stage, "
+                              "--train-denoising-unet and models it was written with, or start without --resume.")
+    with torch.no_grad():
+        for key, parameter in own.items():
+            parameter.copy_(saved[key])
+    load_optimizer(optimizer, directory / "optimizer.safetensors")
+    random_states = load_file(str(directory / "rng.safetensors"))
+    torch.set_rng_state(random_states["torch"])
+    generator.set_state(random_states["generator"])
+    cuda_states = [random_states[key] for key in sorted(random_states) if key.startswith("cuda.")]
+    if cuda_states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_states)
     document = json.loads((directory / "state.json").read_text())
-    optimizer.load_state_dict({"state": moments, "param_groups": document["param_groups"]})
+    sampler.bit_generator.state = document["sampler_state"]
     return int(document["step"])
 
 
@@ -252,11 +275,13 @@ def train(components: XDancerComponents, clips: Sequence[Clip], settings: TrainS
     for module in modules.values():
         module.train()
     state_dir = Path(output) / STATE_DIR if output is not None else None
-    step = load_training_state(state_dir, {name: accelerator.unwrap_model(module) for name, module in modules.items()},
-                               optimizer) if resume and state_dir is not None \
-        and (state_dir / "state.json").is_file() else 0
-    rng = np.random.default_rng(settings.seed + step)
-    generator = torch.Generator().manual_seed(settings.seed + step)
+    torch.manual_seed(settings.seed)  # VAE latent sampling draws from the global generator
+    rng = np.random.default_rng(settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    step = 0
+    if resume and state_dir is not None and (state_dir / "state.json").is_file():
+        step = load_training_state(state_dir, {name: accelerator.unwrap_model(module)
+                                               for name, module in modules.items()}, optimizer, rng, generator)
     losses = []
     while step < settings.steps:
         batch = {key: value.to(device) for key, value in sample_batch(clips, settings, rng).items()}
@@ -274,7 +299,7 @@ def train(components: XDancerComponents, clips: Sequence[Clip], settings: TrainS
         if output is not None and accelerator.is_main_process and (step % settings.save_every == 0
                                                                    or step == settings.steps):
             unwrapped = {name: accelerator.unwrap_model(module) for name, module in modules.items()}
-            save_training_state(state_dir, unwrapped, optimizer, step)
+            save_training_state(state_dir, unwrapped, optimizer, step, rng, generator, settings)
             _save_checkpoint(dataclasses.replace(components, **unwrapped), settings, Path(output),
                              motion_adapter_config, step)
     return losses
