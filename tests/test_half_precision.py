@@ -1,5 +1,5 @@
-"""Every network a loader offers in half precision runs in it: tiny configs in bfloat16 on the CPU give finite
-outputs of that dtype (no float32 tensor built inside a forward meets bfloat16 weights)."""
+"""Every network a loader offers in half precision runs in it: tiny configs in bfloat16 (and float16) on the CPU
+give finite outputs of that dtype (no float32 tensor built inside a forward meets half-precision weights)."""
 
 from __future__ import annotations
 
@@ -16,63 +16,73 @@ from models.motion_gpt import MotionGPT, MotionGPTConfig  # noqa: E402
 from models.pose_vqvae import PoseVQVAE, PoseVQVAEConfig  # noqa: E402
 
 HALF = torch.bfloat16
+HALF_DTYPES = pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 MACE_DEMO = REPO_ROOT / "assets" / "checkpoints" / "motion_expert" / "mace_demo"
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def _half(module: torch.nn.Module) -> torch.nn.Module:
+def _half(module: torch.nn.Module, dtype=HALF) -> torch.nn.Module:
+    return module.to(dtype).eval()
+
+
+def _check(output: torch.Tensor, dtype=HALF) -> None:
+    assert output.dtype == dtype and torch.isfinite(output).all()
+
+
+def _motion_batch(dtype, frames: int = 12):
+    g = torch.Generator().manual_seed(0)
+    return (torch.rand(2, frames, 151, generator=g).to(dtype), torch.tensor([3, 700]),
+            torch.randn(2, frames, 35, generator=g).to(dtype))
+
+
+@HALF_DTYPES
+def test_mace_runs_in_half_precision(dtype):
     torch.manual_seed(0)
-    return module.to(HALF).eval()
-
-
-def _check(output: torch.Tensor) -> None:
-    assert output.dtype == HALF and torch.isfinite(output).all()
-
-
-def _motion_batch(frames: int = 12):
-    g = torch.Generator().manual_seed(0)
-    return (torch.rand(2, frames, 151, generator=g).to(HALF), torch.tensor([3, 700]),
-            torch.randn(2, frames, 35, generator=g).to(HALF))
-
-
-def test_mace_runs_in_bfloat16():
     model = _half(MACEDenoiser(MACEConfig(latent_dim=32, ff_dim=64, num_layers=2, num_heads=4, d_state=4,
-                                          music_encoder_layers=1, dropout=0.0, num_genres=4)))
-    x, t, music = _motion_batch()
+                                          music_encoder_layers=1, dropout=0.0, num_genres=4)), dtype)
+    x, t, music = _motion_batch(dtype)
+    beta, genre = torch.full((2,), 0.75), torch.tensor([1, 3])
     with torch.no_grad():
-        _check(model(x, t, music, torch.full((2,), 0.75), torch.tensor([1, 3])))
-        _check(model(x, t, music, torch.full((2,), 0.75), torch.tensor([1, 3]), torch.tensor([True, False])))
-        _check(model.guidance_free_forward(x, t, music, torch.full((2,), 0.5), torch.tensor([0, 2])))
+        _check(model(x, t, music, beta, genre), dtype)
+        _check(model(x, t, music, beta, genre, torch.tensor([True, False])), dtype)
+        _check(model.guidance_free_forward(x, t, music, beta, genre), dtype)
 
 
-def test_edge_runs_in_bfloat16():
-    model = _half(EDGEDenoiser(EDGEConfig(latent_dim=32, ff_dim=64, num_layers=2, num_heads=4, dropout=0.0)))
-    x, t, music = _motion_batch()
+@HALF_DTYPES
+def test_edge_runs_in_half_precision(dtype):
+    torch.manual_seed(0)
+    model = _half(EDGEDenoiser(EDGEConfig(latent_dim=32, ff_dim=64, num_layers=2, num_heads=4, dropout=0.0)), dtype)
+    x, t, music = _motion_batch(dtype)
     with torch.no_grad():
-        _check(model(x, t, music))
-        _check(model.guided_forward(x, t, music, 2.0))
+        _check(model(x, t, music), dtype)
+        _check(model.guided_forward(x, t, music, 2.0), dtype)
 
 
-def test_mamba_and_bimamba_run_in_bfloat16():
-    x = torch.randn(2, 9, 16).to(HALF)
+@HALF_DTYPES
+def test_mamba_and_bimamba_run_in_half_precision(dtype):
+    torch.manual_seed(0)
+    x = torch.randn(2, 9, 16).to(dtype)
     with torch.no_grad():
-        _check(_half(Mamba(MambaConfig(d_model=16, d_state=4)))(x))
-        _check(_half(BiMamba(MambaConfig(d_model=16, d_state=4)))(x))
+        _check(_half(Mamba(MambaConfig(d_model=16, d_state=4)), dtype)(x), dtype)
+        _check(_half(BiMamba(MambaConfig(d_model=16, d_state=4)), dtype)(x), dtype)
 
 
-def test_xdancer_tokenizer_and_gpt_run_in_bfloat16():
-    tokenizer = _half(PoseVQVAE(PoseVQVAEConfig(hidden=16, decoder_hidden=64, decoder_layers=2, codebook_size=32)))
-    g = torch.Generator().manual_seed(0)
-    poses = torch.cat([torch.randn(3, 60, 2, generator=g), torch.rand(3, 60, 1, generator=g)], -1).to(HALF)
+@HALF_DTYPES
+def test_xdancer_tokenizer_and_gpt_run_in_half_precision(dtype):
+    torch.manual_seed(0)
+    tokenizer = _half(PoseVQVAE(PoseVQVAEConfig(hidden=16, decoder_hidden=64, decoder_layers=2, codebook_size=32)),
+                      dtype)
     gpt = _half(MotionGPT(MotionGPTConfig(codebook_size=16, n_layer=2, n_head=2, n_embd=32, block_frames=8,
-                                          num_music_context_tokens=2, motion_context_frames=2, dropout=0.0)))
-    idx = torch.randint(0, 16, (2, 4, 30))
+                                          num_music_context_tokens=2, motion_context_frames=2, dropout=0.0)), dtype)
+    g = torch.Generator().manual_seed(0)
+    poses = torch.cat([torch.randn(3, 60, 2, generator=g), torch.rand(3, 60, 1, generator=g)], -1).to(dtype)
+    idx = torch.randint(0, 16, (2, 4, 30), generator=g)
     with torch.no_grad():
-        tokens = tokenizer.encode(poses)
-        _check(tokenizer.decode(tokens))
-        logits, _ = gpt(idx, torch.randn(2, 4, 35).to(HALF), torch.randint(0, 16, (2, 2, 30)))
-        _check(logits)
+        _check(tokenizer.decode(tokenizer.encode(poses)), dtype)
+        music, context = torch.randn(2, 4, 35, generator=g).to(dtype), torch.randint(0, 16, (2, 2, 30), generator=g)
+        logits, _ = gpt(idx, music, context)
+        _check(logits, dtype)
 
 
 @pytest.mark.skipif(not (MACE_DEMO / "model.safetensors").is_file(), reason="demo checkpoint not built")
@@ -90,7 +100,7 @@ def test_motion_expert_loaded_in_bfloat16_generates_and_inpaints_a_finite_dance(
     assert np.isfinite(edited.joint_positions()).all()
 
 
-def test_xdancer_renderer_runs_in_bfloat16():
+def test_xdancer_renderer_runs_in_bfloat16():  # the renderer loader's fp16/bf16 option
     pytest.importorskip("diffusers")
     from choreo.render.xdancer import render_xdancer
     from test_xdancer_renderer import SIDE_PX, random_tokens, tiny_parts, video_components, with_nonzero_heads
@@ -99,7 +109,7 @@ def test_xdancer_renderer_runs_in_bfloat16():
     parts["decoder"] = with_nonzero_heads(parts["decoder"])
     components = video_components(parts)
     for module in (components.vae, components.denoising_unet, components.reference_unet, components.token_decoder):
-        module.to(HALF)
+        _half(module)
     predictions = []
     components.denoising_unet.register_forward_hook(lambda module, args, output: predictions.append(output[0]))
     tokens, confidence = random_tokens(3)
