@@ -119,3 +119,20 @@ def test_xdancer_renderer_runs_in_bfloat16():  # the renderer loader's fp16/bf16
     assert frames.shape == (3, SIDE_PX, SIDE_PX, 3) and predictions
     for prediction in predictions:
         _check(prediction)
+
+
+def test_wan_animate_renders_in_bfloat16(tmp_path):  # the Wan loader's default dtype
+    pytest.importorskip("diffusers")
+    pytest.importorskip("transformers")
+    from choreo.render.wan_animate import apply_memory_options, load_wan_animate, render_wan_animate
+    from test_wan_animate import dance, tiny_pipeline
+
+    tiny_pipeline().save_pretrained(tmp_path / "wan")
+    pipe = apply_memory_options(load_wan_animate(tmp_path / "wan", dtype="bf16"), "none", device="cpu")
+    predictions = []
+    pipe.transformer.register_forward_hook(lambda module, args, output: predictions.append(output[0]))
+    frames = render_wan_animate(pipe, np.full((32, 32, 3), 128, np.uint8), dance(5), prompt="a dancer",
+                                num_inference_steps=1, width=32, height=32)
+    assert frames.shape == (5, 32, 32, 3) and predictions
+    for prediction in predictions:
+        _check(prediction)
