@@ -35,6 +35,9 @@ REFINE_PASSES = 4
 MIN_BLOB_FRACTION = 0.01     # selfie-mask blobs smaller than this share of the picture are ignored
 SAME_PERSON_TORSO = 0.25     # two finds whose shoulders and hips are this close (torso units) are one person
 MIN_TORSO_FRACTION = 0.1     # window-search finds need a torso (shoulders to hips) of this share of the short side
+HIPS_BELOW_CHIN_FACES = 4.0  # an adult's hips lie about 4 face heights (forehead to chin) under the chin ...
+CROP_SIDE_FACES = 11.7       # ... and BlazePose's crop for that body is about 11.7 face heights across
+FOREHEAD, CHIN, NOSE_TIP = 10, 152, 4  # face-mesh points
 OVERLAP_IOU = 0.3            # the chosen person's box overlapping another's this much: limbs and mask are mixed up
 
 
@@ -275,6 +278,38 @@ def _search(nets: _Networks, image: np.ndarray, crops: list[Crop]) -> list[_Body
     return finds
 
 
+def _continued_below(nets: _Networks, image: np.ndarray, found: _BodyPass) -> _BodyPass:
+    """For a person cut off by the bottom edge, the body BlazePose sees in a crop placed from their face.
+
+    MediaPipe's own detector would centre the crop on hips under the edge; without it, the whole-picture
+    crop makes BlazePose squeeze the whole body into the picture (shoulders at the chin, hips on the chest
+    of a portrait). So when this person's silhouette runs out of the bottom edge wider than their head,
+    the crop is placed from the face mesh with an adult's proportions (body about 8.5 face heights, hips
+    4 face heights under the chin; BlazePose's crop is 1.25 x twice hips-to-crown) and the body found
+    there replaces the squeezed one if it has the same face. A face the mesh cannot read (a profile)
+    keeps the first find.
+    """
+    height, width = image.shape[:2]
+    silhouette = found.crop.paste(_sigmoid(found.mask_logits), (height, width))
+    bottom_width_px = float((silhouette[-max(2, height // 50):] > 0.5).any(axis=0).sum())
+    points, confidence = body_from_blaze(found.landmarks_px[:NUM_BLAZE], found.visibility)
+    head_width_px = float(np.linalg.norm(points[B["left_ear"]] - points[B["right_ear"]]))
+    face_crop = _face_crop(points, np.ones_like(confidence))
+    if bottom_width_px < 1.5 * head_width_px or face_crop is None:
+        return found
+    mesh, score = _run_face(nets.face, image, face_crop)
+    face_height_px = float(np.linalg.norm(mesh[FOREHEAD] - mesh[CHIN]))
+    if score < PART_THRESHOLD or face_height_px < 4.0:
+        return found
+    up = (mesh[FOREHEAD] - mesh[CHIN]) / face_height_px
+    hips = mesh[CHIN] - up * HIPS_BELOW_CHIN_FACES * face_height_px
+    crown = mesh[FOREHEAD] + up * 0.25 * face_height_px
+    crop = Crop.upright(hips, crown, CROP_SIDE_FACES * face_height_px, POSE_INPUT)
+    below = _settle(nets.pose, image, _body_pass(nets.pose, image, crop))
+    moved = np.linalg.norm(below.landmarks_px[BLAZE["nose"]] - mesh[NOSE_TIP])
+    return below if below.score >= PRESENCE_THRESHOLD and moved < 0.5 * face_height_px else found
+
+
 def _torso_length(found: _BodyPass) -> float:
     torso = _torso(found)
     return float(np.linalg.norm(torso[:2].mean(axis=0) - torso[2:].mean(axis=0)))
@@ -290,7 +325,8 @@ def detect_people(image_rgb: np.ndarray, models: MediaPipeModels | None = None,
     """
     image = _check_image(image_rgb)
     nets = _load_networks(models or find_models(model_folders))
-    finds = _search(nets, image, _candidate_crops(person_mask_everyone(nets.segmentation, image)))
+    finds = [_continued_below(nets, image, found)
+             for found in _search(nets, image, _candidate_crops(person_mask_everyone(nets.segmentation, image)))]
     if not finds:
         # In a small window BlazePose's presence flag also says "person" for a cat or a cup, with a small
         # skeleton; a find of the window search must be large enough to animate.
