@@ -120,18 +120,31 @@ def test_evicting_a_motion_expert_frees_its_patcher_and_weights(pack, comfy, fre
     assert patcher() is None and network() is None
 
 
-def test_wan_pipeline_parts_are_loaded_by_comfyui_not_behind_unload_all(pack, comfy, fresh_cache, tmp_path):
+@pytest.fixture(scope="module")
+def wan_folder(tmp_path_factory):
     pytest.importorskip("diffusers")
     pytest.importorskip("transformers")
-    from test_wan_animate import dance, tiny_pipeline
+    from test_wan_animate import tiny_pipeline
 
-    tiny_pipeline().save_pretrained(tmp_path / "wan")
+    folder = tmp_path_factory.mktemp("wan") / "tiny"
+    tiny_pipeline().save_pretrained(folder)
+    return folder
+
+
+def _wan_render(pack, folder, offload: str):
+    from test_wan_animate import dance
+
     nodes = importlib.import_module(f"{pack.__name__}.nodes.wan_animate_nodes")
-    (pipe,) = nodes.ChoreoLoadWanAnimate().load("diffusers folder", str(tmp_path / "wan"), "x", "x", "x", "x",
-                                                "fp32", "model", False)
+    (pipe,) = nodes.ChoreoLoadWanAnimate().load("diffusers folder", str(folder), "x", "x", "x", "x", "fp32", offload,
+                                                False)
     (images,) = nodes.ChoreoWanAnimateRender().render(pipe, torch.full((1, 32, 32, 3), 0.5), dance(5), "a dancer",
                                                       "", 32, 32, 1, 1.0, 0, 77, 5, "reference")
     assert images.shape == (5, 32, 32, 3)
+    return pipe
+
+
+def test_wan_pipeline_parts_are_loaded_by_comfyui_not_behind_unload_all(pack, comfy, fresh_cache, wan_folder):
+    pipe = _wan_render(pack, wan_folder, "model")
     loaded = {id(module) for index in range(len(comfy.loads)) for module in comfy.loaded_modules(index)}
     assert loaded == {id(getattr(pipe, part)) for part in ("transformer", "text_encoder", "image_encoder", "vae")}
     # ... and unload_all_models, absent from the stub, never ran
@@ -141,3 +154,10 @@ def test_wan_pipeline_parts_are_loaded_by_comfyui_not_behind_unload_all(pack, co
     fresh_cache.clear()
     gc.collect()
     assert parts[0]() is None and parts[1]() is None
+
+
+def test_wan_sequential_offload_asks_comfyui_for_room_for_one_layer(pack, comfy, fresh_cache, wan_folder):
+    pipe = _wan_render(pack, wan_folder, "sequential")  # diffusers streams the layers; ComfyUI keeps its models
+    whole = sum(comfy.module_size(getattr(pipe, part)) for part in ("transformer", "text_encoder", "image_encoder",
+                                                                     "vae"))
+    assert comfy.loads == [] and len(comfy.freed) == 1 and 0 < comfy.freed[0] < whole / 4  # one layer's worth
