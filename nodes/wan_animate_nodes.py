@@ -139,9 +139,9 @@ class ChoreoLoadWanAnimate:
                                  "35 GB of weights in memory for 14B + umT5-XXL."}),
             "offload": (list(OFFLOAD_MODES), {"default": "model",
                         "tooltip": "none: everything on the GPU (80 GB class). model: one component at a time on "
-                                   "the GPU (the 14B transformer alone needs ~33 GB in bf16); inside ComfyUI both let its "
-                                   "memory manager load each stage's parts and keep what fits. sequential: layer "
-                                   "by layer, for 24 GB cards; slow."}),
+                                   "the GPU (the 14B transformer alone needs ~33 GB in bf16); inside ComfyUI both "
+                                   "let its memory manager load each stage's parts and keep what fits. sequential: "
+                                   "layer by layer, for 24 GB cards; slow."}),
             "vae_tiling": ("BOOLEAN", {"default": True, "tooltip": "Decode in tiles to bound VAE memory."}),
         }}
 
