@@ -101,6 +101,18 @@ def test_an_arm_swinging_off_the_body_uncovers_shirt_not_background(portrait_pup
     assert colour_mask(frame, LEFT_ARM)[40:80, 120:150].any()  # and the arm is up there
 
 
+def test_the_uncovered_body_takes_the_colour_next_to_it_not_the_mean_of_the_body():
+    image = waist_up_portrait()
+    cv2.rectangle(image, (50, 120), (64, H - 1), (0, 0, 0), -1)  # a dark belt end beside the forearm
+    mask = (np.abs(image.astype(int) - BACKGROUND).sum(-1) > 0).astype(np.float32)
+    mask[120:, 50:65] = 1.0
+    puppet = build_puppet(image, pose_of(WAIST_UP), mask=mask)
+    frame = render(puppet, dict(WAIST_UP, left_elbow=(138, 70), left_wrist=(150, 40)))
+    was_forearm = colour_mask(waist_up_portrait(), LEFT_ARM) & (np.arange(W)[None, :] > 72) & (np.arange(W)[None, :] < 98)
+    error = np.abs(frame[was_forearm].astype(int) - SHIRT).mean()
+    assert error < 6.0  # the shirt's own blue (a mean over the body would be darkened by the belt)
+
+
 def test_the_reference_pose_reproduces_the_portrait(portrait_puppet):
     frame = render(portrait_puppet, WAIST_UP)
     assert np.abs(frame.astype(int) - waist_up_portrait()).mean() < 2.0
