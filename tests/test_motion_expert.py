@@ -10,6 +10,7 @@ from choreo.generators.motion_expert import (MotionExpert, generate_dance, inpai
                                              motion_expert_generator, parse_joint_list, sample_windows,
                                              stitch_windows, window_starts)
 from choreo.generators.normalizer import MinMaxNormalizer
+from choreo.motion.joint_limits import clamp_to_joint_limits
 from choreo.music.features import MusicFeatures
 from choreo.motion.skeleton import Skeleton
 from choreo.pose.reference import default_reference_pose, standing_motion
@@ -137,4 +138,5 @@ def test_bundled_demo_loads_and_dances_two_seconds(family):
     motion = generate_dance(expert, music(60), seed=0, genre="pop" if family == "mace" else None,
                             num_inference_steps=4)
     assert motion.num_frames == 60 and np.isfinite(motion.joint_positions()).all()
+    np.testing.assert_allclose(clamp_to_joint_limits(motion.rotations), motion.rotations, atol=1e-6)  # within limits
     assert load_motion_expert(demo) is expert

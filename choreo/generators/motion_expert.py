@@ -37,6 +37,7 @@ from ..datasets.aistpp import GENRES as AISTPP_GENRES
 from ..datasets.finedance import GENRES as FINEDANCE_GENRES
 from ..errors import MotionInputError
 from ..motion.choreographer import STYLES as CHOREOGRAPHER_GENRES
+from ..motion.joint_limits import clamp_to_joint_limits
 from ..motion.motion3d import EDGE_FRAME_DIM, Motion3D
 from ..motion.rotations import matrix_to_quaternion, quaternion_to_matrix, rotation_6d_to_matrix, slerp
 from ..motion.skeleton import JOINT, JOINT_NAMES, NUM_JOINTS
@@ -324,7 +325,10 @@ def _to_motion(expert: MotionExpert, windows: np.ndarray, starts: list[int], num
     import torch
 
     raw = expert.normalizer.unnormalize(torch.from_numpy(windows)).numpy()
-    return Motion3D.from_edge(stitch_windows(raw, starts, num_frames), fps=expert.fps)
+    motion = Motion3D.from_edge(stitch_windows(raw, starts, num_frames), fps=expert.fps)
+    # A diffusion sample can overshoot into a pose no body makes (a knee bent backwards); clamp it as the
+    # choreographer does.
+    return replace(motion, rotations=clamp_to_joint_limits(motion.rotations))
 
 
 def generate_dance(expert: MotionExpert, features: MusicFeatures, seed: int = 0, num_frames: int | None = None,
