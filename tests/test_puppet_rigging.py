@@ -226,3 +226,17 @@ def test_a_soft_mask_edge_is_cut_out_at_half_and_inpainted_away_from_the_plate()
     puppet = build_puppet(image, pose_of(WAIST_UP), mask=mask)
     np.testing.assert_array_equal(puppet.figure_mask, figure)
     assert not colour_mask(puppet.background, (250, 120, 0)).any()  # no ghost of the fringe on the plate
+
+
+def test_a_wide_object_the_mask_is_unsure_about_stays_whole_in_the_plate():
+    image = waist_up_portrait()
+    figure = np.abs(image.astype(int) - BACKGROUND).sum(-1) > 0
+    helmet = np.zeros((H, W), np.uint8)
+    cv2.circle(helmet, (132, 172), 26, 1, -1)  # held against the shirt's side, wider than the shoulders are apart
+    helmet = (helmet > 0) & ~figure
+    image[helmet] = (10, 10, 10)
+    mask = np.where(figure, 1.0, np.where(helmet, 0.6, 0.0)).astype(np.float32)  # the segmenter half believes it
+    puppet = build_puppet(image, pose_of(WAIST_UP), mask=mask)
+    core = cv2.erode(helmet.astype(np.uint8), np.ones((31, 31), np.uint8)) > 0  # past the plate's feathered seam
+    assert not (puppet.figure_mask & helmet).any()  # no piece of it moves with the body
+    np.testing.assert_array_equal(puppet.background[core], image[core])  # nor is it inpainted away

@@ -31,7 +31,7 @@ from .deform import pose_transforms, skin
 from .mesh import Mesh, triangulate_mask
 from .rig import (ATTACHMENTS, BONE_INDEX, BONES, DRAW_ORDER, anchor_point, body_scale_px, bone_radii, bone_segments,
                   choose_anchors, head_weights, label_parts, profile_near_side, skinning_weights)
-from .segmentation import fill_background, segment_figure
+from .segmentation import fill_background, segment_figure, unsure_objects
 
 _OFF_CANVAS = -10.0  # source coordinate for pixels no triangle covers: remap's border gives alpha 0
 
@@ -437,7 +437,8 @@ def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndar
         anchors = {name: pick for name, pick in anchors.items() if not (name.startswith(far) and name.endswith(_ARM_BONES))}
     if mask is not None:
         soft = np.clip(np.nan_to_num(np.asarray(mask, np.float32)), 0.0, 1.0)
-        figure, plate_hole = soft >= 0.5, soft >= 0.1
+        objects = unsure_objects(soft, scale)  # a held helmet: neither cut out nor inpainted, it stays in the plate
+        figure, plate_hole = (soft >= 0.5) & ~objects, (soft >= 0.1) & ~objects
     else:
         figure = segment_figure(image_rgb, keypoints, confidence, threshold, config.grabcut_iterations,
                                 config.segmentation_max_side_px, config.seed)

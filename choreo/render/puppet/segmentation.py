@@ -127,6 +127,31 @@ def segment_figure(image_rgb: np.ndarray, keypoints_px: np.ndarray, confidence: 
     return soft >= 0.5
 
 
+def unsure_objects(soft_mask: np.ndarray, scale_px: float) -> np.ndarray:
+    """Wide regions a soft person mask is unsure about (a helmet held against the body): not the person.
+
+    A segmenter's outline or halo is a band of middling values (0.1–0.8) hugging the person;
+    an object the person holds or stands against comes out as a wide blob of them reaching
+    away from the body. Cut into the figure, its pieces would move with the body while the
+    rest stays, and inpainted from the plate it would smear; left out of both it stays still
+    and whole in the plate. Wide: it survives an opening with a disc of 0.4 shoulder widths;
+    reaching away: part of it lies over half a shoulder width from every sure (>= 0.8) pixel.
+    The blob is then grown over the unsure fringe around it.
+    soft_mask (H, W) float32 0..1; scale_px : ``rig.body_scale_px``. Returns (H, W) bool.
+    """
+    unsure = ((soft_mask >= 0.1) & (soft_mask < 0.8)).astype(np.uint8)
+    wide = max(3, int(round(0.4 * scale_px)) | 1)
+    blobs = cv2.morphologyEx(unsure, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (wide, wide)))
+    if not blobs.any():
+        return blobs > 0
+    away = cv2.distanceTransform((soft_mask < 0.8).astype(np.uint8), cv2.DIST_L2, 5) > 0.5 * scale_px
+    _, comp = cv2.connectedComponents(blobs, connectivity=8)
+    reaching = np.unique(comp[away & (blobs > 0)])
+    blobs = np.isin(comp, reaching[reaching > 0]).astype(np.uint8)
+    fringe = max(3, int(round(0.1 * scale_px)) | 1)
+    return (cv2.dilate(blobs, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (fringe, fringe))) > 0) & (unsure > 0)
+
+
 def fill_background(image_rgb: np.ndarray, mask: np.ndarray, dilate_px: int, radius_px: float, max_side_px: int) -> np.ndarray:
     """The image with the figure removed: Telea inpainting at low resolution, blurred, upsampled.
 
