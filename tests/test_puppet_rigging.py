@@ -240,3 +240,21 @@ def test_a_wide_object_the_mask_is_unsure_about_stays_whole_in_the_plate():
     core = cv2.erode(helmet.astype(np.uint8), np.ones((31, 31), np.uint8)) > 0  # past the plate's feathered seam
     assert not (puppet.figure_mask & helmet).any()  # no piece of it moves with the body
     np.testing.assert_array_equal(puppet.background[core], image[core])  # nor is it inpainted away
+
+
+def test_the_shoulder_the_head_claims_moves_like_the_torso_beside_it_and_the_skull_moves_with_the_head():
+    from choreo.render.puppet.rig import bone_segments, choose_anchors, head_weights
+
+    points = dict(WAIST_UP, neck=(80.0, 92.0))  # a low neck point (mid-chest): the head claims collar and shoulder
+    keypoints, confidence = pose_of(points).keypoints_px[0].astype(float), pose_of(points).confidence[0].astype(float)
+    segments, rigged = bone_segments(keypoints, confidence, choose_anchors(keypoints, confidence, 0.3), 0.3)
+    bone_ids = np.array([BONE_INDEX[name] for name in ("spine", "r_clavicle", "l_clavicle", "head")])
+    body = np.tile(np.float32([0.2, 0.3, 0.5, 0.0]), (3, 1))  # what the torso layer would give these places
+    shoulder_width = 48.0
+    vertices = np.float32([[80 + 0.39 * shoulder_width, 86],  # on the jacket, at the edge of the head's claim
+                           [80, 40],                            # on the skull
+                           [80, 80]])                           # on the neck, under the chin
+    weights = head_weights(vertices, segments, rigged, bone_ids, body, shoulder_width)
+    np.testing.assert_allclose(weights[0], body[0], atol=0.02)
+    np.testing.assert_allclose(weights[1], [0, 0, 0, 1], atol=1e-6)
+    assert 0.0 < weights[2, 3] < 1.0 and abs(weights[2].sum() - 1.0) < 1e-6

@@ -476,7 +476,11 @@ def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndar
         bone_ids = np.array([i for i, bone in enumerate(BONES)
                              if rigged[i] and (bone.part == part or bone.name in ATTACHMENTS[part])], np.int64)
         if part == "head":
-            weights = head_weights(mesh.vertices, segments, bone_ids)
+            body = np.array([BONES[i].part == "torso" for i in bone_ids])
+            body_weights = np.zeros((len(mesh.vertices), len(bone_ids)), np.float32)
+            body_weights[:, body] = skinning_weights(mesh.vertices, segments, radii, bone_ids[body],
+                                                     config.weight_falloff, config.max_influences)
+            weights = head_weights(mesh.vertices, segments, rigged, bone_ids, body_weights, scale)
         else:
             weights = skinning_weights(mesh.vertices, segments, radii, bone_ids, config.weight_falloff,
                                        config.max_influences)

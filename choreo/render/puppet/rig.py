@@ -103,10 +103,13 @@ BONE_INDEX = {bone.name: i for i, bone in enumerate(BONES)}
 DRAW_ORDER: tuple[str, ...] = ("r_leg", "l_leg", "torso", "head", "r_arm", "l_arm")
 """Back to front. Without depth in a 2D pose, arms go in front of the torso and legs behind it."""
 ATTACHMENTS: dict[str, tuple[str, ...]] = {
-    "torso": (), "head": ("spine",), "r_arm": ("r_clavicle",), "l_arm": ("l_clavicle",),
-    "r_leg": ("r_pelvis",), "l_leg": ("l_pelvis",),
+    "torso": (), "head": ("spine", "r_clavicle", "l_clavicle", "r_pelvis", "l_pelvis"),
+    "r_arm": ("r_clavicle",), "l_arm": ("l_clavicle",), "r_leg": ("r_pelvis",), "l_leg": ("l_pelvis",),
 }
-"""Bones of the parent part that also skin a part's vertices, so the part stays attached."""
+"""Bones of the parent part that also skin a part's vertices, so the part stays attached.
+
+The head takes all the torso's bones: below the chin it deforms exactly like the torso (see
+``head_weights``), since with a low neck point it also owns collar and shoulder pixels."""
 
 
 def anchor_point(anchor: Anchor, keypoints_px: np.ndarray, confidence: np.ndarray, threshold: float) -> np.ndarray | None:
@@ -287,6 +290,14 @@ def bone_radii(segments: np.ndarray, rigged: np.ndarray, inside_distance_px: np.
     return radii
 
 
+def _shoulder_width(segments: np.ndarray, rigged: np.ndarray, scale_px: float) -> float:
+    """The larger of ``scale_px`` (``body_scale_px``) and the clavicles' span, pixels."""
+    if rigged[BONE_INDEX["r_clavicle"]] and rigged[BONE_INDEX["l_clavicle"]]:
+        span = float(np.linalg.norm(segments[BONE_INDEX["r_clavicle"], 1] - segments[BONE_INDEX["l_clavicle"], 1]))
+        return max(scale_px, span)
+    return scale_px
+
+
 def _above_the_neck(points: np.ndarray, segments: np.ndarray, rigged: np.ndarray, scale_px: float) -> np.ndarray:
     """Which points (N, 2) lie above the neck line: the head's, hair and hat included.
 
@@ -300,9 +311,7 @@ def _above_the_neck(points: np.ndarray, segments: np.ndarray, rigged: np.ndarray
     up /= max(float(np.linalg.norm(up)), 1e-6)
     across = np.array([-up[1], up[0]])
     head_len = float(np.linalg.norm(head[1] - head[0]))
-    width = scale_px
-    if rigged[BONE_INDEX["r_clavicle"]] and rigged[BONE_INDEX["l_clavicle"]]:
-        width = max(width, float(np.linalg.norm(segments[BONE_INDEX["r_clavicle"], 1] - segments[BONE_INDEX["l_clavicle"], 1])))
+    width = _shoulder_width(segments, rigged, scale_px)
     rel = points.astype(np.float64) - spine[0]
     height, lateral = rel @ up, np.abs(rel @ across)
     return (height > 0.15 * head_len) & (lateral < 0.4 * width) | (height > 0.6 * head_len) & (lateral < 0.6 * width)
@@ -378,23 +387,36 @@ def skinning_weights(vertices: np.ndarray, segments: np.ndarray, radii: np.ndarr
     return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
 
 
-def head_weights(vertices: np.ndarray, segments: np.ndarray, bone_ids: np.ndarray) -> np.ndarray:
-    """Skinning weights of the head layer: rigid with the head above the chin, blending into the spine below.
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    t = np.clip(x, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+def head_weights(vertices: np.ndarray, segments: np.ndarray, rigged: np.ndarray, bone_ids: np.ndarray,
+                 body_weights: np.ndarray, scale_px: float) -> np.ndarray:
+    """Skinning weights of the head layer: rigid with the head above the chin, like the torso below.
 
     The head bone's weight eases (smoothstep) from 0 at the neck joint to 1 at 0.4 head-bone
-    lengths above it, measured along the head bone; the rest goes to the spine (the layer's
-    attachment). So skull, hair, glasses and a hat turn as one piece, however far they reach
-    from the bone, while the neck stays joined to the body. vertices (V, 2) pixels; bone_ids
-    (Bp,) as in ``skinning_weights`` (the head bone and possibly the spine). Returns (V, Bp) float32.
+    lengths above it, measured along the head bone; the rest follows ``body_weights``, the
+    weights the torso layer gives the same place. So skull, hair, glasses and a hat turn as one
+    piece, however far they reach from the bone, while the neck moves like the torso beside it.
+    Beside the neck column (over 0.25 shoulder widths from the head bone's line) and under 0.6
+    head lengths up, where a low neck point lets the head claim collar and shoulder, the head's
+    weight fades out towards the claim's edge (``_above_the_neck``): no tear where the two
+    layers meet there, even when the clavicles move apart from the spine.
+    vertices (V, 2) pixels; rigged (S,) bool; bone_ids (Bp,) the head bone and the torso's;
+    body_weights (V, Bp) float32, rows summing to 1, zero in the head bone's column;
+    scale_px : ``body_scale_px``. Returns (V, Bp) float32.
     """
     head = segments[BONE_INDEX["head"]]
     axis = head[1] - head[0]
-    length_sq = max(float(axis @ axis), 1e-6)
-    t = np.clip((vertices.astype(np.float64) - head[0]) @ axis / (0.4 * length_sq), 0.0, 1.0)
-    rigid = t * t * (3.0 - 2.0 * t)
-    weights = np.zeros((len(vertices), len(bone_ids)), np.float32)
-    spine = [row for row, i in enumerate(bone_ids) if BONES[i].name == "spine"]
-    weights[:, list(bone_ids).index(BONE_INDEX["head"])] = rigid if spine else 1.0
-    if spine:
-        weights[:, spine[0]] = 1.0 - rigid
-    return weights
+    length = max(float(np.linalg.norm(axis)), 1e-6)
+    rel = vertices.astype(np.float64) - head[0]
+    along = rel @ axis / length ** 2  # head-bone lengths up the head
+    beside_px = np.abs(rel @ np.array([-axis[1], axis[0]])) / length
+    rigid = _smoothstep(along / 0.4)
+    width = _shoulder_width(segments, rigged, scale_px)
+    rigid *= 1.0 - _smoothstep((beside_px - 0.25 * width) / (0.15 * width)) * (1.0 - _smoothstep((along - 0.3) / 0.3))
+    weights = (1.0 - rigid)[:, None] * body_weights.astype(np.float64)
+    weights[:, list(bone_ids).index(BONE_INDEX["head"])] += rigid
+    return weights.astype(np.float32)
