@@ -16,6 +16,8 @@ from .xdancer_nodes import ChoreoDecodePoseTokens, ChoreoEncodePoseTokens, Chore
 from .xdancer_renderer_nodes import ChoreoLoadXDancerRenderer, ChoreoXDancerRender
 from .motion_expert_nodes import Choreo3DInpaint, ChoreoExportMotion, ChoreoGenerate3DDance, ChoreoLoadMotionExpert
 from .smpl_nodes import ChoreoLoadSMPLBody, ChoreoSMPLMesh
+from .dance_frames_nodes import ChoreoRenderDanceFrames
+from .wan_dancer_nodes import ChoreoWanDancerKeyframes
 
 NODE_CLASS_MAPPINGS = {
     "ChoreoAnalyzeMusic": ChoreoAnalyzeMusic,
@@ -46,6 +48,8 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoExportMotion": ChoreoExportMotion,
     "ChoreoLoadSMPLBody": ChoreoLoadSMPLBody,
     "ChoreoSMPLMesh": ChoreoSMPLMesh,
+    "ChoreoRenderDanceFrames": ChoreoRenderDanceFrames,
+    "ChoreoWanDancerKeyframes": ChoreoWanDancerKeyframes,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -77,4 +81,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoExportMotion": "Export Motion BVH/NPZ (Choreo)",
     "ChoreoLoadSMPLBody": "Load SMPL Body Model (Choreo)",
     "ChoreoSMPLMesh": "SMPL Mesh from 3D Dance (Choreo)",
+    "ChoreoRenderDanceFrames": "Render Dance Frames (Choreo)",
+    "ChoreoWanDancerKeyframes": "Wan-Dancer Keyframes (Choreo)",
 }
