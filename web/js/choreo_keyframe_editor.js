@@ -32,7 +32,10 @@ const findWidget = (node, name) => (node.widgets || []).find((w) => w.name === n
 /** Hide the JSON widget in both renderers; its value still serialises with the workflow. */
 function hideDocumentWidget(widget) {
   widget.hidden = true;
-  widget.options = { ...(widget.options || {}), hidden: true };
+  // Set the flag on the widget's own options object: the Vue renderer (frontend 1.49) reads the options it
+  // registered when the widget was created, so a replaced options object leaves the raw JSON on the node.
+  if (widget.options) widget.options.hidden = true;
+  else widget.options = { hidden: true };
   widget.computeSize = () => [0, -4];
   if (widget.element) widget.element.style.display = "none";
 }
