@@ -4,18 +4,43 @@
 // and is added after the node's own widgets, so saved workflows load as before.
 
 import { app } from "../../scripts/app.js";
+import { ComfyWidgets } from "../../scripts/widgets.js";
 
 const NODES_WITH_MESSAGES = new Set(["ChoreoReferencePose", "ChoreoAnalyzeMusic", "ChoreoRenderDanceVideoFile"]);
 const MESSAGE_WIDGET = "choreo_message";
 const WARNING_COLOR = "#6b4a1a";
 
+/**
+ * A read-only multiline text box, the way core shows text (ComfyUI's STRING multiline widget): its text is drawn
+ * in full by the canvas renderer and by the Vue one (Nodes 2.0). A `disabled` canvas text widget would show only
+ * its name, and a one-line text widget cuts the sentence off at the node's width.
+ */
+function addMessageWidget(node) {
+  const make = ComfyWidgets && ComfyWidgets.STRING;
+  const widget = make
+    ? make(node, MESSAGE_WIDGET, ["STRING", { multiline: true }], app).widget
+    : node.addWidget("text", MESSAGE_WIDGET, "", () => {});
+  widget.serialize = false;
+  widget.options = widget.options || {};
+  // Flags go on the widget's own options object: the Vue renderer reads the one registered at creation.
+  widget.options.serialize = false;
+  widget.options.read_only = true;
+  const element = widget.element || widget.inputEl;
+  if (element) {
+    element.readOnly = true;
+    element.placeholder = "";
+  }
+  return widget;
+}
+
 function showMessage(node, lines) {
   const text = lines.join("\n");
   let widget = (node.widgets || []).find((w) => w.name === MESSAGE_WIDGET);
   if (!widget) {
-    widget = node.addWidget("text", MESSAGE_WIDGET, "", () => {}, { serialize: false, multiline: true });
-    widget.serialize = false;
-    widget.disabled = true;
+    widget = addMessageWidget(node);
+    // Grow the node so the new box sits inside it (the canvas renderer keeps the node's saved size).
+    const needed = node.computeSize?.();
+    if (needed) node.setSize?.([Math.max(node.size[0], needed[0]), Math.max(node.size[1], needed[1])]);
   }
   widget.value = text;
   node.bgcolor = /warning|guess/i.test(text) ? WARNING_COLOR : undefined;
