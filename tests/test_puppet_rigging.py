@@ -146,7 +146,7 @@ def test_the_same_inputs_give_byte_identical_frames_whatever_opencv_rng_did_befo
     assert all(a.tobytes() == b.tobytes() for a, b in zip(frames_a, frames_b))
 
 
-def test_a_profile_rigs_the_near_arm_only_and_says_so():
+def test_a_profile_rigs_the_near_arm_only_keeps_it_near_its_place_and_says_so():
     side = {"nose": (96, 48), "right_ear": (78, 44), "neck": (80, 74), "right_shoulder": (78, 80),
             "left_shoulder": (86, 79), "right_elbow": (84, 116), "right_wrist": (104, 130), "left_elbow": (92, 114),
             "left_wrist": (110, 126), "right_hip": (76, 150), "left_hip": (82, 150)}
@@ -159,8 +159,13 @@ def test_a_profile_rigs_the_near_arm_only_and_says_so():
     puppet = build_puppet(image, pose_of(side), mask=mask)  # 8 px shoulders: narrow, but not a tiny person
     assert any("Profile" in note and "left" in note for note in puppet.notes)
     assert "r_upper_arm" in puppet.anchors and "l_upper_arm" not in puppet.anchors
-    raised = dict(side, right_elbow=(110, 70), right_wrist=(140, 60))
-    assert colour_mask(render(puppet, raised), RIGHT_ARM)[55:80, 100:140].any()
+    raised = dict(side, right_elbow=(110, 70), right_wrist=(140, 60))  # the upper arm asked to turn about 65 degrees
+    ys, xs = np.nonzero(colour_mask(render(puppet, raised), RIGHT_ARM))
+    ys0, xs0 = np.nonzero(colour_mask(image, RIGHT_ARM))
+    shoulder = np.array(side["right_shoulder"], float)
+    turn = [math.degrees(math.atan2(y.mean() - shoulder[1], x.mean() - shoulder[0])) for x, y in ((xs0, ys0), (xs, ys))]
+    limit = puppet.config.profile_arm_turn_deg
+    assert 0.5 * limit < turn[0] - turn[1] < 1.5 * limit  # it turns towards the target, by about the limit
 
 
 def test_a_bone_hangs_from_its_parent_even_when_the_target_is_out_of_reach():

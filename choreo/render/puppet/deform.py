@@ -35,25 +35,44 @@ def segment_transform(reference: np.ndarray, target: np.ndarray, stretch: bool, 
     return np.hstack([linear, (target[0] - linear @ reference[0])[:, None]])
 
 
+def _within_turn(reference: np.ndarray, target: np.ndarray, body: np.ndarray, limit_rad: float) -> np.ndarray:
+    """The target segment (2, 2), its direction turned back to at most ``limit_rad`` from the
+    reference direction as the body's transform ``body`` (2, 3) carries it."""
+    carried = body[:, :2] @ (reference[1] - reference[0])
+    wanted = target[1] - target[0]
+    angle = np.arctan2(carried[0] * wanted[1] - carried[1] * wanted[0], carried @ wanted)
+    if abs(angle) <= limit_rad:
+        return target
+    turn = np.sign(angle) * limit_rad
+    c, s = np.cos(turn), np.sin(turn)
+    direction = np.array([[c, -s], [s, c]]) @ carried / max(float(np.linalg.norm(carried)), 1e-9)
+    return np.stack([target[0], target[0] + float(np.linalg.norm(wanted)) * direction])
+
+
 def pose_transforms(reference: np.ndarray, rigged: np.ndarray, target: np.ndarray, target_valid: np.ndarray,
-                    max_stretch: float) -> np.ndarray:
+                    max_stretch: float, turn_limits_rad: np.ndarray | None = None) -> np.ndarray:
     """Transforms of every bone from the reference pose to one target pose.
 
     reference, target : (S, 2, 2) bone segments in pixels (``rig.bone_segments``);
-    rigged, target_valid : (S,) bool. Returns (S, 2, 3) float64. BONES is ordered parents
-    first, so a bone starts where its parent's finished transform puts the shared joint and
-    only turns (and stretches) towards its target; a missing bone copies its parent's
-    transform; a missing root stays put.
+    rigged, target_valid : (S,) bool. turn_limits_rad : optional (S,) float, how far each bone
+    may turn from its reference direction as the spine carries it (inf: free); a profile's near
+    arm, which covers the body it lies on, is kept close to where the picture has it.
+    Returns (S, 2, 3) float64. BONES is ordered parents first, so a bone starts where its
+    parent's finished transform puts the shared joint and only turns (and stretches) towards
+    its target; a missing bone copies its parent's transform; a missing root stays put.
     """
     transforms = np.zeros((len(BONES), 2, 3))
     identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     for i, bone in enumerate(BONES):
         parent = transforms[BONE_INDEX[bone.parent]] if bone.parent else identity
         if rigged[i] and target_valid[i]:
-            transform = segment_transform(reference[i], target[i], bone.stretch, max_stretch)
+            goal = target[i]
+            if turn_limits_rad is not None and np.isfinite(turn_limits_rad[i]):
+                goal = _within_turn(reference[i], goal, transforms[BONE_INDEX["spine"]], float(turn_limits_rad[i]))
+            transform = segment_transform(reference[i], goal, bone.stretch, max_stretch)
             if bone.parent:  # hang the bone where its parent put the joint: chains never come apart
                 joint = parent[:, :2] @ reference[i, 0] + parent[:, 2]
-                transform[:, 2] += joint - target[i, 0]
+                transform[:, 2] += joint - goal[0]
             transforms[i] = transform
         else:
             transforms[i] = parent

@@ -54,6 +54,9 @@ class PuppetConfig:
     edge_softness_px        : blur of the layer alpha: anti-aliased outline.
     border_pin_depth        : a torso or leg cut off by the picture's bottom edge stays pinned to it, fading
                               out over this many shoulder widths above the edge (no cut edge ever shows).
+    profile_arm_turn_deg    : in a profile, how far each bone of the near arm may turn from its place in the
+                              picture (relative to the body): that arm lies across the body, which the
+                              picture never shows, and often holds something (a camera) it would tear away.
     seed                    : seed of OpenCV's RNG for GrabCut: the same inputs always give the same puppet.
     """
 
@@ -70,6 +73,7 @@ class PuppetConfig:
     part_overlap_px: int = 4
     edge_softness_px: float = 0.8
     border_pin_depth: float = 0.6
+    profile_arm_turn_deg: float = 25.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -87,6 +91,7 @@ class PuppetConfig:
             ("part_overlap_px", self.part_overlap_px >= 0, "0 or more"),
             ("edge_softness_px", self.edge_softness_px >= 0, "0 or more"),
             ("border_pin_depth", self.border_pin_depth > 0, "positive"),
+            ("profile_arm_turn_deg", 0.0 <= self.profile_arm_turn_deg <= 180.0, "in [0, 180]"),
         )
         for name, ok, need in checks:
             if not ok:
@@ -126,6 +131,8 @@ class Puppet:
     anchors          : chosen anchor alternatives per rigged bone (see ``rig.choose_anchors``).
     notes            : short sentences on what this picture cannot show (legs out of the picture, a
                        profile), for callers to print or log once; empty for a frontal full figure.
+    turn_limits_rad  : (S,) float64, how far each bone may turn from its reference direction relative
+                       to the body (inf: free; a profile's near arm: ``profile_arm_turn_deg``).
     """
 
     config: PuppetConfig
@@ -136,6 +143,7 @@ class Puppet:
     rigged: np.ndarray
     anchors: dict[str, tuple[int, int]]
     notes: tuple[str, ...] = ()
+    turn_limits_rad: np.ndarray | None = None
 
     @property
     def canvas_width(self) -> int:
@@ -154,7 +162,8 @@ class Puppet:
         """
         target, valid = bone_segments(np.asarray(keypoints_px, np.float64), np.asarray(confidence, np.float64),
                                       self.anchors, self.config.confidence_threshold)
-        transforms = pose_transforms(self.reference_bones, self.rigged, target, valid, self.config.max_stretch)
+        transforms = pose_transforms(self.reference_bones, self.rigged, target, valid, self.config.max_stretch,
+                                     self.turn_limits_rad)
         frame = self.background.copy()
         for layer in self.layers:
             vertices = skin(layer.mesh.vertices, layer.weights, transforms[layer.bone_ids])
@@ -489,7 +498,12 @@ def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndar
             pinned = _bottom_pin(mesh.vertices, h, config.border_pin_depth * scale)
         layers.append(PuppetLayer(part, mesh, bone_ids, weights, texture, pinned))
     notes = _notes(anchors, near_side, hidden)
-    return Puppet(config, background, figure, tuple(layers), segments, rigged, anchors, notes)
+    turn_limits = np.full(len(BONES), np.inf)
+    if near_side:
+        near = "r_" if near_side == "right" else "l_"
+        for name in (near + bone for bone in _ARM_BONES):
+            turn_limits[BONE_INDEX[name]] = np.radians(config.profile_arm_turn_deg)
+    return Puppet(config, background, figure, tuple(layers), segments, rigged, anchors, notes, turn_limits)
 
 
 def iter_puppet_frames(puppet: Puppet, poses: PoseSequence2D) -> Iterator[np.ndarray]:
