@@ -4,6 +4,7 @@ the dancer drawn there is the dance at that time, and the node's outputs plug in
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -19,6 +20,7 @@ from choreo.render.wan_dancer_keyframes import (SEGMENT_LENGTH, WAN_DANCER_FPS, 
                                                 layout_keyframes, render_keyframe_images, segment_audio,
                                                 segment_count, segment_keyframes)
 from choreo.timeline import num_frames_for
+from conftest import REPO_ROOT
 from test_puppet import H, W, character, reference
 
 SEGMENT_S = SEGMENT_LENGTH / WAN_DANCER_FPS
@@ -193,3 +195,15 @@ def test_node_refuses_over_the_memory_limit_and_takes_segments_in_pieces(pack):
     assert all(line.startswith("segment 2,") for line in layout.splitlines())
     start = int(2 * SEGMENT_S * rate)
     assert pieces[0]["waveform"].shape[-1] == int(3 * SEGMENT_S * rate) - start
+
+
+def test_outputs_match_the_core_keyframe_node_and_wire_into_wan_dancer(pack):
+    core = json.loads((REPO_ROOT / "tests" / "fixtures" / "comfyui_core_nodes_subset.json").read_text())["nodes"]
+    node = pack.NODE_CLASS_MAPPINGS["ChoreoWanDancerKeyframes"]
+    assert list(node.RETURN_TYPES[:3]) == core["WanDancerPadKeyframesList"]["output"]
+    assert node.RETURN_NAMES[:3] == ("keyframes_sequence", "keyframes_mask", "audio_segment")
+    assert node.OUTPUT_IS_LIST[:3] == (True, True, True)  # one per segment, like WanDancerPadKeyframesList
+    video = core["WanDancerVideo"]["input"]["optional"]
+    assert (video["start_image"][0], video["mask"][0]) == node.RETURN_TYPES[:2]
+    assert core["WanDancerEncodeAudio"]["input"]["required"]["audio"][0] == node.RETURN_TYPES[2]
+    assert core["WanDancerVideo"]["input"]["required"]["length"][1]["default"] == SEGMENT_LENGTH
