@@ -187,14 +187,14 @@ def segment_keyframes(layout: KeyframeLayout, keyframe_images: np.ndarray,
                       segment: int) -> tuple[np.ndarray, np.ndarray]:
     """One segment as WanDancerVideo takes it.
 
-    keyframe_images : (K, H, W, 3) uint8, one per keyframe of ``layout``.
-    Returns (segment_length, H, W, 3) uint8 frames (keyframes at their positions, black elsewhere) and the
+    keyframe_images : (K, H, W, 3), one per keyframe of ``layout`` (uint8 from the renderers).
+    Returns (segment_length, H, W, 3) frames of the same dtype (keyframes at their positions, black elsewhere) and the
     (segment_length,) bool mask of the keyframe frames (the MASK is this, 1 = keep, over the whole picture).
     """
     if not 0 <= segment < layout.num_segments:
         raise ChoreoError(f"segment {segment} is outside the song's segments 0..{layout.num_segments - 1}.")
     mine = layout.in_segment(segment)
-    frames = np.zeros((layout.segment_length,) + keyframe_images.shape[1:], np.uint8)
+    frames = np.zeros((layout.segment_length,) + keyframe_images.shape[1:], keyframe_images.dtype)
     keep = np.zeros(layout.segment_length, bool)
     frames[layout.positions[mine]] = keyframe_images[mine]
     keep[layout.positions[mine]] = True
