@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -20,8 +21,9 @@ from choreo.render.wan_dancer_keyframes import (SEGMENT_LENGTH, WAN_DANCER_FPS, 
                                                 layout_keyframes, render_keyframe_images, segment_audio,
                                                 segment_count, segment_keyframes)
 from choreo.timeline import num_frames_for
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, click_track
 from test_puppet import H, W, character, reference
+from test_workflows import node_definitions, run_prompt, to_api_prompt
 
 SEGMENT_S = SEGMENT_LENGTH / WAN_DANCER_FPS
 
@@ -207,3 +209,46 @@ def test_outputs_match_the_core_keyframe_node_and_wire_into_wan_dancer(pack):
     assert (video["start_image"][0], video["mask"][0]) == node.RETURN_TYPES[:2]
     assert core["WanDancerEncodeAudio"]["input"]["required"]["audio"][0] == node.RETURN_TYPES[2]
     assert core["WanDancerVideo"]["input"]["required"]["length"][1]["default"] == SEGMENT_LENGTH
+
+
+def test_the_workflow_feeds_wan_dancer_one_segment_per_run(pack, tmp_path, monkeypatch):
+    """workflows/choreo_to_wan_dancer.json with its own widget values (at a small size): Choreo's nodes run for
+    real, ComfyUI's nodes are stand-ins that record what they are given, one list entry per segment."""
+    input_dir = tmp_path / "input"
+    input_dir.mkdir()
+    (input_dir / "choreo_demo_character_pose.json").write_bytes((REPO_ROOT / "assets" / "demo_character_pose.json")
+                                                                .read_bytes())
+    monkeypatch.setenv("CHOREO_INPUT_DIR", str(input_dir))
+    workflow = json.loads((REPO_ROOT / "workflows" / "choreo_to_wan_dancer.json").read_text())
+    prompt = to_api_prompt(workflow, node_definitions(pack))
+    bridge = next(entry for entry in prompt.values() if entry["class_type"] == "ChoreoWanDancerKeyframes")
+    assert (bridge["inputs"]["width"], bridge["inputs"]["height"]) == (480, 832)
+    bridge["inputs"].update(width=64, height=112)  # the same graph, small enough for a test machine
+    song = click_track(tempo_bpm=110.0, duration_s=6.0, sample_rate=44100)
+    stereo = torch.from_numpy(np.stack([song, song]))[None]
+    character_rgb = cv2.cvtColor(cv2.imread(str(REPO_ROOT / "assets" / "demo_character.png")), cv2.COLOR_BGR2RGB)
+    picture = torch.from_numpy(cv2.resize(character_rgb, (160, 240), interpolation=cv2.INTER_AREA))[None] / 255.0
+    seen = {}
+
+    def stand_in(name):
+        def run(**inputs):
+            seen[name] = inputs
+            return (name, name, name)
+        return run
+
+    fakes = {entry["class_type"]: stand_in(entry["class_type"]) for entry in prompt.values()
+             if not entry["class_type"].startswith("Choreo")}
+    fakes.update(LoadAudio=lambda audio: ({"waveform": stereo, "sample_rate": 44100},),
+                 LoadImage=lambda image, **_: (picture, torch.zeros(1, 240, 160)))
+    run_prompt(prompt, pack, fakes)
+    video, audio = seen["WanDancerVideo"], seen["WanDancerEncodeAudio"]["audio"]
+    assert (video["width"], video["height"], video["length"]) == (480, 832, 149)
+    assert len(video["start_image"]) == len(video["mask"]) == len(audio) == segment_count(6.0) == 2
+    # every_n_frames 6 on Wan-Dancer's own clock over the song (frames 0..179), plus each segment's first and last
+    expected = set(range(0, 180, 6)) | {0, 148, 149, 297}
+    keyed = set()
+    for segment, (frames, mask) in enumerate(zip(video["start_image"], video["mask"])):
+        keyed |= {149 * segment + k for k in torch.nonzero(mask[:, 0, 0]).flatten().tolist()}
+        assert frames.shape == (149, 112, 64, 3) and bool(frames[0].amax() > 0)
+    assert keyed == expected
+    assert seen["ImageFromBatch"]["image"] is video["start_image"]  # CLIP vision sees each segment's first key
