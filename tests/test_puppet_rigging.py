@@ -146,26 +146,54 @@ def test_the_same_inputs_give_byte_identical_frames_whatever_opencv_rng_did_befo
     assert all(a.tobytes() == b.tobytes() for a, b in zip(frames_a, frames_b))
 
 
-def test_a_profile_rigs_the_near_arm_only_keeps_it_near_its_place_and_says_so():
-    side = {"nose": (96, 48), "right_ear": (78, 44), "neck": (80, 74), "right_shoulder": (78, 80),
-            "left_shoulder": (86, 79), "right_elbow": (84, 116), "right_wrist": (104, 130), "left_elbow": (92, 114),
-            "left_wrist": (110, 126), "right_hip": (76, 150), "left_hip": (82, 150)}
+SIDE = {"nose": (96, 48), "right_ear": (78, 44), "neck": (80, 74), "right_shoulder": (78, 80),
+        "left_shoulder": (86, 79), "right_elbow": (84, 116), "right_wrist": (104, 130), "left_elbow": (92, 114),
+        "left_wrist": (110, 126), "right_hip": (76, 150), "left_hip": (82, 150)}
+
+
+def profile_picture() -> np.ndarray:
+    """A figure seen from its right: narrow shoulders, the near (right) arm lying along the body."""
     image = np.full((H, W, 3), BACKGROUND, np.uint8)
     cv2.circle(image, (84, 44), 15, SKIN, -1)
     cv2.rectangle(image, (66, 70), (96, 156), SHIRT, -1)
     cv2.line(image, (82, 80), (84, 116), RIGHT_ARM, 10)
     cv2.line(image, (84, 116), (104, 130), RIGHT_ARM, 8)
+    return image
+
+
+def profile_puppet(image: np.ndarray):
     mask = (np.abs(image.astype(int) - BACKGROUND).sum(-1) > 0).astype(np.float32)
-    puppet = build_puppet(image, pose_of(side), mask=mask)  # 8 px shoulders: narrow, but not a tiny person
+    return build_puppet(image, pose_of(SIDE), mask=mask)  # 8 px shoulders: narrow, but not a tiny person
+
+
+def test_a_profile_rigs_the_near_arm_only_keeps_it_near_its_place_and_says_so():
+    image = profile_picture()
+    puppet = profile_puppet(image)
     assert any("Profile" in note and "left" in note for note in puppet.notes)
     assert "r_upper_arm" in puppet.anchors and "l_upper_arm" not in puppet.anchors
-    raised = dict(side, right_elbow=(110, 70), right_wrist=(140, 60))  # the upper arm asked to turn about 65 degrees
-    ys, xs = np.nonzero(colour_mask(render(puppet, raised), RIGHT_ARM))
+    raised = dict(SIDE, right_elbow=(110, 70), right_wrist=(140, 60))  # the upper arm asked to turn about 65 degrees
+    frame = render(puppet, raised)
+    ys, xs = np.nonzero(colour_mask(frame, RIGHT_ARM))
     ys0, xs0 = np.nonzero(colour_mask(image, RIGHT_ARM))
-    shoulder = np.array(side["right_shoulder"], float)
+    shoulder = np.array(SIDE["right_shoulder"], float)
     turn = [math.degrees(math.atan2(y.mean() - shoulder[1], x.mean() - shoulder[0])) for x, y in ((xs0, ys0), (xs, ys))]
-    limit = puppet.config.profile_arm_turn_deg
+    limit = puppet.config.profile_turn_deg
     assert 0.5 * limit < turn[0] - turn[1] < 1.5 * limit  # it turns towards the target, by about the limit
+    uncovered = colour_mask(image, RIGHT_ARM) & ~colour_mask(frame, RIGHT_ARM) & (np.arange(W)[None, :] < 92)
+    assert colour_mask(frame, SHIRT)[uncovered].mean() > 0.9  # the body it lay across, not background
+
+
+def test_a_profile_head_turns_only_a_little_towards_a_frontal_dance():
+    image = profile_picture()
+    puppet = profile_puppet(image)
+    frame = render(puppet, dict(SIDE, nose=(60, 56)))  # the head bone asked to turn about 76 degrees
+    neck = np.array(SIDE["neck"], float)
+
+    def angle(picture):
+        ys, xs = np.nonzero(colour_mask(picture, SKIN))
+        return math.degrees(math.atan2(ys.mean() - neck[1], xs.mean() - neck[0]))
+
+    assert 0.5 * puppet.config.profile_turn_deg < angle(image) - angle(frame) < 1.5 * puppet.config.profile_turn_deg
 
 
 def test_a_bone_hangs_from_its_parent_even_when_the_target_is_out_of_reach():

@@ -55,8 +55,8 @@ def pose_transforms(reference: np.ndarray, rigged: np.ndarray, target: np.ndarra
 
     reference, target : (S, 2, 2) bone segments in pixels (``rig.bone_segments``);
     rigged, target_valid : (S,) bool. turn_limits_rad : optional (S,) float, how far each bone
-    may turn from its reference direction as the spine carries it (inf: free); a profile's near
-    arm, which covers the body it lies on, is kept close to where the picture has it.
+    may turn from its reference direction as the spine carries it (inf: free): a profile's head
+    and near arm are kept close to where the picture has them.
     Returns (S, 2, 3) float64. BONES is ordered parents first, so a bone starts where its
     parent's finished transform puts the shared joint and only turns (and stretches) towards
     its target; a missing bone copies its parent's transform; a missing root stays put.

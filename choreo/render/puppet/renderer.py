@@ -54,9 +54,10 @@ class PuppetConfig:
     edge_softness_px        : blur of the layer alpha: anti-aliased outline.
     border_pin_depth        : a torso or leg cut off by the picture's bottom edge stays pinned to it, fading
                               out over this many shoulder widths above the edge (no cut edge ever shows).
-    profile_arm_turn_deg    : in a profile, how far each bone of the near arm may turn from its place in the
-                              picture (relative to the body): that arm lies across the body, which the
-                              picture never shows, and often holds something (a camera) it would tear away.
+    profile_turn_deg        : in a profile, how far the head and each bone of the near arm may turn from their
+                              place in the picture (relative to the body). A dance is frontal: turned all the
+                              way, the near arm leaves the body it covers (never seen) and tears away what it
+                              holds (a camera), and a face looking sideways turns to the sky.
     seed                    : seed of OpenCV's RNG for GrabCut: the same inputs always give the same puppet.
     """
 
@@ -73,7 +74,7 @@ class PuppetConfig:
     part_overlap_px: int = 4
     edge_softness_px: float = 0.8
     border_pin_depth: float = 0.6
-    profile_arm_turn_deg: float = 25.0
+    profile_turn_deg: float = 25.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -91,7 +92,7 @@ class PuppetConfig:
             ("part_overlap_px", self.part_overlap_px >= 0, "0 or more"),
             ("edge_softness_px", self.edge_softness_px >= 0, "0 or more"),
             ("border_pin_depth", self.border_pin_depth > 0, "positive"),
-            ("profile_arm_turn_deg", 0.0 <= self.profile_arm_turn_deg <= 180.0, "in [0, 180]"),
+            ("profile_turn_deg", 0.0 <= self.profile_turn_deg <= 180.0, "in [0, 180]"),
         )
         for name, ok, need in checks:
             if not ok:
@@ -132,7 +133,7 @@ class Puppet:
     notes            : short sentences on what this picture cannot show (legs out of the picture, a
                        profile), for callers to print or log once; empty for a frontal full figure.
     turn_limits_rad  : (S,) float64, how far each bone may turn from its reference direction relative
-                       to the body (inf: free; a profile's near arm: ``profile_arm_turn_deg``).
+                       to the body (inf: free; a profile's head and near arm: ``profile_turn_deg``).
     """
 
     config: PuppetConfig
@@ -288,19 +289,20 @@ def _check_riggable(keypoints: np.ndarray, confidence: np.ndarray, threshold: fl
     return scale
 
 
-def _under_the_arms(parts: dict[str, np.ndarray], figure: np.ndarray, scale: float) -> np.ndarray:
+def _under_the_arms(parts: dict[str, np.ndarray], figure: np.ndarray, scale: float, profile: bool) -> np.ndarray:
     """Figure pixels covered by an arm inside the torso's outline, (H, W) bool.
 
     The torso layer also covers them (with colours filled in from the torso), so an arm that
     swings away uncovers the body it lay on, not a pale patch of background plate. A torso cut
     off by the bottom edge reaches along that edge as far as the figure does there (a hand
-    resting on the belly covers body, not background).
+    resting on the belly covers body, not background). In a profile the near arm lies in front
+    of a torso far narrower than ``scale``: the outline is then the torso's whole one.
     """
     under = np.zeros(figure.shape, bool)
     if "torso" not in parts:
         return under
     # the torso's main block: shoulder caps and slivers reaching into the arms do not widen it
-    block_px = max(3, int(round(0.3 * scale)) | 1)
+    block_px = max(3, int(round((0.06 if profile else 0.3) * scale)) | 1)
     block = cv2.morphologyEx(parts["torso"].astype(np.uint8), cv2.MORPH_OPEN,
                              cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (block_px, block_px)))
     contours, _ = cv2.findContours(block, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
@@ -406,8 +408,9 @@ def _notes(anchors: dict[str, tuple[int, int]], near_side: str | None, hidden: t
                      "the picture, so the body stays on the picture's bottom edge.")
     if near_side:
         far = "left" if near_side == "right" else "right"
-        notes.append(f"Profile picture (seen from the {near_side}): the body cannot turn towards the camera and the far "
-                     f"({far}) arm is not animated; a frontal or three-quarter photo dances best.")
+        notes.append(f"Profile picture (seen from the {near_side}): the body cannot turn towards the camera, the far "
+                     f"({far}) arm is not animated and the head and near arm only sway a little; a frontal or "
+                     "three-quarter photo dances best.")
     return tuple(notes)
 
 
@@ -462,7 +465,7 @@ def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndar
     background = fill_background(image_rgb, plate_hole, max(config.inpaint_dilate_px, int(round(0.04 * scale))),
                                  config.inpaint_radius_px, config.inpaint_max_side_px)
     colours = _bleed_colours(image_rgb, figure)
-    under_arms = _under_the_arms(parts, figure, scale)
+    under_arms = _under_the_arms(parts, figure, scale, near_side is not None)
     overlap = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * config.part_overlap_px + 1,) * 2)
     layers = []
     for part in DRAW_ORDER:
@@ -501,8 +504,8 @@ def build_puppet(image_rgb: np.ndarray, reference: PoseSequence2D, mask: np.ndar
     turn_limits = np.full(len(BONES), np.inf)
     if near_side:
         near = "r_" if near_side == "right" else "l_"
-        for name in (near + bone for bone in _ARM_BONES):
-            turn_limits[BONE_INDEX[name]] = np.radians(config.profile_arm_turn_deg)
+        for name in [near + bone for bone in _ARM_BONES] + ["head"]:
+            turn_limits[BONE_INDEX[name]] = np.radians(config.profile_turn_deg)
     return Puppet(config, background, figure, tuple(layers), segments, rigged, anchors, notes, turn_limits)
 
 
