@@ -103,6 +103,22 @@ def test_workflow_nodes_links_and_widgets_resolve(path, pack):
         assert all_inputs[target_input["name"]][0] == link_type, f"{target['type']}.{target_input['name']}"
 
 
+# The frontend stops drawing text below about 0.57 zoom (LiteGraph's minimum font size for detail), and its
+# tab bar covers the top 37 px of the canvas.
+MIN_READABLE_ZOOM = 0.6
+TAB_BAR_PX = 37
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_opens_readable_with_titles_below_the_tab_bar(path):
+    workflow = json.loads(path.read_text())
+    view = workflow["extra"]["ds"]
+    assert view["scale"] >= MIN_READABLE_ZOOM
+    tops = [node["pos"][1] - 30 for node in workflow["nodes"]]  # a node's title bar sits above its position
+    tops += [group["bounding"][1] for group in workflow.get("groups", [])]
+    assert (min(tops) + view["offset"][1]) * view["scale"] > TAB_BAR_PX + 20
+
+
 def test_every_core_node_of_the_workflows_is_in_the_vendored_definitions():
     used = {node["type"] for path in WORKFLOWS for node in json.loads(path.read_text())["nodes"]}
     core_used = {name for name in used if not name.startswith("Choreo")}
