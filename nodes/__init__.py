@@ -6,8 +6,8 @@ names the module it comes from.
 
 from .music_nodes import ChoreoAnalyzeMusic, ChoreoMusicFeatures
 from .motion_nodes import ChoreoBeatChoreographer
-from .pose_nodes import (ChoreoKeypointToPose, ChoreoLoadPoseKeypoint, ChoreoPoseToKeypoint, ChoreoProjectMotion,
-                         ChoreoReferencePose, ChoreoSmoothPose)
+from .pose_nodes import (ChoreoKeypointToPose, ChoreoLoadPoseKeypoint, ChoreoPosesFromVideo, ChoreoPoseToKeypoint,
+                         ChoreoProjectMotion, ChoreoReferencePose, ChoreoSmoothPose)
 from .render_nodes import ChoreoRenderPoseVideo
 from .export_nodes import ChoreoRenderDanceVideoFile, ChoreoSaveDanceVideo
 from .editor_nodes import ChoreoPoseKeyframeEditor, ChoreoRegenerateAroundEdits
@@ -27,6 +27,7 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoProjectMotion": ChoreoProjectMotion,
     "ChoreoPoseToKeypoint": ChoreoPoseToKeypoint,
     "ChoreoKeypointToPose": ChoreoKeypointToPose,
+    "ChoreoPosesFromVideo": ChoreoPosesFromVideo,
     "ChoreoRenderPoseVideo": ChoreoRenderPoseVideo,
     "ChoreoSaveDanceVideo": ChoreoSaveDanceVideo,
     "ChoreoRenderDanceVideoFile": ChoreoRenderDanceVideoFile,
@@ -60,6 +61,7 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoProjectMotion": "Project 3D to 2D / Retarget (Choreo)",
     "ChoreoPoseToKeypoint": "Pose Sequence to POSE_KEYPOINT (Choreo)",
     "ChoreoKeypointToPose": "POSE_KEYPOINT to Pose Sequence (Choreo)",
+    "ChoreoPosesFromVideo": "Poses from Video (Choreo)",
     "ChoreoRenderPoseVideo": "Render Pose Video (Choreo)",
     "ChoreoSaveDanceVideo": "Save Dance Video (Choreo)",
     "ChoreoRenderDanceVideoFile": "Render Dance to Video File (Choreo)",

@@ -14,9 +14,10 @@ from ..choreo.pose.keypoint_format import from_pose_keypoint, to_pose_keypoint
 from ..choreo.pose.projection import PROJECTIONS, Camera, ProjectionSettings, project_onto_reference
 from ..choreo.pose.mediapipe_models import FETCH_COMMAND
 from ..choreo.pose.reference import REFERENCE_SOURCES, fit_reference
+from ..choreo.pose.video_poses import poses_from_video
 from ..choreo.pose.smoothing import OneEuroSettings, smooth_pose_sequence
 from . import comfy_bridge
-from .convert import image_from_comfy, mask_to_comfy
+from .convert import frames_from_comfy, image_from_comfy, mask_to_comfy
 from .socket_types import CATEGORY, MOTION, POSE, POSE_KEYPOINT
 
 NO_MODEL = "none"
@@ -148,6 +149,42 @@ class ChoreoKeypointToPose:
 
     def convert(self, pose_keypoint, fps):
         return (from_pose_keypoint(pose_keypoint, fps=fps),)
+
+
+class ChoreoPosesFromVideo:
+    DESCRIPTION = ("Poses of one dancer in a video (frames from a video loader, e.g. a Wan-Dancer render), found by "
+                   "MediaPipe's whole-body detector and followed frame to frame, so a dance made elsewhere can be "
+                   "edited, smoothed and re-rendered in Choreo. Frames without the dancer stay empty. About 0.1 s "
+                   "a frame on a CPU (0.3 s with face and hands); follow with Smooth Pose Sequence to calm jitter.")
+    CATEGORY = f"{CATEGORY}/pose"
+    FUNCTION = "extract"
+    RETURN_TYPES = (POSE, POSE_KEYPOINT)
+    RETURN_NAMES = ("pose", "pose_keypoint")
+    OUTPUT_TOOLTIPS = ("The dancer's poses on the video's frame clock.", "The same poses as native POSE_KEYPOINT.")
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {
+            "images": ("IMAGE", {"tooltip": "The video's frames, in order (e.g. Get Video Components' images)."}),
+            "fps": ("FLOAT", {"default": 30.0, "min": 1.0, "max": 120.0, "step": 1.0,
+                              "tooltip": "The video's frame rate (Get Video Components gives it)."}),
+            "person_index": ("INT", {"default": 0, "min": 0, "max": 63,
+                             "tooltip": "Which person when several are in the video: 0 = the largest."}),
+            "face_and_hands": ("BOOLEAN", {"default": False,
+                               "tooltip": "Also find the face and hand points on every frame (about 3x slower)."}),
+        }}
+
+    def extract(self, images, fps, person_index, face_and_hands):
+        total = int(images.shape[0]) if hasattr(images, "shape") else 0
+        report = comfy_bridge.progress_reporter()
+
+        def progress(frames_done: int) -> None:
+            comfy_bridge.check_interrupted()
+            report(frames_done / max(total, 1))
+
+        pose = poses_from_video(frames_from_comfy(images), fps, person_index, with_parts=face_and_hands,
+                                model_folders=comfy_bridge.model_folders("choreo_mediapipe"), progress=progress)
+        return (pose, to_pose_keypoint(pose))
 
 
 class ChoreoLoadPoseKeypoint:

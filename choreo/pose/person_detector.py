@@ -45,16 +45,18 @@ OVERLAP_IOU = 0.3            # the chosen person's box overlapping another's thi
 class DetectedPerson:
     """One person found in the photo.
 
-    pose     : one-frame PoseSequence2D on the photo's canvas; absent points have confidence 0.
-    mask     : (H, W) float32 in [0, 1], this person's silhouette.
-    score    : BlazePose's presence score of the final crop, 0..1.
-    box_xyxy : (4,) float32 box of the seen keypoints, pixels.
+    pose      : one-frame PoseSequence2D on the photo's canvas; absent points have confidence 0.
+    mask      : (H, W) float32 in [0, 1], this person's silhouette.
+    score     : BlazePose's presence score of the final crop, 0..1.
+    box_xyxy  : (4,) float32 box of the seen keypoints, pixels.
+    next_crop : where this body is looked for in the next frame of a video (``follow_person``).
     """
 
     pose: PoseSequence2D
     mask: np.ndarray
     score: float
     box_xyxy: np.ndarray
+    next_crop: Crop
 
     @property
     def area_px(self) -> float:
@@ -255,7 +257,7 @@ def _to_person(nets: _Networks, image_rgb: np.ndarray, found: _BodyPass, with_pa
     box = np.concatenate([seen.min(axis=0), seen.max(axis=0)]) if len(seen) else np.zeros(4)
     mask = found.crop.paste(_sigmoid(found.mask_logits), (height, width))
     pose = PoseSequence2D(points[None], confidence[None].astype(np.float32), width, height, 30.0)
-    return DetectedPerson(pose, np.clip(mask, 0.0, 1.0), found.score, box.astype(np.float32))
+    return DetectedPerson(pose, np.clip(mask, 0.0, 1.0), found.score, box.astype(np.float32), found.next_crop())
 
 
 def _check_image(image_rgb: np.ndarray) -> np.ndarray:
@@ -359,6 +361,19 @@ def detect_person(image_rgb: np.ndarray, person_index: int = 0, models: MediaPip
                                  "outlines cannot be told apart. Crop the photo to one person, or use a photo in "
                                  "which the dancers stand apart.")
     return chosen
+
+
+def follow_person(image_rgb: np.ndarray, previous: DetectedPerson, models: MediaPipeModels | None = None,
+                  model_folders: Iterable[Path] = (), with_parts: bool = True) -> DetectedPerson | None:
+    """The same person in the next frame of a video, from one BlazePose pass on ``previous.next_crop`` (how
+    MediaPipe tracks); None when the body is lost there, so the caller searches the whole frame again."""
+    image = _check_image(image_rgb)
+    nets = _load_networks(models or find_models(model_folders))
+    found = _body_pass(nets.pose, image, previous.next_crop)
+    if found.score < PRESENCE_THRESHOLD:
+        return None
+    person = _to_person(nets, image, found, with_parts)
+    return person if np.count_nonzero(person.pose.confidence[0, BODY]) >= 4 else None
 
 
 def _box_iou(a: np.ndarray, b: np.ndarray) -> float:
