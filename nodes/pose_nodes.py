@@ -154,8 +154,8 @@ class ChoreoKeypointToPose:
 class ChoreoPosesFromVideo:
     DESCRIPTION = ("Poses of one dancer in a video (frames from a video loader, e.g. a Wan-Dancer render), found by "
                    "MediaPipe's whole-body detector and followed frame to frame, so a dance made elsewhere can be "
-                   "edited, smoothed and re-rendered in Choreo. Frames without the dancer stay empty. About 0.1 s "
-                   "a frame on a CPU (0.3 s with face and hands); follow with Smooth Pose Sequence to calm jitter.")
+                   "edited, smoothed and re-rendered in Choreo. Frames without the dancer stay empty. About 0.03 s "
+                   "a frame on a 2-core CPU (0.1 s with face and hands); follow with Smooth Pose Sequence to calm jitter.")
     CATEGORY = f"{CATEGORY}/pose"
     FUNCTION = "extract"
     RETURN_TYPES = (POSE, POSE_KEYPOINT)
