@@ -326,17 +326,38 @@ def _under_the_arms(parts: dict[str, np.ndarray], figure: np.ndarray, scale: flo
     return cv2.morphologyEx(under.astype(np.uint8), cv2.MORPH_OPEN, np.ones((size, size), np.uint8)) > 0
 
 
+def _fabric(image_rgb: np.ndarray, source: np.ndarray, hole: np.ndarray, scale_px: float) -> np.ndarray:
+    """The ``source`` pixels (H, W) bool of the body's main colour around ``hole``.
+
+    The median colour of the source within 0.15 shoulder widths of the hole is the fabric's;
+    pixels far from it (over 2.5 times the ring's median distance, at least 48 in summed RGB)
+    are a badge, a flag wrongly cut out with the body, a strap: inpainting would smear them.
+    """
+    grow = max(3, int(round(0.15 * scale_px)) | 1)
+    ring = (cv2.dilate(hole.astype(np.uint8), np.ones((grow, grow), np.uint8)) > 0) & source
+    if ring.sum() < 16:
+        return source
+    colours = image_rgb.astype(np.int32)
+    fabric = np.median(colours[ring], axis=0)
+    distance = np.abs(colours - fabric).sum(-1)
+    tolerance = max(48.0, 2.5 * float(np.median(distance[ring])))
+    near = source & (distance <= tolerance)
+    return near if near[ring].sum() >= 16 else source
+
+
 def _fill_from(image_rgb: np.ndarray, source: np.ndarray, hole: np.ndarray, scale_px: float) -> np.ndarray:
     """The image with ``hole`` (H, W) bool painted from the ``source`` pixels around it.
 
-    Telea inpainting grows the colours of the source pixels next to the hole inwards, so an
-    uncovered stretch of suit takes the suit's own colour and shading, not a broad mean of the
-    whole body (a helmet or a dark belt would tint that mean). Every non-source pixel is
-    unknown, so background never bleeds in. It runs on the hole's box at about 48 px per
-    shoulder width (set-up time), blurred a little against Telea's streaks, then upsampled.
+    Telea inpainting grows the colours of the fabric pixels (``_fabric``) next to the hole
+    inwards, so an uncovered stretch of suit takes the suit's own colour and shading, not a
+    broad mean of the whole body (a helmet or a dark belt would tint that mean) nor a badge's
+    colour. Every other pixel is unknown, so background never bleeds in. It runs on the hole's
+    box at about 48 px per shoulder width (set-up time), blurred a little against Telea's
+    streaks, then upsampled.
     """
     if not source.any() or not hole.any():
         return image_rgb
+    source = _fabric(image_rgb, source, hole, scale_px)
     h, w = hole.shape
     margin = int(round(0.3 * scale_px)) + 2
     ys, xs = np.nonzero(hole)
