@@ -1,12 +1,14 @@
 """The puppet renderer: animate the reference image itself along a 2D pose sequence.
 
 Set-up (``build_puppet``, once per image): refuse a picture that cannot be rigged, segment the
-figure (or take the caller's mask), inpaint the background plate from the whole mask, split the
-figure into part layers (the head owns everything above the neck; the torso layer is filled in
-under the arms; limbs missing from the picture or hidden are left unrigged), mesh each layer and
-bind it to the bones; a body cut off by the bottom edge stays pinned to it. Per frame
-(``Puppet.render_frame``): bone transforms from the reference pose to the target pose, skin
-each layer's vertices, and texture-map the layer from the reference image onto the plate.
+figure (or take the caller's mask, less any wide blob it is unsure about: a held object stays in
+the plate), inpaint the background plate from the whole mask, split the figure into part layers
+(the head owns everything above the neck; the torso layer is filled in under the arms, inpainted
+from the fabric around them; limbs missing from the picture or hidden are left unrigged), mesh
+each layer and bind it to the bones; a body cut off by the bottom edge stays pinned to it; a
+profile's head and near arm may only turn a little. Per frame (``Puppet.render_frame``): bone
+transforms from the reference pose to the target pose, skin each layer's vertices, and
+texture-map the layer from the reference image onto the plate.
 
 Rasterising a layer: every destination pixel learns which triangle covers it (one
 ``cv2.fillConvexPoly`` per triangle into an id image), each triangle's affine from destination

@@ -7,7 +7,9 @@ outside that box is sure background. The cut is cleaned with morphology and only
 touching the skeleton are kept. GrabCut runs at a reduced size (set-up time, not per frame).
 
 GrabCut's k-means start draws from OpenCV's RNG, which ``segment_figure`` seeds first: the same
-picture and pose always give the same cut-out. A segmenter's mask, when given, replaces all this.
+picture and pose always give the same cut-out. A segmenter's mask, when given, replaces all this;
+``unsure_objects`` then finds what it half-believes is person over a wide area (a held helmet),
+which is neither cut out nor inpainted.
 
 The background plate is the image with the whole person mask (grown) inpainted (Telea) at low
 resolution and blurred, so where the figure moves away the viewer sees a plausible plate, never
