@@ -13,7 +13,7 @@ from choreo.pose.layout import B, NUM_KEYPOINTS
 from choreo.pose.sequence import PoseSequence2D
 from choreo.render.puppet import build_puppet, iter_puppet_frames
 from choreo.render.puppet.deform import pose_transforms
-from choreo.render.puppet.rig import BONE_INDEX, BONES
+from choreo.render.puppet.rig import BONE_INDEX, BONES, bone_segments, choose_anchors, head_weights
 
 W, H = 160, 200
 BACKGROUND = (228, 228, 222)
@@ -286,8 +286,6 @@ def test_a_wide_object_the_mask_is_unsure_about_stays_whole_in_the_plate():
 
 
 def test_the_shoulder_the_head_claims_moves_like_the_torso_beside_it_and_the_skull_moves_with_the_head():
-    from choreo.render.puppet.rig import bone_segments, choose_anchors, head_weights
-
     points = dict(WAIST_UP, neck=(80.0, 92.0))  # a low neck point (mid-chest): the head claims collar and shoulder
     keypoints, confidence = pose_of(points).keypoints_px[0].astype(float), pose_of(points).confidence[0].astype(float)
     segments, rigged = bone_segments(keypoints, confidence, choose_anchors(keypoints, confidence, 0.3), 0.3)

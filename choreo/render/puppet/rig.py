@@ -388,6 +388,7 @@ def skinning_weights(vertices: np.ndarray, segments: np.ndarray, radii: np.ndarr
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
+    """0 below 0, 1 above 1, an S-curve between: weights that ease in and out leave no crease."""
     t = np.clip(x, 0.0, 1.0)
     return t * t * (3.0 - 2.0 * t)
 
