@@ -100,7 +100,9 @@ def test_workflow_nodes_links_and_widgets_resolve(path, pack):
         assert target_input["link"] == link_id
         all_inputs = {**definitions[target["type"]]["input"].get("required", {}),
                       **definitions[target["type"]]["input"].get("optional", {})}
-        assert all_inputs[target_input["name"]][0] == link_type, f"{target['type']}.{target_input['name']}"
+        # A multi-type input (io.MultiType, e.g. SCAIL2ColoredMask's "SAM3_TRACK_DATA,MASK") takes any of its types.
+        accepted = all_inputs[target_input["name"]][0].split(",")
+        assert link_type in accepted, f"{target['type']}.{target_input['name']}"
 
 
 # The frontend stops drawing text below about 0.57 zoom (LiteGraph's minimum font size for detail), and its
@@ -201,3 +203,94 @@ def test_cpu_workflow_runs_end_to_end(pack, tmp_path, monkeypatch, name):
         assert video.with_suffix(".pose.json").exists()
     preview = ui[next(k for k, v in prompt.items() if v["class_type"] == "ChoreoAnalyzeMusic")]["images"][0]
     assert preview["type"] == "temp" and preview["filename"].endswith(".png")
+
+
+def _inputs_by_link(workflow: dict) -> dict:
+    """(target node id, input name) -> (source node, source slot) for every link."""
+    nodes = {node["id"]: node for node in workflow["nodes"]}
+    return {(link[3], nodes[link[3]]["inputs"][link[4]]["name"]): (nodes[link[1]], link[2])
+            for link in workflow["links"]}
+
+
+def _only(workflow: dict, node_type: str) -> dict:
+    (node,) = [node for node in workflow["nodes"] if node["type"] == node_type]
+    return node
+
+
+@pytest.mark.parametrize("name, sampler_node, frames_in", [
+    ("choreo_to_wan_animate2.json", "WanAnimate2ToVideo", ("pose_video",)),
+    ("choreo_to_scail.json", "WanSCAILToVideo", ("pose_video",)),
+])
+def test_pose_video_workflows_drive_one_chunk_with_the_song_cut_to_it(name, sampler_node, frames_in):
+    workflow = json.loads((REPO_ROOT / "workflows" / name).read_text())
+    sources = _inputs_by_link(workflow)
+    frames = _only(workflow, "ChoreoRenderDanceFrames")
+    wan = _only(workflow, sampler_node)
+    renderer, _, start_frame, frame_count, stride, _ = frames["widgets_values"]
+    length = wan["widgets_values"][2]
+    assert renderer == "puppet"  # both models read a person-like driving video, not a skeleton drawing
+    for socket in frames_in:
+        assert sources[(wan["id"], socket)][0]["id"] == frames["id"]
+    assert (length - 1) % 4 == 0 and frame_count == length and stride == 1 and start_frame == 0
+    trim = _only(workflow, "TrimAudioDuration")
+    assert trim["widgets_values"] == [0.0, pytest.approx(length / 30.0, abs=0.01)]
+    create = _only(workflow, "CreateVideo")
+    assert sources[(create["id"], "fps")] == (frames, 1)  # the frames' own fps, 30 for the dance's clock
+    assert sources[(create["id"], "audio")][0]["id"] == trim["id"]
+    note = _only(workflow, "Note")["widgets_values"][0]
+    for node in workflow["nodes"]:
+        for model in node["properties"].get("models", []):
+            assert model["name"] in node["widgets_values"]
+            assert f"{model['directory']}/{model['name']}" in note
+
+
+def test_scail_workflow_masks_match_animation_mode():
+    workflow = json.loads((REPO_ROOT / "workflows" / "choreo_to_scail.json").read_text())
+    sources = _inputs_by_link(workflow)
+    wan, masks = _only(workflow, "WanSCAILToVideo"), _only(workflow, "SCAIL2ColoredMask")
+    width, height = wan["widgets_values"][:2]
+    assert width % 32 == 0 and height % 32 == 0
+    assert wan["widgets_values"][-1] is False and masks["widgets_values"][-1] is False  # both in Animation Mode
+    assert sources[(wan["id"], "pose_video_mask")] == (masks, 0)
+    assert sources[(wan["id"], "reference_image_mask")] == (masks, 1)
+    tracker = sources[(masks["id"], "driving_track_data")][0]
+    frames = _only(workflow, "ChoreoRenderDanceFrames")
+    assert sources[(tracker["id"], "images")][0]["id"] == frames["id"]  # the mask tracks the same frames
+    person_mask = sources[(masks["id"], "ref_track_data")]
+    assert person_mask[0]["type"] == "ChoreoReferencePose" and person_mask[1] == 2
+
+
+def test_wan_animate2_workflow_renders_its_81_frame_driving_video_at_30_fps(pack, tmp_path, monkeypatch):
+    input_dir = tmp_path / "input"
+    input_dir.mkdir()
+    shutil.copyfile(REPO_ROOT / "assets" / "demo_character_pose.json", input_dir / "choreo_demo_character_pose.json")
+    monkeypatch.setenv("CHOREO_INPUT_DIR", str(input_dir))
+    monkeypatch.setenv("CHOREO_OUTPUT_DIR", str(tmp_path))
+    workflow = json.loads((REPO_ROOT / "workflows" / "choreo_to_wan_animate2.json").read_text())
+    prompt = to_api_prompt(workflow, node_definitions(pack))
+    frames_id = str(_only(workflow, "ChoreoRenderDanceFrames")["id"])
+    needed, stack = set(), [frames_id]
+    while stack:  # the Choreo half: everything upstream of Render Dance Frames
+        node_id = stack.pop()
+        if node_id not in needed:
+            needed.add(node_id)
+            stack += [value[0] for value in prompt[node_id]["inputs"].values() if isinstance(value, list)]
+    song = click_track(tempo_bpm=110.0, duration_s=4.0, sample_rate=22050)
+    character = cv2.cvtColor(cv2.imread(str(REPO_ROOT / "assets" / "demo_character.png")), cv2.COLOR_BGR2RGB)
+    picture = torch.from_numpy(cv2.resize(character, (160, 240), interpolation=cv2.INTER_AREA))[None] / 255.0
+    fake_nodes = {"LoadAudio": lambda audio: ({"waveform": torch.from_numpy(song)[None, None], "sample_rate": 22050},),
+                  "LoadImage": lambda image, **_: (picture, torch.zeros(1, 240, 160))}
+    results = {}
+    sub_prompt = {k: v for k, v in prompt.items() if k in needed}
+    cls = pack.NODE_CLASS_MAPPINGS["ChoreoRenderDanceFrames"]
+    original = getattr(cls, cls.FUNCTION)
+
+    def keep(self, **kwargs):
+        results["frames"] = original(self, **kwargs)
+        return results["frames"]
+
+    monkeypatch.setattr(cls, cls.FUNCTION, keep)
+    run_prompt(sub_prompt, pack, fake_nodes)
+    images, fps, next_start = results["frames"]
+    assert images.shape == (81, 240, 160, 3) and fps == 30.0 and next_start == 81
+    assert float(images.std()) > 0.05  # a picture, not a blank batch
