@@ -73,6 +73,14 @@ class ChoreoLoadMotionExpert:
                       "tooltip": "Weight precision. float32 on CPU; bfloat16/float16 halve memory on a GPU."}),
         }}
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, checkpoint):
+        """At prompt validation: a missing checkpoint folder is refused before anything runs."""
+        if checkpoint not in expert_choices():
+            return (f"motion expert checkpoint {checkpoint!r} was not found; put its folder (config.json + "
+                    f"model.safetensors) in {comfy_bridge.choreo_models_directory('motion_expert')} and refresh.")
+        return True
+
     def load(self, checkpoint, dtype):
         choices = expert_choices()
         if checkpoint not in choices:

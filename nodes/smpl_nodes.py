@@ -49,6 +49,14 @@ class ChoreoLoadSMPLBody:
                                  "joint comparisons."}),
         }}
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, model_file):
+        """At prompt validation: a missing SMPL file is refused before anything runs."""
+        if model_file not in smpl_model_choices():
+            return (f"SMPL model {model_file!r} is not available. "
+                    f"{missing_models_help(comfy_bridge.model_folders('smpl'))}")
+        return True
+
     def load(self, model_file, dtype):
         choices = smpl_model_choices()
         if model_file not in choices:

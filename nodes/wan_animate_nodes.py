@@ -145,6 +145,19 @@ class ChoreoLoadWanAnimate:
             "vae_tiling": ("BOOLEAN", {"default": True, "tooltip": "Decode in tiles to bound VAE memory."}),
         }}
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, source, diffusers_folder, transformer, vae, text_encoder, clip_vision):
+        """At prompt validation: a missing folder or file is refused before anything runs, naming where it goes."""
+        try:
+            _resolve_folder(diffusers_folder)
+            if source == "single files":
+                for key, name in (("diffusion_models", transformer), ("vae", vae), ("text_encoders", text_encoder),
+                                  ("clip_vision", clip_vision)):
+                    _resolve(key, name)
+        except CheckpointError as error:
+            return str(error)
+        return True
+
     def load(self, source, diffusers_folder, transformer, vae, text_encoder, clip_vision, dtype, offload, vae_tiling):
         import torch
 

@@ -77,6 +77,14 @@ class ChoreoLoadXDancer:
                                       "or the bundled demo."}),
         }}
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, checkpoint):
+        """At prompt validation: a missing checkpoint folder is refused before anything runs."""
+        if checkpoint not in xdancer_checkpoints():
+            return (f"X-Dancer checkpoint {checkpoint!r} was not found; put its folder (tokenizer/ and gpt/) in "
+                    f"{comfy_bridge.choreo_models_directory(FAMILY)} and refresh.")
+        return True
+
     def load(self, checkpoint):
         folders = xdancer_checkpoints()
         if checkpoint not in folders:

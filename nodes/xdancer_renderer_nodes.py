@@ -91,6 +91,19 @@ class ChoreoLoadXDancerRenderer:
                       "tooltip": "Weights precision; auto = fp16 on a GPU, fp32 on the CPU."}),
         }}
 
+    @classmethod
+    def VALIDATE_INPUTS(cls, base_model, motion_module, renderer_checkpoint):
+        """At prompt validation: missing weights are refused before anything runs, naming file and folder."""
+        checks = [("base_model", base_models(), base_model, "ComfyUI/models/checkpoints or ComfyUI/models/diffusers"),
+                  ("renderer_checkpoint", renderer_checkpoints(), renderer_checkpoint,
+                   str(comfy_bridge.choreo_models_directory(RENDERER_FAMILY)))]
+        if motion_module != FROM_CHECKPOINT:
+            checks.append(("motion_module", motion_modules(), motion_module, "ComfyUI/models/animatediff_models"))
+        for name, found, choice, folder in checks:
+            if choice not in found:
+                return f"{name} {choice!r} was not found; put the weights in {folder} and refresh."
+        return True
+
     def load(self, base_model, motion_module, renderer_checkpoint, dtype):
         paths = {"base_model": (base_models(), base_model, "ComfyUI/models/checkpoints"),
                  "renderer_checkpoint": (renderer_checkpoints(), renderer_checkpoint,
