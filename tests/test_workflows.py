@@ -294,3 +294,15 @@ def test_wan_animate2_workflow_renders_its_81_frame_driving_video_at_30_fps(pack
     images, fps, next_start = results["frames"]
     assert images.shape == (81, 240, 160, 3) and fps == 30.0 and next_start == 81
     assert float(images.std()) > 0.05  # a picture, not a blank batch
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_has_a_template_thumbnail_and_a_note_of_its_model_files(path):
+    # ComfyUI's template browser lists a custom-node workflow by its file stem and shows
+    # /api/workflow_templates/<pack folder>/<stem>.jpg as its picture (frontend 1.49.6, mediaSubtype "jpg").
+    thumbnail = path.with_suffix(".jpg")
+    assert thumbnail.is_file() and thumbnail.stat().st_size < 60_000
+    picture = cv2.imread(str(thumbnail))
+    assert picture is not None and picture.shape[0] >= 256 and picture.shape[1] >= 256
+    notes = [node["widgets_values"][0] for node in json.loads(path.read_text())["nodes"] if node["type"] == "Note"]
+    assert any("Model files" in note for note in notes)
