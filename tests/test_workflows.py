@@ -27,6 +27,8 @@ EXTRA_WIDGETS = {"LoadAudio": 2, "LoadImage": 1}
 # V3 dynamic combos (SaveVideo's format/codec) are widgets whose options are {key, inputs} entries.
 DYNAMIC_COMBO = "COMFY_DYNAMICCOMBO_V3"
 WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO", DYNAMIC_COMBO)
+# Canvas-only nodes (comments), left out of the API prompt as the frontend's graphToPrompt does.
+FRONTEND_ONLY = {"Note"}
 
 
 def node_definitions(pack) -> dict:
@@ -133,6 +135,8 @@ def to_api_prompt(workflow: dict, definitions: dict) -> dict:
     links = {link[0]: link for link in workflow["links"]}
     prompt = {}
     for node in workflow["nodes"]:
+        if node["type"] in FRONTEND_ONLY:  # virtual nodes: the frontend never sends them to the server
+            continue
         inputs = {}
         values = iter(node["widgets_values"])
         for name, spec in widget_inputs(definitions[node["type"]]):
