@@ -7,6 +7,9 @@ EDGE's training slices and fits the min-max normaliser.
 - ``aistpp``    : AIST++ SMPL pickles (read with a restricted unpickler) + wav files.
 - ``finedance`` : FineDance motion ``.npy`` files (SMPL-H 52-joint 6D, body joints kept) + wav files.
 - ``synthetic`` : the beat choreographer dancing to synthetic click/drum songs (no data needed).
+
+``music_corpus`` is separate: a beat / downbeat / meter / tempo corpus for music analysis, built
+from composed MIDI songs and Debian-packaged MIDI rendered with fluidsynth (``midi_*`` modules).
 """
 
 from .clips import DanceClip, check_clip
