@@ -17,6 +17,7 @@ from typing import Callable
 from .errors import ChoreoError
 from .io.image_files import WORK_MAX_SIDE_PX
 from .motion.choreographer import STYLES
+from .music.tempo_octave import HINT_RANGE_BPM, TEMPO_CHOICES
 from .pipeline import ASSETS_DIR, DEMO_AUDIO, DEMO_IMAGE, DanceJob, make_dance_video
 from .pose.projection import Camera
 from .pose.reference import REFERENCE_SOURCES
@@ -38,6 +39,7 @@ CLI_WORDING = {
         "Or give the picture's pose with --pose-json, or leave out --rtmlib-model.",
     "connect a POSE_KEYPOINT reference, or use the default body.":
         "give the picture's pose with --pose-json.",
+    "tempo_hint_bpm ": "--tempo-hint ",
     "Connect a pose with the person visible, or use the default body.":
         "Give a --pose-json with the person visible, or leave --pose-json out.",
     "Connect the POSE_KEYPOINT output of a pose detector or editor.":
@@ -89,6 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=number_in(0, 2**32 - 1, int), default=0,
                         help="same seed, same dance (default: %(default)s)")
     parser.add_argument("--style", choices=STYLES, default="mixed", help="dance style (default: %(default)s)")
+    parser.add_argument("--tempo", choices=TEMPO_CHOICES, default="auto",
+                        help="auto: the beat a dancer counts; half or double: count at half or twice that speed "
+                             "(default: %(default)s)")
+    parser.add_argument("--tempo-hint", type=number_in(0.0, HINT_RANGE_BPM[1]), default=0.0, metavar="BPM",
+                        help="the tempo you count: the beats move to the octave nearest it, before --tempo; "
+                             f"{HINT_RANGE_BPM[0]:g} to {HINT_RANGE_BPM[1]:g}, 0 = none (default: %(default)g)")
     parser.add_argument("--energy", type=number_in(*ENERGY_RANGE), default=1.0,
                         help=f"size of the moves, {ENERGY_RANGE[0]:g} to {ENERGY_RANGE[1]:g} (default: %(default)g)")
     parser.add_argument("--draw", choices=sorted(DRAW_STYLES), default="dwpose",
@@ -125,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
                    style=args.style, energy_scale=args.energy, draw_style=args.draw,
                    renderer=args.renderer, pose_json=args.pose_json, rtmlib_model=args.rtmlib_model,
                    camera=Camera(yaw_deg=args.yaw), export_data=not args.no_data, keep_image_size=args.keep_size,
-                   person_index=args.person_index, reference_source=args.reference)
+                   person_index=args.person_index, reference_source=args.reference,
+                   tempo=args.tempo, tempo_hint_bpm=args.tempo_hint)
     started = time.perf_counter()
     try:
         result = make_dance_video(job, log=lambda message: print(f"  {message}", flush=True),

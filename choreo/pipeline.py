@@ -25,6 +25,7 @@ from .motion.choreographer import choreograph
 from .motion.motion3d import Motion3D
 from .music.analysis import MusicAnalysis
 from .music.analyze import analyze_music
+from .music.tempo_octave import check_tempo_choice
 from .numba_cache import librosa_kernel_file, numba_cache_is_warm
 from .pose.keypoint_format import to_pose_keypoint
 from .pose.projection import Camera, project_motion
@@ -64,6 +65,8 @@ class DanceJob:
     keep_image_size: bool = False  # False: work at WORK_MAX_SIDE_PX (faster set-up and render, smaller video)
     person_index: int = 0
     reference_source: str = "auto"
+    tempo: str = "auto"  # or "half" / "double": the octave the beats are counted at (music.tempo_octave)
+    tempo_hint_bpm: float = 0.0  # the tempo the user counts; 0 = none
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,7 @@ def make_dance_video(job: DanceJob, log: Callable[[str], None] = lambda message:
         clock = now
         log(f"{stage}: {timings[stage]:.2f} s")
 
+    check_tempo_choice(job.tempo, job.tempo_hint_bpm)
     out_path = check_output_path(job.out_path)
     audio = load_audio(job.audio_path)
     image_rgb = working_image(job, log)
@@ -149,7 +153,7 @@ def make_dance_video(job: DanceJob, log: Callable[[str], None] = lambda message:
     lap(f"fit the person ({fit.source})")
     if not numba_cache_is_warm(librosa_kernel_file()):
         log("first run: compiling the audio analysis (once, ~30 s)")
-    analysis = analyze_music(audio, fps=job.fps)
+    analysis = analyze_music(audio, fps=job.fps, tempo=job.tempo, tempo_hint_bpm=job.tempo_hint_bpm)
     log(f"tempo {analysis.tempo_bpm:.1f} BPM, {len(analysis.beat_times_s)} beats, "
         f"{analysis.beats_per_bar}/4 meter, sections {''.join(s.label for s in analysis.sections)}")
     for note in analysis.notes:

@@ -12,6 +12,7 @@ from ..choreo.errors import ChoreoError
 from ..choreo.music.analyze import analyze_music
 from ..choreo.music.features import EXTRACTORS, extract_music_features, wav2vec2_model_folders
 from ..choreo.music.preview import draw_analysis_preview
+from ..choreo.music.tempo_octave import HINT_RANGE_BPM, TEMPO_CHOICES
 from . import comfy_bridge
 from .convert import audio_from_comfy
 from .socket_types import CATEGORY, MUSIC, MUSIC_FEATURES
@@ -63,11 +64,20 @@ class ChoreoAnalyzeMusic:
         return {"required": {
             "audio": ("AUDIO", {"tooltip": "The song (from LoadAudio). Mono or stereo, any sample rate, up to 30 min."}),
             "fps": FPS_INPUT,
+            "tempo": (list(TEMPO_CHOICES), {"default": "auto",
+                      "tooltip": "auto: the beat a dancer counts (fast songs whose every other beat is only "
+                                 "hi-hat are counted in half time). half / double: count at half or twice that "
+                                 "speed; the beats stay on the same grid and the bars are found again."}),
+            "tempo_hint_bpm": ("FLOAT", {"default": 0.0, "min": 0.0, "max": HINT_RANGE_BPM[1], "step": 1.0,
+                               "tooltip": "The tempo you count, beats per minute: the beats move to the octave "
+                                          "(x2, /2) nearest it, before half / double. 0 = no hint; else "
+                                          f"{HINT_RANGE_BPM[0]:g} to {HINT_RANGE_BPM[1]:g}."}),
         }}
 
-    def analyze(self, audio, fps):
+    def analyze(self, audio, fps, tempo="auto", tempo_hint_bpm=0.0):
         core_audio = audio_from_comfy(audio)
-        analysis = analyze_music(core_audio, fps=fps, progress=comfy_bridge.progress_reporter())
+        analysis = analyze_music(core_audio, fps=fps, progress=comfy_bridge.progress_reporter(), tempo=tempo,
+                                 tempo_hint_bpm=tempo_hint_bpm)
         preview = draw_analysis_preview(core_audio, analysis)
         ui = {"images": [_save_temp_png(preview, "choreo_music")], "text": list(analysis.notes)}
         for note in analysis.notes:

@@ -19,6 +19,8 @@ from .audio import Audio
 from .beat_tracking import _autocorrelation, _strength_at, estimate_tempo, onset_envelope, track_beats
 from .meter import beat_novelty, beat_positions, detect_meter
 from .sections import segment_sections
+from .tempo_octave import (beats_tempo_bpm, beats_with_midpoints, check_tempo_choice, every_other_beat,
+                           half_time_phase, octave_steps)
 
 SAMPLE_RATE = 22050
 N_FFT = 2048
@@ -95,17 +97,47 @@ def _notes(clarity: float, tempo_bpm: float) -> tuple[str, ...]:
             "match what you hear: use music with an audible beat, or edit the dance by hand.",)
 
 
-def analyze_music(audio: Audio, fps: float = 30.0,
-                  progress: Callable[[float], None] | None = None) -> MusicAnalysis:
+def _meter(beat_times_s: np.ndarray, frame_rate_hz: float, low_onset: np.ndarray,
+           chroma: np.ndarray) -> tuple[int, int]:
+    """(beats_per_bar, index of the first downbeat) of these beats."""
+    beat_frames = np.rint(beat_times_s * frame_rate_hz).astype(np.int64)
+    return detect_meter(beat_novelty(beat_frames, low_onset, chroma))
+
+
+def counted_beats(beat_times_s: np.ndarray, frame_rate_hz: float, low_onset: np.ndarray, chroma: np.ndarray,
+                  tempo: str = "auto", tempo_hint_bpm: float = 0.0) -> tuple[np.ndarray, int, int]:
+    """The tracked beats moved to the octave a dancer counts: (beat_times_s, beats_per_bar, first_downbeat).
+
+    Fast beats whose every other beat has no bass become half time (``tempo_octave.half_time_phase``);
+    then the hint and the half / double choice move whole octaves (``tempo_octave.octave_steps``).
+    Halving keeps the beats on the downbeat's phase; the meter is found again after every change.
+    """
+    phase = half_time_phase(beat_times_s, low_onset, frame_rate_hz)
+    if phase is not None:
+        beat_times_s = every_other_beat(beat_times_s, phase)
+    beats_per_bar, first_downbeat = _meter(beat_times_s, frame_rate_hz, low_onset, chroma)
+    steps = octave_steps(beats_tempo_bpm(beat_times_s), tempo, tempo_hint_bpm)
+    for _ in range(abs(steps)):
+        beat_times_s = beats_with_midpoints(beat_times_s) if steps > 0 else every_other_beat(beat_times_s,
+                                                                                              first_downbeat)
+        beats_per_bar, first_downbeat = _meter(beat_times_s, frame_rate_hz, low_onset, chroma)
+    return beat_times_s, beats_per_bar, first_downbeat
+
+
+def analyze_music(audio: Audio, fps: float = 30.0, progress: Callable[[float], None] | None = None,
+                  tempo: str = "auto", tempo_hint_bpm: float = 0.0) -> MusicAnalysis:
     """Beats, meter, downbeats, tempo, loudness and sections of a song, on the frame clock of ``fps``.
 
-    audio    : the song (any channels, any sample rate).
-    fps      : frame rate of the per-frame curves; they have num_frames_for(duration_s, fps) frames.
-    progress : called with fractions 0..1; exceptions it raises (an interrupt) propagate.
+    audio          : the song (any channels, any sample rate).
+    fps            : frame rate of the per-frame curves; they have num_frames_for(duration_s, fps) frames.
+    progress       : called with fractions 0..1; exceptions it raises (an interrupt) propagate.
+    tempo          : "auto" (the octave a dancer counts), "half" or "double" of it; see ``counted_beats``.
+    tempo_hint_bpm : the tempo the user counts, BPM; the beats move to the octave nearest it. 0 = no hint.
 
     >>> analysis = analyze_music(Audio.from_array(click_track, 44100), fps=30)  # doctest: +SKIP
     """
     report = progress or (lambda fraction: None)
+    check_tempo_choice(tempo, tempo_hint_bpm)
     audio.check_analysable()
     report(0.0)
     mono = librosa.resample(audio.mono(), orig_sr=audio.sample_rate, target_sr=SAMPLE_RATE) \
@@ -121,8 +153,8 @@ def analyze_music(audio: Audio, fps: float = 30.0,
     beat_times_s = track_beats(onset, frame_rate_hz, global_bpm, low_onset=low_onset)
     beat_times_s = beat_times_s[(beat_times_s >= 0.0) & (beat_times_s < audio.duration_s)]
     report(0.7)
-    beat_frames = np.rint(beat_times_s * frame_rate_hz).astype(np.int64)
-    beats_per_bar, first_downbeat = detect_meter(beat_novelty(beat_frames, low_onset, spectral["chroma"]))
+    beat_times_s, beats_per_bar, first_downbeat = counted_beats(beat_times_s, frame_rate_hz, low_onset,
+                                                                spectral["chroma"], tempo, tempo_hint_bpm)
     beat_in_bar = beat_positions(len(beat_times_s), beats_per_bar, first_downbeat)
     downbeat_times_s = beat_times_s[beat_in_bar == 0]
     mfcc = librosa.feature.mfcc(S=spectral["log_mel"], n_mfcc=20)

@@ -8,6 +8,9 @@ their mean chroma and timbre (MFCC). Two cues find the form:
   (verse, chorus, verse: A B A), even when the bars inside it all differ;
 * homogeneity: where there is no repeat, Foote's checkerboard novelty splits the
   remaining bars where the sound changes.
+
+``tidy_sections`` then states the contract every consumer relies on: bounds on
+downbeats, no section shorter than a bar, no two neighbours with the same letter.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ MIN_SECTION_BARS = 3
 NOVELTY_THRESHOLD_STD = 0.5  # a boundary's novelty must exceed the mean by this many standard deviations
 REPEAT_DISTANCE = 0.35  # cosine distance under which two sections count as the same part
 REPEAT_SIMILARITY = 0.8  # bar-to-bar cosine similarity along a diagonal stripe that counts as a repeat
+SHORTEST_BAR_FRACTION = 0.9  # a section this fraction of the median bar long is one bar (tempo drifts)
 
 
 def _bar_features(bar_frames: np.ndarray, chroma: np.ndarray, mfcc: np.ndarray) -> np.ndarray:
@@ -166,4 +170,54 @@ def segment_sections(downbeat_times_s: np.ndarray, duration_s: float, chroma: np
         labels.append(letter)
     starts_s = [0.0] + [float(bar_starts_s[start]) for start, _, _ in spans[1:]]
     ends_s = starts_s[1:] + [float(duration_s)]
-    return tuple(Section(s, e, label) for s, e, label in zip(starts_s, ends_s, labels))
+    sections = tuple(Section(s, e, label) for s, e, label in zip(starts_s, ends_s, labels))
+    return tidy_sections(sections, downbeat_times_s, duration_s)
+
+
+def tidy_sections(sections: tuple[Section, ...], downbeat_times_s: np.ndarray,
+                  duration_s: float) -> tuple[Section, ...]:
+    """Sections a dancer can count: bounds on downbeats, none shorter than a bar, neighbours differ.
+
+    sections         : contiguous, covering [0, duration_s), in time order.
+    downbeat_times_s : (M,) bar starts, seconds.
+    Each inner bound moves to the nearest downbeat (a figure starts on "one"). A section then shorter
+    than SHORTEST_BAR_FRACTION of the bar it starts in (a pickup before the first downbeat, a tail after
+    the last, a bound snapped onto its neighbour's) joins the previous section (the first joins the next).
+    Neighbours with the same letter become one section, and letters are renamed A, B, C... in order of
+    first appearance so none is skipped.
+
+    >>> tidy_sections((Section(0, 0.3, "A"), Section(0.3, 9, "B"), Section(9, 12, "B")), np.arange(0.3, 12, 2), 12)
+    (Section(start_s=0.0, end_s=12.0, label='A'),)
+    """
+    downbeats_s = np.asarray(downbeat_times_s, dtype=np.float64)
+    if len(downbeats_s) < 2:
+        return _merge_same_letters([[s.start_s, s.end_s, s.label] for s in sections])
+    bars_s = np.diff(downbeats_s)
+    starts_s = [0.0] + [float(downbeats_s[np.argmin(np.abs(downbeats_s - s.start_s))]) for s in sections[1:]]
+    spans = [[start, end, s.label] for start, end, s in zip(starts_s, starts_s[1:] + [float(duration_s)], sections)]
+    while len(spans) > 1:
+        bar_index = np.clip(np.searchsorted(downbeats_s, [start for start, _, _ in spans], "right") - 1,
+                            0, len(bars_s) - 1)
+        shortfall = [end - start - SHORTEST_BAR_FRACTION * bars_s[bar]
+                     for (start, end, _), bar in zip(spans, bar_index)]
+        short = int(np.argmin(shortfall))
+        if shortfall[short] >= 0:
+            break
+        into = short + 1 if short == 0 else short - 1
+        spans[into][0], spans[into][1] = min(spans[into][0], spans[short][0]), max(spans[into][1], spans[short][1])
+        del spans[short]
+    return _merge_same_letters(spans)
+
+
+def _merge_same_letters(spans: list[list]) -> tuple[Section, ...]:
+    """Sections from [start_s, end_s, label] spans: same-letter neighbours joined, letters renamed A, B, ..."""
+    merged: list[list] = []
+    for span in spans:
+        if merged and merged[-1][2] == span[2]:
+            merged[-1][1] = span[1]
+        else:
+            merged.append(list(span))
+    letters: dict[str, str] = {}
+    for _, _, label in merged:
+        letters.setdefault(label, string.ascii_uppercase[len(letters) % 26])
+    return tuple(Section(start, end, letters[label]) for start, end, label in merged)
