@@ -49,7 +49,8 @@ def wav2vec2_models() -> dict[str, Path]:
 class ChoreoAnalyzeMusic:
     DESCRIPTION = ("Finds the beats, bars (downbeats and meter), tempo curve, loudness and song sections "
                    "(repeats share a letter) of a song, on the dance's frame clock. Shows a preview of the analysis, "
-                   "and a warning when the music has no clear beat.")
+                   "and a warning when the music has no clear beat. When the beats come out twice or half as fast "
+                   "as you count, set tempo or tempo_hint_bpm.")
     CATEGORY = f"{CATEGORY}/music"
     FUNCTION = "analyze"
     RETURN_TYPES = (MUSIC, "FLOAT", "INT", "FLOAT")

@@ -118,8 +118,10 @@ def counted_beats(beat_times_s: np.ndarray, frame_rate_hz: float, low_onset: np.
     beats_per_bar, first_downbeat = _meter(beat_times_s, frame_rate_hz, low_onset, chroma)
     steps = octave_steps(beats_tempo_bpm(beat_times_s), tempo, tempo_hint_bpm)
     for _ in range(abs(steps)):
-        beat_times_s = beats_with_midpoints(beat_times_s) if steps > 0 else every_other_beat(beat_times_s,
-                                                                                              first_downbeat)
+        if steps > 0:
+            beat_times_s = beats_with_midpoints(beat_times_s)
+        else:
+            beat_times_s = every_other_beat(beat_times_s, first_downbeat)
         beats_per_bar, first_downbeat = _meter(beat_times_s, frame_rate_hz, low_onset, chroma)
     return beat_times_s, beats_per_bar, first_downbeat
 

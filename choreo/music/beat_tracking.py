@@ -5,7 +5,8 @@ towards 120 BPM, so it halves 180-190 BPM songs, doubles 64 BPM grooves and lose
 the beat on a ramp. Here the tempo octave is chosen from the evidence (how strongly
 the onset envelope repeats at each metrical level) and the tracker is a dynamic
 programme over (beat frame, inter-beat interval) that lets the interval drift
-smoothly from beat to beat.
+smoothly from beat to beat. ``analyze.counted_beats`` then settles the octave a
+dancer counts on the tracked grid (``tempo_octave``).
 """
 
 from __future__ import annotations
