@@ -14,7 +14,7 @@ import pytest
 mido = pytest.importorskip("mido")
 
 from choreo.datasets.debian_midi import ReservedPackageError, check_package_allowed  # noqa: E402
-from choreo.datasets.midi_labels import Meter, midi_labels  # noqa: E402
+from choreo.datasets.midi_labels import Meter, grid_fit, midi_labels  # noqa: E402
 from choreo.datasets.midi_render import find_soundfonts  # noqa: E402
 from choreo.datasets.midi_songs import DRUM_CHANNEL, METERS, random_song_spec, write_song  # noqa: E402
 from choreo.datasets.music_corpus import (SPLITS, CorpusConfig, build_corpus, debian_songs, main,  # noqa: E402
@@ -34,6 +34,15 @@ def _tempo_and_meter_change_midi() -> mido.MidiFile:
         notes += [mido.Message("note_on", note=60, velocity=90, time=0), mido.Message("note_off", note=60, time=480)]
     midi.tracks += [conductor, notes]
     return midi
+
+
+def _played_in_without_a_click() -> mido.MidiFile:
+    """200 notes at random ticks under a nominal 120 BPM tempo map, like a file recorded without a metronome."""
+    rng = np.random.default_rng(0)
+    track = mido.MidiTrack()
+    for gap in rng.integers(30, 400, size=200):
+        track += [mido.Message("note_on", note=64, velocity=80, time=int(gap)), mido.Message("note_off", note=64, time=5)]
+    return mido.MidiFile(type=0, ticks_per_beat=480, tracks=[track])
 
 
 def _reloaded(midi: mido.MidiFile) -> mido.MidiFile:
@@ -57,6 +66,11 @@ def test_labels_follow_a_mid_bar_tempo_change_and_a_three_four_to_four_four_chan
 def test_compound_meters_count_dotted_quarters_and_seven_eight_counts_eighths():
     assert (Meter(6, 8).beats_per_bar, Meter(6, 8).beat_quarters) == (2, 1.5)
     assert (Meter(12, 8).beats_per_bar, Meter(7, 8).beats_per_bar, Meter(3, 4).beats_per_bar) == (4, 7, 3)
+
+
+def test_grid_fit_separates_quantised_files_from_files_played_in_without_a_click():
+    assert grid_fit(_tempo_and_meter_change_midi()) == 1.0
+    assert grid_fit(_played_in_without_a_click()) < 0.45
 
 
 @pytest.mark.parametrize("seed", range(24))
@@ -100,7 +114,7 @@ def test_reserved_packages_are_refused_by_name_before_anything_is_downloaded(tmp
     assert main(["build", "--out", str(tmp_path / "c"), "--debian-package", "mma", "--no-render"]) == 2
 
 
-def test_packaged_midi_is_labelled_with_the_package_licence_and_duplicates_skipped(tmp_path):
+def test_packaged_midi_is_labelled_with_the_package_licence_and_off_grid_files_and_duplicates_skipped(tmp_path):
     root = tmp_path / "cache" / "some-game-data"  # an already unpacked package, as unpack_package leaves it
     (root / "usr/share/games/music").mkdir(parents=True)
     (root / "usr/share/doc/some-game-data").mkdir(parents=True)
@@ -109,12 +123,14 @@ def test_packaged_midi_is_labelled_with_the_package_licence_and_duplicates_skipp
     (root / ".deb-name").write_text("some-game-data_1.0_all.deb")
     _tempo_and_meter_change_midi().save(root / "usr/share/games/music/theme.mid")
     shutil.copy(root / "usr/share/games/music/theme.mid", root / "usr/share/games/music/copy.MID")
+    _played_in_without_a_click().save(root / "usr/share/games/music/live.mid")
     skipped: list[str] = []
-    songs = debian_songs("some-game-data", tmp_path / "cache", skipped)
+    songs = debian_songs("some-game-data", tmp_path / "cache", skipped, min_grid_fit=0.6)
     assert [song.song_id for song in songs] == ["debian-some-game-data-usr_share_games_music_copy"]
     assert songs[0].licence.startswith("GPL-2+") and songs[0].source == "debian:some-game-data"
     assert songs[0].labels.downbeats_s == pytest.approx([0.0, 2.0, 5.0, 9.0])
-    assert len(skipped) == 1 and "duplicate" in skipped[0]
+    assert songs[0].details["grid_fit"] == 1.0
+    assert len(skipped) == 2 and "live.mid" in skipped[0] and "grid" in skipped[0] and "duplicate" in skipped[1]
 
 
 def test_split_is_a_deterministic_function_of_the_song_id_near_eighty_ten_ten():

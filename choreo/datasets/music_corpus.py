@@ -39,7 +39,7 @@ import soundfile
 from ..errors import ChoreoError
 from .debian_midi import (CorpusError, check_package_allowed, package_licence, package_midi_files,
                           unpack_package)
-from .midi_labels import MidiLabelError, MidiLabels, read_midi_labels
+from .midi_labels import MidiLabelError, MidiLabels, grid_fit, read_midi_labels
 from .midi_render import SAMPLE_RATE, find_soundfonts, render_midi, vary_midi
 from .midi_songs import random_song_spec, write_song
 
@@ -61,6 +61,7 @@ class CorpusConfig:
     renders_per_song: int = 1
     soundfonts: tuple[str, ...] = ()  # empty: every soundfont installed in /usr/share/sounds/sf2 and sf3
     sample_rate: int = SAMPLE_RATE
+    min_grid_fit: float = 0.6  # packaged songs whose notes ignore their own tempo map are skipped (see grid_fit)
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,12 @@ def synthetic_songs(config: CorpusConfig) -> list[Song]:
     return songs
 
 
-def debian_songs(package: str, cache_dir: Path, skipped: list[str]) -> list[Song]:
-    """Every labellable MIDI file in a Debian package; unreadable ones are listed in ``skipped``."""
+def debian_songs(package: str, cache_dir: Path, skipped: list[str], min_grid_fit: float = 0.6) -> list[Song]:
+    """Every labellable MIDI file in a Debian package; the others are listed in ``skipped`` with the reason.
+
+    A file is labellable when it reads, has notes, and at least ``min_grid_fit`` of its note
+    onsets sit on its own tempo map's grid; below that the tempo map does not describe the music.
+    """
     root = unpack_package(package, cache_dir)
     licence = package_licence(root, package)
     songs, seen = [], set()
@@ -111,9 +116,15 @@ def debian_songs(package: str, cache_dir: Path, skipped: list[str]) -> list[Song
         except MidiLabelError as error:
             skipped.append(f"debian:{package}/{relative} ({error})")
             continue
+        fit = grid_fit(midi)
+        if fit < min_grid_fit:
+            skipped.append(f"debian:{package}/{relative} (only {fit:.0%} of note onsets on the tempo map's grid, "
+                           f"below --min-grid-fit {min_grid_fit:.0%}: the tempo map does not describe the music)")
+            continue
         song_id = f"debian-{package}-{path.relative_to(root).with_suffix('').as_posix()}".replace("/", "_")
         songs.append(Song(song_id, midi, labels, f"debian:{package}", licence,
-                          {"package": package, "path": "/" + relative, "deb": (root / ".deb-name").read_text()}))
+                          {"package": package, "path": "/" + relative, "deb": (root / ".deb-name").read_text(),
+                           "grid_fit": round(fit, 3)}))
     return songs
 
 
@@ -162,7 +173,7 @@ def build_corpus(out: Path, config: CorpusConfig, cache_dir: Path = DEFAULT_CACH
     skipped: list[str] = []
     songs = synthetic_songs(config)
     for package in config.debian_packages:
-        found = debian_songs(package, cache_dir, skipped)
+        found = debian_songs(package, cache_dir, skipped, config.min_grid_fit)
         log(f"debian:{package}: {len(found)} MIDI songs")
         songs += found
     rows = []
@@ -201,10 +212,13 @@ def main(argv: list[str] | None = None) -> int:
                        help="audio renders per song (soundfont, instrument and mix varied)")
     build.add_argument("--no-render", action="store_true", help="write MIDI and labels only")
     build.add_argument("--soundfont", action="append", default=[], help="soundfont file (repeatable)")
+    build.add_argument("--min-grid-fit", type=float, default=CorpusConfig.min_grid_fit,
+                       help="packaged MIDI: least share of note onsets on the file's own beat grid (0-1)")
     build.add_argument("--cache", type=Path, default=DEFAULT_CACHE / "debian", help="unpacked Debian packages")
     args = parser.parse_args(argv)
     config = CorpusConfig(args.synthetic, args.seed, args.duration, tuple(args.debian_package),
-                          0 if args.no_render else args.renders, tuple(args.soundfont))
+                          0 if args.no_render else args.renders, tuple(args.soundfont),
+                          min_grid_fit=args.min_grid_fit)
     try:
         summary = build_corpus(args.out, config, args.cache, log=lambda message: print(f"  {message}", flush=True))
     except ChoreoError as error:
