@@ -41,7 +41,8 @@ def _played_in_without_a_click() -> mido.MidiFile:
     rng = np.random.default_rng(0)
     track = mido.MidiTrack()
     for gap in rng.integers(30, 400, size=200):
-        track += [mido.Message("note_on", note=64, velocity=80, time=int(gap)), mido.Message("note_off", note=64, time=5)]
+        track += [mido.Message("note_on", note=64, velocity=80, time=int(gap)),
+                  mido.Message("note_off", note=64, time=5)]
     return mido.MidiFile(type=0, ticks_per_beat=480, tracks=[track])
 
 
@@ -118,7 +119,7 @@ def test_packaged_midi_is_labelled_with_the_package_licence_and_off_grid_files_a
     root = tmp_path / "cache" / "some-game-data"  # an already unpacked package, as unpack_package leaves it
     (root / "usr/share/games/music").mkdir(parents=True)
     (root / "usr/share/doc/some-game-data").mkdir(parents=True)
-    (root / "usr/share/doc/some-game-data/copyright").write_text("Files: *\nLicense: GPL-2+\n")
+    (root / "usr/share/doc/some-game-data/copyright").write_text("Files: *\nLicense: GPL-2+\n\nLicense:\n free text\n")
     (root / ".complete").touch()
     (root / ".deb-name").write_text("some-game-data_1.0_all.deb")
     _tempo_and_meter_change_midi().save(root / "usr/share/games/music/theme.mid")
@@ -127,7 +128,7 @@ def test_packaged_midi_is_labelled_with_the_package_licence_and_off_grid_files_a
     skipped: list[str] = []
     songs = debian_songs("some-game-data", tmp_path / "cache", skipped, min_grid_fit=0.6)
     assert [song.song_id for song in songs] == ["debian-some-game-data-usr_share_games_music_copy"]
-    assert songs[0].licence.startswith("GPL-2+") and songs[0].source == "debian:some-game-data"
+    assert songs[0].licence.startswith("GPL-2+ (DEP-5") and songs[0].source == "debian:some-game-data"
     assert songs[0].labels.downbeats_s == pytest.approx([0.0, 2.0, 5.0, 9.0])
     assert songs[0].details["grid_fit"] == 1.0
     assert len(skipped) == 2 and "live.mid" in skipped[0] and "grid" in skipped[0] and "duplicate" in skipped[1]

@@ -20,8 +20,8 @@ RESERVED_PACKAGES = frozenset({
     "openttd-openmsx", "mma", "fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid", "lincity-ng-data",
     "frozen-bubble-data", "hyperrogue-music", "extremetuxracer-data"})
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
-LICENCE_WORDS = re.compile(r"(GPL|LGPL|Creative Commons|CC-BY[-\w.]*|CC0|public domain|BSD|MIT|Artistic|zlib|"
-                           r"Expat|OFL|as-is)", re.IGNORECASE)
+LICENCE_WORDS = re.compile(r"\b(GPL|LGPL|Creative Commons|CC-BY[-\w.]*|CC0|public domain|BSD|MIT|Artistic License|zlib|"
+                           r"Expat|OFL|Art Libre)\b", re.IGNORECASE)
 
 
 class CorpusError(ChoreoError):
@@ -76,7 +76,7 @@ def package_midi_files(root: Path) -> list[Path]:
 
 
 def package_licence(root: Path, package: str) -> str:
-    """A short licence summary from the package's copyright file, with the file's path for the full text.
+    """A short licence summary from the package's copyright file, naming the file for the full text.
 
     Machine-readable (DEP-5) files give their ``License:`` names; older free-form files give the
     licence words they mention. Either way the summary points at the file, which a human should read.
@@ -85,8 +85,9 @@ def package_licence(root: Path, package: str) -> str:
     if not copyright_file.exists():
         return f"unknown (no copyright file in {package})"
     text = copyright_file.read_text(errors="replace")
-    names = re.findall(r"^License:\s*(\S.*)$", text, flags=re.MULTILINE)
-    if not names:
-        names = LICENCE_WORDS.findall(text)
-    unique = list(dict.fromkeys(name.strip() for name in names))
-    return f"{'; '.join(unique[:6]) or 'unparsed'} (Debian main; see /usr/share/doc/{package}/copyright)"
+    where = f"/usr/share/doc/{package}/copyright"
+    names = re.findall(r"^License:[ \t]*(\S.*)$", text, flags=re.MULTILINE)
+    if names:
+        return f"{'; '.join(dict.fromkeys(name.strip() for name in names))} (DEP-5 {where})"
+    words = dict.fromkeys(word.upper() if len(word) <= 4 else word.lower() for word in LICENCE_WORDS.findall(text))
+    return f"mentions {', '.join(words) or 'no known licence'} (free-form {where}: read it per file)"
