@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from ..choreo.render.dance_frames import DRAW_STYLES, RENDERERS, iter_dance_frames
+from ..choreo.render.dance_frames import iter_dance_frames
 from ..choreo.render.frame_range import (DEFAULT_MAX_BATCH_GIB, check_batch_bytes, image_batch_bytes,
                                          pose_at_frames, select_frames)
 from . import comfy_bridge
 from .convert import fit_to_canvas, image_from_comfy, mask_from_comfy
+from .dance_render_inputs import REFERENCE_IMAGE, puppet_rig_inputs, renderer_widgets
 from .socket_types import CATEGORY, POSE
 
 
@@ -29,12 +30,8 @@ class ChoreoRenderDanceFrames:
     def INPUT_TYPES(cls):
         return {"required": {
             "pose": (POSE, {"tooltip": "The dance as 2D poses (from Project 3D to 2D or the Keyframe Editor)."}),
-            "reference_image": ("IMAGE", {"tooltip": "The dancer's picture; resized to the pose canvas if needed."}),
-            "renderer": (list(RENDERERS), {"default": RENDERERS[0],
-                         "tooltip": "puppet: the picture itself dances (CPU, no weights); skeleton_over_image: "
-                                    "skeleton over the dimmed picture; skeleton_on_black: pose video on black."}),
-            "draw_style": (list(DRAW_STYLES), {"default": "dwpose",
-                           "tooltip": "Skeleton drawing convention (dwpose draws face dots, wan_animate does not)."}),
+            "reference_image": REFERENCE_IMAGE,
+            **renderer_widgets(),
             "start_frame": ("INT", {"default": 0, "min": 0, "max": 10_000_000,
                             "tooltip": "First frame of the dance to render (frame t is at t / fps seconds)."}),
             "frame_count": ("INT", {"default": 0, "min": 0, "max": 10_000_000,
@@ -45,9 +42,7 @@ class ChoreoRenderDanceFrames:
                               "tooltip": "Refuse (before rendering) when the batch would exceed this many GiB "
                                          "as float32."}),
         }, "optional": {
-            "reference_pose": (POSE, {"tooltip": "The picture's pose from Reference Pose: the puppet's rig "
-                                                 "(needed by the puppet renderer)."}),
-            "figure_mask": ("MASK", {"tooltip": "Optional mask of the person (1 = person) for the puppet's cut-out."}),
+            **puppet_rig_inputs(),
         }}
 
     def render(self, pose, reference_image, renderer, draw_style, start_frame, frame_count, stride, max_batch_gib,

@@ -7,9 +7,10 @@ from ..choreo.io.pose_json import save_pose_json
 from ..choreo.io.sidecars import sidecar_paths
 from ..choreo.io.video_export import write_mp4
 from ..choreo.errors import ImageInputError
-from ..choreo.render.dance_frames import DRAW_STYLES, RENDERERS, iter_dance_frames
+from ..choreo.render.dance_frames import iter_dance_frames
 from . import comfy_bridge
 from .convert import audio_from_comfy, fit_to_canvas, frames_from_comfy, image_from_comfy, mask_from_comfy
+from .dance_render_inputs import REFERENCE_IMAGE, puppet_rig_inputs, renderer_widgets
 from .socket_types import CATEGORY, MOTION, POSE
 
 
@@ -62,20 +63,12 @@ class ChoreoRenderDanceVideoFile:
     def INPUT_TYPES(cls):
         return {"required": {
             "pose": (POSE, {"tooltip": "The dance as 2D poses (from Project 3D to 2D or the Keyframe Editor)."}),
-            "reference_image": ("IMAGE", {"tooltip": "The dancer's picture; resized to the pose canvas if needed."}),
-            "renderer": (list(RENDERERS), {"default": RENDERERS[0],
-                         "tooltip": "puppet: the picture itself dances (cut out and deformed, CPU, no weights); "
-                                    "skeleton_over_image: skeleton over the dimmed picture; "
-                                    "skeleton_on_black: pose video on black."}),
-            "draw_style": (list(DRAW_STYLES), {"default": "dwpose",
-                           "tooltip": "Skeleton drawing convention (dwpose draws face dots, wan_animate does not)."}),
+            "reference_image": REFERENCE_IMAGE,
+            **renderer_widgets(),
             "filename_prefix": ("STRING", {"default": "choreo/dance",
                                 "tooltip": "Path under ComfyUI/output; a counter is appended."}),
         }, "optional": {
-            "reference_pose": (POSE, {"tooltip": "The picture's pose from Reference Pose: the puppet's rig "
-                                                 "(needed by the puppet renderer)."}),
-            "figure_mask": ("MASK", {"tooltip": "Optional mask of the person (1 = person) for the puppet's cut-out; "
-                                                "without it the figure is found automatically."}),
+            **puppet_rig_inputs(),
             "audio": ("AUDIO", {"tooltip": "The song; trimmed or padded to the video's length."}),
             "motion": (MOTION, {"tooltip": "Also save this 3D motion as <name>.npz and <name>.bvh."}),
         }}

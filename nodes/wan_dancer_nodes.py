@@ -6,13 +6,13 @@ import numpy as np
 import torch
 
 from ..choreo.music.audio import Audio
-from ..choreo.render.dance_frames import DRAW_STYLES, RENDERERS
 from ..choreo.render.frame_range import DEFAULT_MAX_BATCH_GIB, check_batch_bytes, image_batch_bytes
 from ..choreo.render.wan_dancer_keyframes import (KEYFRAME_MODES, SEGMENT_LENGTH, check_same_song, keyframe_times,
                                                   layout_keyframes, render_keyframe_images, segment_audio,
                                                   segment_keyframes)
 from . import comfy_bridge
 from .convert import audio_from_comfy, audio_to_comfy, fit_to_canvas, frames_to_comfy, image_from_comfy, mask_from_comfy
+from .dance_render_inputs import REFERENCE_IMAGE, puppet_rig_inputs, renderer_widgets
 from .socket_types import CATEGORY, MUSIC, POSE
 
 
@@ -46,7 +46,7 @@ class ChoreoWanDancerKeyframes:
             "pose": (POSE, {"tooltip": "The dance as 2D poses (from Project 3D to 2D or the Keyframe Editor)."}),
             "music": (MUSIC, {"tooltip": "Analyze Music's result for the same song: beats and downbeats."}),
             "audio": ("AUDIO", {"tooltip": "The song; cut into Wan-Dancer's segments."}),
-            "reference_image": ("IMAGE", {"tooltip": "The dancer's picture; resized to the pose canvas if needed."}),
+            "reference_image": REFERENCE_IMAGE,
             "keyframe_mode": (list(KEYFRAME_MODES), {"default": "downbeats",
                               "tooltip": "Where the keyframes go: downbeats (bar starts), every_n_beats, "
                                          "every_n_frames (of Wan-Dancer's 30 fps), or frame_indices (dance frames)."}),
@@ -61,11 +61,7 @@ class ChoreoWanDancerKeyframes:
                       "tooltip": "Keyframe width; use WanDancerVideo's width (the picture is centre-cropped)."}),
             "height": ("INT", {"default": 832, "min": 16, "max": 4096, "step": 16,
                        "tooltip": "Keyframe height; use WanDancerVideo's height."}),
-            "renderer": (list(RENDERERS), {"default": RENDERERS[0],
-                         "tooltip": "puppet: the picture itself in the dance's pose; skeleton_over_image / "
-                                    "skeleton_on_black: the skeleton."}),
-            "draw_style": (list(DRAW_STYLES), {"default": "dwpose",
-                           "tooltip": "Skeleton drawing convention (skeleton renderers only)."}),
+            **renderer_widgets(),
             "first_segment": ("INT", {"default": 0, "min": 0, "max": 10000,
                               "tooltip": "First segment to output (0 = the song's start)."}),
             "segment_count": ("INT", {"default": 0, "min": 0, "max": 10000,
@@ -73,8 +69,7 @@ class ChoreoWanDancerKeyframes:
             "max_batch_gib": ("FLOAT", {"default": DEFAULT_MAX_BATCH_GIB, "min": 0.1, "max": 1024.0, "step": 0.5,
                               "tooltip": "Refuse (before rendering) when the outputs would exceed this many GiB."}),
         }, "optional": {
-            "reference_pose": (POSE, {"tooltip": "The picture's pose from Reference Pose: the puppet's rig."}),
-            "figure_mask": ("MASK", {"tooltip": "Optional mask of the person (1 = person) for the puppet's cut-out."}),
+            **puppet_rig_inputs(),
         }}
 
     def keyframes(self, pose, music, audio, reference_image, keyframe_mode, every_n, frame_indices,
