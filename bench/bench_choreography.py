@@ -76,13 +76,13 @@ def clip_rows() -> list[str]:
     manifest = json.loads((MUSIC_DIR / "manifest.json").read_text())
     rows = ["| clip | analysis | score beats | BAS aligned | BAS +1/4 | BAS +1/2 | BAS +3/4 | max repeats "
             "| BAS vs danced beats: aligned / shifted mean "
-            "| jerk@transitions m/s³ | jerk inside m/s³ | skating m/s | PFC | bone std m |",
-            "|" + " --- |" * 14]
+            "| jerk@transitions m/s³ | jerk inside m/s³ | mean joint speed m/s | skating m/s | PFC | bone std m |",
+            "|" + " --- |" * 15]
     for clip in manifest["clips"]:
         analysis, source = analyse(clip)
         name = Path(clip["file"]).stem
         if analysis is None:
-            rows.append(f"| {name} | {source} |" + " – |" * 12)
+            rows.append(f"| {name} | {source} |" + " – |" * 13)
             continue
         plan = plan_choreography(analysis, seed=0)
         motion = choreograph(analysis, plan=plan)
@@ -100,6 +100,7 @@ def clip_rows() -> list[str]:
             f"| {scores[0.75]:.3f} | {max_repeats([p.name for p in plan])} "
             f"| {own[0.0]:.3f} / {np.mean([own[f] for f in (0.25, 0.5, 0.75)]):.3f} "
             f"| {metrics.max_jerk_at(positions, FPS, frames):.1f} | {profile[~near].max():.1f} "
+            f"| {speed_stats(positions)[0]:.2f} "
             f"| {metrics.foot_skating_m_per_s(positions, motion.foot_contacts, FPS):.2e} "
             f"| {metrics.physical_foot_contact(positions, FPS):.3f} | {metrics.bone_length_std_m(positions):.1e} |")
     return rows
@@ -159,12 +160,34 @@ def aist_rows() -> list[str]:
     return rows
 
 
+def tempo_rows() -> list[str]:
+    """Synthetic click grids across tempi: does the dance keep full-time hits, how fast and smooth is it?"""
+    rows = ["| style | BPM | danced hit interval s | mean joint speed m/s | p95 joint speed m/s | peak jerk m/s³ "
+            "| BAS aligned | BAS shifted mean | skating m/s |", "|" + " --- |" * 9]
+    for style, bpm, meter in (("hiphop", 100.0, 4), ("hiphop", 140.0, 4), ("hiphop", 170.0, 4), ("house", 180.0, 4),
+                              ("pop", 120.0, 4), ("waltz", 90.0, 3), ("waltz", 160.0, 3)):
+        beats_s = np.arange(0.0, 20.0, 60.0 / bpm)
+        analysis = analysis_from_beats(list(beats_s), list(beats_s[::meter]), 20.0)
+        motion = choreograph(analysis, seed=1, style=style)
+        positions = motion.joint_positions().astype(np.float64)
+        scores = metrics.shifted_beat_align_scores(positions, beats_s * FPS)
+        mean, p95, _ = speed_stats(positions)
+        interval = float(np.median(np.diff(beat_grid(analysis, style=style).times_s)))
+        rows.append(f"| {style} | {bpm:.0f} | {interval:.3f} | {mean:.2f} | {p95:.2f} "
+                    f"| {metrics.jerk_profile(positions, FPS).max():.0f} | {scores[0.0]:.3f} "
+                    f"| {np.mean([scores[f] for f in (0.25, 0.5, 0.75)]):.3f} "
+                    f"| {metrics.foot_skating_m_per_s(positions, motion.foot_contacts, FPS):.2e} |")
+    return rows
+
+
 def main() -> None:
     if not MUSIC_DIR.exists():
         print(f"Music data not found at {MUSIC_DIR}; choreography benchmark skipped.")
         return
     print("## Choreography per clip (seed 0, style mixed, 30 fps)\n")
     print("\n".join(clip_rows()))
+    print("\n## Tempo sweep (synthetic click grids, seed 1, 20 s)\n")
+    print("\n".join(tempo_rows()))
     print("\n## Speed\n")
     print("\n".join(timing_rows()))
     print("\n## Against real AIST++ motion\n")
