@@ -46,9 +46,12 @@ def vae_downsampling(vae) -> int:
 
 
 def pad_for_vae(image: np.ndarray, multiple: int) -> np.ndarray:
-    """(3G, W_pad, T_pad) image: last channel duplicated to a multiple of 3, W zero-padded and T edge-padded to ``multiple``.
+    """The image an RGB VAE can take whole: C, W and T padded as the module docstring says.
 
-    image : (C, W, T) one-hot image.
+    image    : (C, W, T) one-hot image.
+    multiple : the VAE's downsampling f.
+    returns  : (3G, W_pad, T_pad); the last channel repeated up to a multiple of 3, W
+               padded with zeros and T with copies of the last frame up to multiples of f.
     """
     num_channels, num_bins, num_frames = image.shape
     extra_channels = -num_channels % 3
