@@ -1,4 +1,4 @@
-"""MIDI songs shipped inside Debian packages: download, unpack into a cache, find licences.
+"""Music shipped inside Debian packages (MIDI, and audio for the dance engine): download, unpack, find licences.
 
 Debian's archive is a large, licence-checked store of free MIDI music (game soundtracks, lesson
 files). ``apt-get download`` fetches a package without installing it and ``dpkg-deb -x`` unpacks
@@ -20,6 +20,7 @@ RESERVED_PACKAGES = frozenset({
     "openttd-openmsx", "mma", "fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid", "lincity-ng-data",
     "frozen-bubble-data", "hyperrogue-music", "extremetuxracer-data"})
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
+AUDIO_SUFFIXES = (".ogg", ".oga", ".mp3", ".wav", ".flac")  # recorded music (soundtracks) the dance engine reads
 LICENCE_WORDS = re.compile(r"\b(GPL|LGPL|Creative Commons|CC-BY[-\w.]*|CC0|public domain|BSD|MIT|Artistic License|zlib|"
                            r"Expat|OFL|Art Libre)\b", re.IGNORECASE)
 
@@ -73,6 +74,11 @@ def unpack_package(package: str, cache_dir: Path) -> Path:
 def package_midi_files(root: Path) -> list[Path]:
     """Every MIDI file in an unpacked package, sorted so the corpus order is reproducible."""
     return sorted(path for path in root.rglob("*") if path.is_file() and path.suffix.lower() in MIDI_SUFFIXES)
+
+
+def package_audio_files(root: Path) -> list[Path]:
+    """Every audio file (``AUDIO_SUFFIXES``) in an unpacked package, sorted so the dataset order is reproducible."""
+    return sorted(path for path in root.rglob("*") if path.is_file() and path.suffix.lower() in AUDIO_SUFFIXES)
 
 
 def package_licence(root: Path, package: str) -> str:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import MotionInputError
 from ..motion.motion3d import Motion3D, estimate_foot_contacts
-from ..motion.rotations import rotation_6d_to_matrix
+from ..motion.rotations import matrix_to_rotation_6d, rotation_6d_to_matrix
 from ..motion.skeleton import NUM_JOINTS, UPRIGHT, Skeleton, forward_kinematics
 from ..music.features import extract_music_features
 from .clips import DanceClip
@@ -59,6 +59,20 @@ def motion_from_finedance(frames: np.ndarray, fps: float = 30.0) -> Motion3D:
     skeleton = Skeleton.default()
     contacts = estimate_foot_contacts(forward_kinematics(skeleton, rotations, trans), fps)
     return Motion3D(trans.astype(np.float32), rotations.astype(np.float32), contacts, float(fps), skeleton)
+
+
+def finedance_frames(motion: Motion3D) -> np.ndarray:
+    """(T, 135) float32 FineDance body layout of a z-up Motion3D: the inverse of ``motion_from_finedance``.
+
+    The writer of the dance engine's Motion Expert folders, so they train through ``load_finedance``.
+    SMPL's hand joints (22, 23) and the skeleton's proportions are not in this layout (the reader
+    rebuilds the default skeleton); keep a ``save_motion_npz`` copy where they matter.
+    """
+    rotations = np.asarray(motion.rotations, np.float64)[:, :BODY_JOINTS].copy()
+    rotations[:, 0] = UPRIGHT.T @ rotations[:, 0]  # z-up world -> FineDance's y-up
+    trans = np.asarray(motion.root_translation_m, np.float64) @ UPRIGHT  # row vectors: (U.T t) = t U
+    rot6d = matrix_to_rotation_6d(rotations).reshape(motion.num_frames, BODY_JOINTS * 6)
+    return np.concatenate([trans, rot6d], axis=1).astype(np.float32)
 
 
 def genre_of(root: Path, stem: str) -> int:

@@ -1,0 +1,151 @@
+"""Dance engine: reserved packages refused, clip cutting, variety, mirroring, and a tiny build read by both trainers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import soundfile
+
+from choreo.datasets.dance_engine import EngineConfig, build_dances, clip_bounds_s, main
+from choreo.datasets.dance_variety import VarietyConfig, draw_variation, mirror_motion, varied_skeleton
+from choreo.datasets.debian_midi import RESERVED_PACKAGES, CorpusError, ReservedPackageError
+from choreo.datasets.finedance import load_finedance
+from choreo.datasets.music_corpus import SPLITS, split_of
+from choreo.datasets.pose_dataset import load_dataset
+from choreo.io.motion_files import load_motion_npz
+from choreo.motion.skeleton import MIRROR, Skeleton
+from conftest import click_track
+
+
+@pytest.fixture(scope="module")
+def song_folder(tmp_path_factory):
+    """Two click tracks (12 s at 100 BPM, 7 s at 128 BPM in 3/4) and one silent file."""
+    folder = tmp_path_factory.mktemp("songs")
+    soundfile.write(folder / "a.wav", click_track(100.0, 12.0), 22050)
+    soundfile.write(folder / "b.flac", click_track(128.0, 7.0, beats_per_bar=3), 22050)
+    soundfile.write(folder / "silence.wav", np.zeros(22050 * 8, np.float32), 22050)
+    return folder
+
+
+def _config(folder, **changes) -> EngineConfig:
+    config = EngineConfig(folders=(str(folder),), dances_per_clip=2, clip_min_s=5.0, clip_max_s=10.0,
+                          segment_frames=64, stride_frames=32)
+    return dataclasses.replace(config, **changes)
+
+
+@pytest.fixture(scope="module")
+def built(song_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("engine") / "data"
+    return out, build_dances(out, _config(song_folder))
+
+
+@pytest.mark.parametrize("package", sorted(RESERVED_PACKAGES))
+def test_reserved_packages_are_refused_before_anything_is_written(package, tmp_path):
+    with pytest.raises(ReservedPackageError, match="reserved"):
+        build_dances(tmp_path / "out", EngineConfig(debian_packages=("freedroidrpg-data", package)),
+                     cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "out").exists() and not (tmp_path / "cache").exists()
+
+
+def test_the_cli_refuses_a_reserved_package_with_an_error_line(tmp_path, capsys):
+    assert main(["build", "--out", str(tmp_path / "out"), "--debian-package", "MMA"]) == 2
+    assert "reserved" in capsys.readouterr().err
+
+
+def test_tracks_are_cut_into_even_clips_within_the_bounds():
+    assert clip_bounds_s(9.0, 10.0, 30.0) == []
+    assert clip_bounds_s(12.0, 10.0, 30.0) == [(0.0, 12.0)]
+    assert clip_bounds_s(61.0, 10.0, 30.0) == [(0.0, 20.333), (20.333, 40.667), (40.667, 61.0)]
+
+
+def test_variations_are_seeded_by_build_seed_and_dance_and_stay_in_range():
+    config = VarietyConfig()
+    first = draw_variation(config, 0, "song-c000-d0")
+    assert draw_variation(config, 0, "song-c000-d0") == first
+    assert draw_variation(config, 1, "song-c000-d0") != first != draw_variation(config, 0, "song-c000-d1")
+    drawn = [draw_variation(config, 0, f"s-c000-d{index}") for index in range(200)]
+    assert {v.mirrored for v in drawn} == {True, False} and len({v.style for v in drawn}) > 3
+    assert all(0.9 <= v.height_scale <= 1.1 and -45 <= v.yaw_deg <= 45 and 0.7 <= v.energy_scale <= 1.3
+               for v in drawn)
+
+
+def test_a_varied_skeleton_keeps_the_bone_directions_and_scales_legs_by_leg_and_height_scale():
+    variation = draw_variation(VarietyConfig(), 3, "x")
+    skeleton, default = varied_skeleton(variation), Skeleton.default()
+    knee = 4
+    assert skeleton.bone_lengths_m[knee] == pytest.approx(
+        default.bone_lengths_m[knee] * variation.leg_scale * variation.height_scale)
+    unit = default.rest_offsets_m[knee] / default.bone_lengths_m[knee]
+    assert skeleton.rest_offsets_m[knee] / skeleton.bone_lengths_m[knee] == pytest.approx(unit)
+
+
+def test_a_mirrored_dance_puts_each_joint_at_its_partners_reflected_position(built):
+    out, _ = built
+    motion = load_motion_npz(next((out / "motion").glob("*.npz")))
+    mirrored = mirror_motion(motion)
+    expected = motion.joint_positions()[:, list(MIRROR)] * np.float32([-1, 1, 1])
+    assert mirrored.joint_positions() == pytest.approx(expected, abs=1e-5)
+    assert mirror_motion(mirrored).joint_positions() == pytest.approx(motion.joint_positions(), abs=1e-5)
+
+
+def test_a_folder_build_dances_every_beat_clip_and_skips_silence(built):
+    out, summary = built
+    # a.wav (12 s) -> two 6 s clips, b.flac (7 s) -> one clip; silence.wav is skipped
+    assert (summary["tracks"], summary["clips"], summary["dances"]) == (2, 3, 6)
+    assert summary["clip_audio_hours"] == pytest.approx(19.0 / 3600, abs=1e-4)
+    assert any("silent" in reason or "beat clarity" in reason for reason in summary["skipped"])
+    rows = [json.loads(line) for split in SPLITS for line in (out / f"manifest_{split}.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all(row["split"] == split_of(row["song_id"]) for row in rows)
+    assert len({row["variation"]["yaw_deg"] for row in rows}) == 6  # every dance filmed from its own angle
+    for row in rows:
+        variation = draw_variation(VarietyConfig(), 0, row["dance_id"])
+        assert row["variation"] == variation.to_json()
+        motion = load_motion_npz(out / row["motion"])
+        lengths = varied_skeleton(variation).bone_lengths_m
+        expected = lengths[list(MIRROR)] if variation.mirrored else lengths  # a mirrored body swaps its sides
+        assert motion.num_frames == row["num_frames"]
+        assert motion.skeleton.bone_lengths_m == pytest.approx(expected, rel=1e-5)
+
+
+def test_both_trainer_layouts_read_back_with_the_existing_loaders(built):
+    out, summary = built
+    for split, counts in summary["splits"].items():
+        if counts["dances"] == 0:
+            assert not (out / "motion_expert" / split).exists()
+            continue
+        clips = load_finedance(out / "motion_expert" / split)
+        assert len(clips) == counts["dances"] and clips[0].features.values.shape[1] == 35
+        assert all(clip.motion.num_frames == clip.features.num_frames for clip in clips)
+        poses = load_dataset(out / "xdancer" / split)
+        assert poses.poses.shape[1:] == (64, 60, 3) and poses.has_music.all()
+        assert poses.info["sources"] == {"folder:" + summary["config"]["folders"][0].split("/")[-1]: len(poses.poses)}
+
+
+def test_the_3d_layout_keeps_the_dance_exactly_as_danced(built):
+    out, _ = built
+    row = json.loads(next(line for split in SPLITS
+                          for line in (out / f"manifest_{split}.jsonl").read_text().splitlines()))
+    motion = load_motion_npz(out / row["motion"])
+    clip = next(c for c in load_finedance(out / "motion_expert" / row["split"]) if c.name == row["dance_id"])
+    assert clip.motion.root_translation_m == pytest.approx(motion.root_translation_m, abs=1e-5)
+    assert clip.motion.rotations[:, :22] == pytest.approx(motion.rotations[:, :22], abs=1e-5)
+
+
+def test_a_second_build_with_the_same_seed_writes_the_same_manifests(built, song_folder, tmp_path):
+    out, _ = built
+    again = tmp_path / "again"
+    build_dances(again, _config(song_folder))
+    for split in SPLITS:
+        assert (again / f"manifest_{split}.jsonl").read_text() == (out / f"manifest_{split}.jsonl").read_text()
+
+
+def test_a_build_refuses_a_folder_that_is_not_empty_and_bad_clip_bounds(song_folder, tmp_path):
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    with pytest.raises(CorpusError, match="not empty"):
+        build_dances(tmp_path / "full", _config(song_folder))
+    with pytest.raises(CorpusError, match="twice"):
+        build_dances(tmp_path / "new", _config(song_folder, clip_min_s=8.0))
