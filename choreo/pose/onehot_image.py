@@ -143,7 +143,7 @@ def onehot_to_pose(image: np.ndarray, canvas_width: int, canvas_height: int, fps
     canvas_width, canvas_height : pixels of the canvas the bins span.
     fps             : frame rate of the returned sequence.
     refine_centroid : replace the argmax bin by the centroid of the positive values within
-                      3 sigma of it (symmetric window, shrunk at the image edges), for blurred
+                      3 sigma (at least 1 bin) of it (symmetric window, shrunk at the image edges), for blurred
                       peaks; off reproduces the paper.
     returns         : PoseSequence2D (T, 136). Coordinates are bin centres in pixels; confidence
                       is the smaller of the two axes' peak values (eq. 3); a keypoint with

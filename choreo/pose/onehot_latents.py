@@ -66,8 +66,8 @@ def encode_onehot_latents(image: np.ndarray, vae, triplets_per_batch: int = 4) -
 
     image              : (C, W, T) float in [0, 1], from ``pose_to_onehot``.
     vae                : diffusers ``AutoencoderKL`` with 3 input channels, frozen (eval mode).
-    triplets_per_batch : triplets encoded together; bounds memory (an SD VAE on a 512 x 256
-                         triplet holds ~1 GB of float32 activations).
+    triplets_per_batch : triplets encoded together; bounds memory (an SD VAE's first stage keeps
+                         128-channel maps of the full W x T, 67 MB each in float32 at 512 x 256).
     returns            : PoseLatents; latents (ceil(C/3) * latent_channels, ceil(W/f), ceil(T/f)).
     """
     if image.ndim != 3 or image.shape[0] < 1:
