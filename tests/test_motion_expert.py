@@ -140,3 +140,64 @@ def test_bundled_demo_loads_and_dances_two_seconds(family):
     assert motion.num_frames == 60 and np.isfinite(motion.joint_positions()).all()
     np.testing.assert_allclose(clamp_to_joint_limits(motion.rotations), motion.rotations, atol=1e-6)  # within limits
     assert load_motion_expert(demo) is expert
+
+
+class _WindowOffsetDenoiser(torch.nn.Module):
+    """A deterministic stand-in for EDGE: every window predicts a slow sine on the root channels plus its own
+    offset (0.1 per window, read from the frame clock carried in music channel 0), whatever x_t is. Stitched
+    naively, the windows' own predictions jump by 0.1 wherever one window gives way to the next."""
+
+    def __init__(self):
+        super().__init__()
+        self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+    def guided_forward(self, x, t, music, guidance_weight):
+        frame = music[..., 0]                                           # (N, W) absolute frame index
+        offset = 0.1 * (frame[:, :1] / 20.0)                            # window n starts at 20 n
+        x0 = torch.zeros_like(x)
+        x0[..., 4:7] = (0.2 * torch.sin(frame / 15.0) + offset - 0.3)[..., None]
+        x0[..., 7:] = torch.tensor([1.0, 0, 0, 0, 1.0, 0]).repeat(24)
+        return x0
+
+
+def _seam_frames(starts: list[int], horizon: int, num_frames: int) -> list[int]:
+    """Frames f where a window's frames give way to another's (f - 1 -> f), at both ends of every overlap."""
+    return sorted({f for s in starts[1:] for f in (s, s + horizon // 2) if 0 < f < num_frames})
+
+
+def test_window_seams_move_no_faster_than_the_frames_inside_windows():
+    """Criterion: the root's per-frame velocity at every seam frame is at most the largest velocity anywhere
+    else in the stitched motion (+1e-6); a naive stitch of the same windows jumps 0.1 there, > 4 times that."""
+    num_frames, horizon = 130, 40
+    config = EDGEConfig(latent_dim=16, ff_dim=32, num_layers=1, num_heads=2, horizon=horizon)
+    expert = MotionExpert("edge", _WindowOffsetDenoiser(), config, MinMaxNormalizer(torch.ones(151), torch.zeros(151)),
+                          30.0, horizon)
+    clock = np.repeat(np.arange(num_frames, dtype=np.float32)[:, None], 35, axis=1)
+    windows, starts = sample_windows(expert, clock, num_frames, seed=0, num_inference_steps=5)
+    seams = _seam_frames(starts, horizon, num_frames)
+    np.testing.assert_allclose(windows[1:, :20], windows[:-1, 20:], atol=1e-6)  # neighbours agree on shared frames
+    speed = np.abs(np.diff(stitch_windows(windows, starts, num_frames)[:, 4], axis=0))  # speed[f - 1]: f-1 -> f
+    at_seams, elsewhere = speed[[f - 1 for f in seams]], np.delete(speed, [f - 1 for f in seams])
+    assert at_seams.max() <= elsewhere.max() + 1e-6
+    covered = starts[-1] + horizon
+    padded = np.concatenate([clock, np.repeat(clock[-1:], covered - num_frames, axis=0)])
+    with torch.no_grad():
+        own = expert.network.guided_forward(torch.zeros(len(starts), horizon, 151), None, torch.from_numpy(
+            np.stack([padded[s:s + horizon] for s in starts])), 2.0).numpy()
+    naive = np.concatenate([own[0]] + [w[horizon // 2:] for w in own[1:]])[:num_frames, 4]
+    naive_seams = [s + horizon // 2 for s in starts[1:] if s + horizon // 2 < num_frames]
+    assert np.abs(np.diff(naive))[[f - 1 for f in naive_seams]].min() > 4 * elsewhere.max()
+
+
+def test_a_single_window_is_sampled_without_any_blending():
+    expert = tiny_expert("edge", horizon=40)
+    windows, starts = sample_windows(expert, music(40).values, 40, seed=3, num_inference_steps=3)
+    from choreo.generators.diffusion import CosineSchedule, ddim_sample
+    from choreo.generators.motion_expert import _denoiser
+
+    schedule = CosineSchedule()
+    denoise = _denoiser(expert, torch.from_numpy(music(40).values[None]), 0.5, 2.0, 0, schedule.num_steps, False)
+    with torch.no_grad():
+        plain = ddim_sample(denoise, (1, 40, 151), schedule, 3, 1.0, torch.Generator().manual_seed(3))
+    assert starts == [0]
+    np.testing.assert_array_equal(windows, plain.numpy())

@@ -8,13 +8,18 @@ editor's Regenerate interface (seed -> PoseSequence2D).
 Long songs (any length):
 
 - **EDGE** (``long_windows``): windows of ``horizon`` frames at half-window stride, denoised
-  together as one batch; after every DDIM step (the last one included) each window's first half
-  is overwritten by the previous window's second half, so shared frames are identical
-  (EDGE's ``long_ddim_sample``). The classifier-free guidance weight ramps linearly from 0 at the
-  noisiest step to ``guidance_weight`` at the halfway point of sampling, as EDGE does in long
-  mode. Windows are stitched with linear fades over the overlaps (positions, contacts) and
-  slerp (rotations); with per-step consistency the overlaps already agree, so the fade only
-  smooths float noise.
+  together as one batch, made to agree at every DDIM step. Before each step the windows' x0
+  predictions of the frames two windows share are replaced by a linear cross-fade of the two
+  (``blend_overlaps``), so each step moves the shared frames towards one estimate and the last step
+  returns windows whose shared halves are equal and whose fades tile without a jump; after each
+  step each window's first half is overwritten by the previous window's second half, so the
+  noisy samples the network sees next agree too (EDGE's ``long_ddim_sample`` does only this
+  overwrite, which leaves a jump where the overwritten half meets the window's own frames). The
+  classifier-free guidance weight ramps linearly from 0 at the noisiest step to
+  ``guidance_weight`` at the halfway point of sampling, as EDGE does in long mode. Windows are
+  stitched with linear fades over the overlaps (positions, contacts) and slerp (rotations) as a
+  final safety; the overlaps already agree, so the fade only smooths float noise. One window
+  (a song up to ``horizon`` frames) is sampled exactly as before: no blend, no overwrite.
 - **MACE** (length extrapolation): the whole song in one window. The BiMamba layers carry order
   through their state-space recurrence (no positional code, so no trained length limit) and the
   cross-attention sees all of the music; MACE-Dance's ``render_sample`` does the same for any T.
@@ -252,6 +257,47 @@ def _denoiser(expert: MotionExpert, music, beta: float, guidance_weight: float, 
     return denoise
 
 
+def blend_overlaps(x0_pred, overlap: int, stride: int):
+    """Windows' x0 predictions made to agree where they overlap: a linear cross-fade between neighbours.
+
+    x0_pred : (N, W, C) tensor, window n covering frames [n * stride, n * stride + W); overlap = W - stride.
+    Over each shared span the later window's weight rises from 1 / (2 overlap) to 1 - 1 / (2 overlap) in steps
+    of 1 / overlap, and both windows receive the blend. The fades of successive spans tile: frame to frame the
+    blend moves by the windows' own motion plus (difference between them) / overlap, at a seam as inside a
+    span (at a seam by the mean of the two spans' rates), so stitching cannot jump where one window's
+    frames give way to the next's. One window comes back unchanged. Exact for even horizons (overlap = stride); with an odd
+    one the middle frame of an inner window belongs to both spans and keeps the later blend.
+
+    >>> import torch
+    >>> blend_overlaps(torch.tensor([[[0.], [0.], [0.]], [[3.], [3.], [3.]]]), 2, 1)[:, :, 0].tolist()
+    [[0.0, 0.75, 2.25], [0.75, 2.25, 3.0]]
+    """
+    if x0_pred.shape[0] < 2:
+        return x0_pred
+    weight = _fade_weights(x0_pred, overlap)
+    previous, incoming = x0_pred[:-1, stride:stride + overlap], x0_pred[1:, :overlap]
+    blended = previous + weight * (incoming - previous)
+    out = x0_pred.clone()
+    out[:-1, stride:stride + overlap] = blended
+    out[1:, :overlap] = blended
+    return out
+
+
+def _fade_weights(like, overlap: int):
+    """(overlap, 1) weights (k + 0.5) / overlap, k = 0..overlap-1, on ``like``'s device and dtype."""
+    import torch
+
+    return ((torch.arange(overlap, device=like.device, dtype=torch.float64) + 0.5) / overlap).to(
+        like.dtype)[:, None]
+
+
+def _agreeing_overlaps(denoise: Callable, overlap: int, stride: int) -> Callable:
+    """denoise with every step's x0 predictions blended over the window overlaps (``blend_overlaps``)."""
+    def consistent(x, t):
+        return blend_overlaps(denoise(x, t), overlap, stride)
+    return consistent
+
+
 def sample_windows(expert: MotionExpert, music_values: np.ndarray, num_frames: int, seed: int = 0,
                    beta: float = 0.5, guidance_weight: float = 2.0, genre: int = 0, num_inference_steps: int = 50,
                    eta: float = 1.0, constraint: tuple[np.ndarray, np.ndarray] | None = None,
@@ -284,15 +330,19 @@ def sample_windows(expert: MotionExpert, music_values: np.ndarray, num_frames: i
         inpaint = (torch.from_numpy(np.stack([mask[s:s + window] for s in starts])).to(device),
                    torch.from_numpy(np.stack([value[s:s + window] for s in starts])).to(device=device, dtype=dtype))
 
+    overlap = window - half
+
     def keep_consistent(index, t, t_next, x_next, x0_pred):
         if len(starts) == 1:
             return None
         x_next = x_next.clone()
-        x_next[1:, :half] = x_next[:-1, half:2 * half]
+        x_next[1:, :overlap] = x_next[:-1, half:]
         return x_next
 
     schedule = CosineSchedule()
     denoise = _denoiser(expert, music, beta, guidance_weight, genre, schedule.num_steps, ramp_guidance=not single)
+    if not single:
+        denoise = _agreeing_overlaps(denoise, overlap, half)
     generator = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
         windows = ddim_sample(denoise, (len(starts), window, EDGE_FRAME_DIM), schedule, num_inference_steps, eta,
