@@ -8,7 +8,10 @@ Run as `python bench/bench_motion_expert.py [--steps 50]`. Prints markdown table
 2. BAS (Bailando, sigma 3 frames) of each bundled demo checkpoint's dances on ../shared/data/music clips against the
    clip's beats (ground truth when labelled, else analysed) and against the same beats shifted by half a beat.
    A model that dances on the beat scores clearly higher aligned than shifted.
-3. Foot skating (m/s while a contact is predicted) and jitter (median joint-mean jerk, m/s³) of the demo
+3. Seams and seeds of the EDGE demo on the first two clips: per-frame joint jump (cm/frame, mean over joints)
+   at window seams vs inside windows, and the seed-to-seed distance (RMS joint distance between seeds 0 and 1,
+   root-relative) as a fraction of the real AIST++ spread (RMS distance of root-relative poses from their mean).
+4. Foot skating (m/s while a contact is predicted) and jitter (median joint-mean jerk, m/s³) of the demo
    model's dances next to the real AIST++ slices in ../shared/data/dance (skating there uses contacts
    estimated from foot speed).
 """
@@ -103,6 +106,50 @@ def demo_rows(demo: Path, steps: int) -> list[str]:
         aligned = np.mean([float(r.split("|")[3]) for r in rows[2:]])
         shifted = np.mean([float(r.split("|")[4]) for r in rows[2:]])
         rows.append(f"| **mean** | | {aligned:.3f} | {shifted:.3f} | | | |")
+    return rows
+
+
+def _root_relative(positions: np.ndarray) -> np.ndarray:
+    return positions - positions[:, :1]
+
+
+def real_pose_spread_m() -> float:
+    """RMS distance (m) of the real AIST++ root-relative poses from their mean pose; nan when absent."""
+    slices = [np.loadtxt(path, delimiter=",").reshape(-1, 24, 3) for path in sorted((SHARED_DATA / "dance").glob("*.csv"))]
+    if not slices:
+        return float("nan")
+    poses = np.concatenate([_root_relative(p) for p in slices])
+    return float(np.sqrt(((poses - poses.mean(axis=0)) ** 2).sum(axis=-1).mean()))
+
+
+def seam_and_seed_rows(demo: Path, steps: int, num_clips: int = 2) -> list[str]:
+    """Jump at window seams vs inside windows, and seed-to-seed distance, for the EDGE demo."""
+    music_dir = SHARED_DATA / "music"
+    if not music_dir.is_dir() or not (demo / "model.safetensors").is_file():
+        return ["(music or EDGE demo absent: seams skipped)"]
+    from choreo.generators.motion_expert import window_starts
+    from choreo.io.audio_files import load_audio
+
+    expert = load_motion_expert(demo)
+    spread = real_pose_spread_m()
+    manifest = json.loads((music_dir / "manifest.json").read_text())
+    rows = ["| clip | frames | seam jump cm/frame (mean, max) | inside windows cm/frame (median, p99, max) "
+            "| seed distance / real spread |", "|---|---|---|---|---|"]
+    for clip in manifest["clips"][:num_clips]:
+        features = extract_music_features(load_audio(music_dir / clip["file"]), fps=FPS)
+        dances = [generate_dance(expert, features, seed=seed, num_inference_steps=steps).joint_positions()
+                  for seed in (0, 1)]
+        positions = dances[0].astype(np.float64)
+        jump_cm = 100 * np.linalg.norm(np.diff(positions, axis=0), axis=-1).mean(axis=-1)   # jump_cm[f-1]: f-1 -> f
+        half = expert.horizon // 2
+        starts = window_starts(len(positions), expert.horizon)
+        seams = sorted({f for s in starts[1:] for f in (s, s + half) if 0 < f < len(positions)})
+        inside = np.delete(jump_cm, [f - 1 for f in seams])
+        at_seams = jump_cm[[f - 1 for f in seams]]
+        distance = np.sqrt(((_root_relative(dances[0]) - _root_relative(dances[1])) ** 2).sum(axis=-1).mean())
+        rows.append(f"| {Path(clip['file']).stem} | {len(positions)} | {at_seams.mean():.2f}, {at_seams.max():.2f} "
+                    f"| {np.median(inside):.2f}, {np.percentile(inside, 99):.2f}, {inside.max():.2f} "
+                    f"| {distance / spread:.0%} |")
     return rows
 
 
