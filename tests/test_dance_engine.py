@@ -149,3 +149,26 @@ def test_a_build_refuses_a_folder_that_is_not_empty_and_bad_clip_bounds(song_fol
         build_dances(tmp_path / "full", _config(song_folder))
     with pytest.raises(CorpusError, match="twice"):
         build_dances(tmp_path / "new", _config(song_folder, clip_min_s=8.0))
+
+
+def test_a_music_corpus_gives_every_render_of_a_song_the_corpus_split_and_its_labels(tmp_path):
+    corpus = tmp_path / "corpus"
+    (corpus / "audio").mkdir(parents=True)
+    rows = []
+    for render, tempo_bpm in enumerate((96.0, 120.0)):  # two renders of one song, as music_corpus writes them
+        clip_id = f"synthetic-000007-r{render}"
+        soundfile.write(corpus / "audio" / f"{clip_id}.wav", click_track(tempo_bpm, 6.0), 22050)
+        rows.append({"clip_id": clip_id, "song_id": "synthetic-000007", "split": "validation", "source": "synthetic",
+                     "licence": "composed", "labels": f"labels/{clip_id}.json", "audio": f"audio/{clip_id}.wav"})
+    (corpus / "manifest_validation.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    for split in ("train", "test"):
+        (corpus / f"manifest_{split}.jsonl").write_text("")
+    config = EngineConfig(music_corpora=(str(corpus),), dances_per_clip=1, clip_min_s=5.0, clip_max_s=10.0,
+                          segment_frames=64, stride_frames=32)
+    summary = build_dances(tmp_path / "out", config)
+    assert summary["splits"]["validation"] == {"songs": 1, "clips": 2, "dances": 2}
+    danced = [json.loads(line) for line in (tmp_path / "out" / "manifest_validation.jsonl").read_text().splitlines()]
+    assert [row["clip_id"] for row in danced] == ["synthetic-000007-r0-c000", "synthetic-000007-r1-c000"]
+    assert {row["source"] for row in danced} == {"midi_corpus:synthetic"}
+    assert danced[1]["labels"] == f"{corpus}/labels/synthetic-000007-r1.json"
+    assert [row["tempo_bpm"] for row in danced] == pytest.approx([96.0, 120.0], rel=0.05)

@@ -68,6 +68,7 @@ class EngineConfig:
     music_corpora: tuple[str, ...] = ()
     seed: int = 0
     dances_per_clip: int = 2
+    max_tracks_per_source: int = 0  # stop a source after this many danced tracks (0: all), to bound build time
     clip_min_s: float = 10.0
     clip_max_s: float = 30.0
     min_beat_clarity: float = CLEAR_BEAT_MIN_CLARITY
@@ -80,7 +81,11 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class Track:
-    """One song to cut and dance; ``split`` decided per song."""
+    """One recording to cut and dance; ``split`` decided per song (all renders of a MIDI song share it).
+
+    recording_id names its clips and dances and finds duplicates: the song id for audio files (a
+    content hash), the render's clip id for the MIDI corpus, whose songs have several renders.
+    """
 
     song_id: str
     path: Path
@@ -88,6 +93,11 @@ class Track:
     licence: str
     split: str
     details: dict
+    recording_id: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.recording_id or self.song_id
 
 
 def content_song_id(path: Path) -> str:
@@ -133,7 +143,8 @@ def corpus_tracks(corpus: Path) -> list[Track]:
             row = json.loads(line)
             if "audio" in row:
                 tracks.append(Track(row["song_id"], corpus / row["audio"], f"midi_corpus:{row['source']}",
-                                    row["licence"], row["split"], {"clip": row["clip_id"], "labels": row["labels"]}))
+                                    row["licence"], row["split"], {"labels": f"{corpus}/{row['labels']}"},
+                                    recording_id=row["clip_id"]))
     return tracks
 
 
@@ -258,12 +269,16 @@ def build_dances(out: Path, config: EngineConfig, cache_dir: Path = DEFAULT_CACH
     seen: set[str] = set()
     tracks_used = clips_used = 0
     clip_audio_s = 0.0
+    danced_per_source: dict[str, int] = {}
     for track in _tracks(config, cache_dir, log):
-        if track.song_id in seen:
+        if 0 < config.max_tracks_per_source <= danced_per_source.get(track.source, 0):
+            skipped.append(f"{track.source}/{track.path.name} (--max-tracks {config.max_tracks_per_source} reached)")
+            continue
+        if track.key in seen:
             skipped.append(f"{track.source}/{track.details.get('path', track.path.name)} (same audio as an "
                            f"earlier track)")
             continue
-        seen.add(track.song_id)
+        seen.add(track.key)
         try:
             mono = _mono_22k(track.path)
         except ChoreoError as error:
@@ -271,11 +286,11 @@ def build_dances(out: Path, config: EngineConfig, cache_dir: Path = DEFAULT_CACH
             continue
         bounds = clip_bounds_s(len(mono) / SAMPLE_RATE, config.clip_min_s, config.clip_max_s)
         if not bounds:
-            skipped.append(f"{track.song_id} {track.path.name} ({len(mono) / SAMPLE_RATE:.1f} s, shorter than "
+            skipped.append(f"{track.key} {track.path.name} ({len(mono) / SAMPLE_RATE:.1f} s, shorter than "
                            f"--clip-min {config.clip_min_s:g} s)")
         danced = 0
         for index, (start_s, stop_s) in enumerate(bounds):
-            clip_id = f"{track.song_id}-c{index:03d}"
+            clip_id = f"{track.key}-c{index:03d}"
             samples = mono[int(round(start_s * SAMPLE_RATE)):int(round(stop_s * SAMPLE_RATE))]
             why = _dance_clip(track, clip_id, Audio.from_array(samples, SAMPLE_RATE, clip_id), start_s, outputs,
                               config)
@@ -285,8 +300,10 @@ def build_dances(out: Path, config: EngineConfig, cache_dir: Path = DEFAULT_CACH
             danced += 1
             clip_audio_s += stop_s - start_s
         tracks_used += danced > 0
+        danced_per_source[track.source] = danced_per_source.get(track.source, 0) + (danced > 0)
         clips_used += danced
-        log(f"{track.source} {track.path.name}: {danced}/{len(bounds)} clips danced ({track.split})")
+        if bounds:
+            log(f"{track.source} {track.path.name}: {danced}/{len(bounds)} clips danced ({track.split})")
     outputs.close()
     rows = outputs.rows
     summary = {"config": dataclasses.asdict(config), "build_time_s": round(time.monotonic() - started, 1),
@@ -317,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="a folder built by choreo.datasets.music_corpus (its rendered clips; repeatable)")
     build.add_argument("--seed", type=int, default=EngineConfig.seed, help="seed of every variation drawn")
     build.add_argument("--dances-per-clip", type=int, default=EngineConfig.dances_per_clip)
+    build.add_argument("--max-tracks", type=int, default=0,
+                       help="danced tracks per source at most (0: all); the rest are listed as skipped")
     build.add_argument("--clip-min", type=float, default=EngineConfig.clip_min_s, help="shortest clip, seconds")
     build.add_argument("--clip-max", type=float, default=EngineConfig.clip_max_s, help="longest clip, seconds")
     build.add_argument("--min-beat-clarity", type=float, default=EngineConfig.min_beat_clarity,
@@ -324,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--cache", type=Path, default=DEFAULT_CACHE / "debian", help="unpacked Debian packages")
     args = parser.parse_args(argv)
     config = EngineConfig(tuple(args.folder), tuple(args.debian_package), tuple(args.music_corpus), args.seed,
-                          args.dances_per_clip, args.clip_min, args.clip_max, args.min_beat_clarity)
+                          args.dances_per_clip, args.max_tracks, args.clip_min, args.clip_max, args.min_beat_clarity)
     if not (config.folders or config.debian_packages or config.music_corpora):
         parser.error("name some music: --folder, --debian-package or --music-corpus")
     try:

@@ -20,7 +20,7 @@ RESERVED_PACKAGES = frozenset({
     "openttd-openmsx", "mma", "fretsonfire-songs-muldjord", "fretsonfire-songs-sectoid", "lincity-ng-data",
     "frozen-bubble-data", "hyperrogue-music", "extremetuxracer-data"})
 MIDI_SUFFIXES = (".mid", ".midi", ".kar")
-AUDIO_SUFFIXES = (".ogg", ".oga", ".mp3", ".wav", ".flac")  # recorded music (soundtracks) the dance engine reads
+AUDIO_SUFFIXES = (".ogg", ".oga", ".opus", ".mp3", ".wav", ".flac")  # recorded music (soundtracks) the dance engine reads
 LICENCE_WORDS = re.compile(r"\b(GPL|LGPL|Creative Commons|CC-BY[-\w.]*|CC0|public domain|BSD|MIT|Artistic License|zlib|"
                            r"Expat|OFL|Art Libre)\b", re.IGNORECASE)
 
