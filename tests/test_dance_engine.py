@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from choreo.datasets.dance_engine import EngineConfig, build_dances, clip_bounds_s, main
+from choreo.datasets.dance_engine import EngineConfig, build_dances, clip_bounds_s, main, with_labelled_beats
 from choreo.datasets.dance_variety import VarietyConfig, draw_variation, mirror_motion, varied_skeleton
 from choreo.datasets.debian_midi import RESERVED_PACKAGES, CorpusError, ReservedPackageError
 from choreo.datasets.finedance import load_finedance
@@ -17,6 +17,8 @@ from choreo.datasets.music_corpus import SPLITS, split_of
 from choreo.datasets.pose_dataset import load_dataset
 from choreo.io.motion_files import load_motion_npz
 from choreo.motion.skeleton import MIRROR, Skeleton
+from choreo.music.analyze import analyze_music
+from choreo.music.audio import Audio
 from conftest import click_track
 
 
@@ -154,10 +156,14 @@ def test_a_build_refuses_a_folder_that_is_not_empty_and_bad_clip_bounds(song_fol
 def test_a_music_corpus_gives_every_render_of_a_song_the_corpus_split_and_its_labels(tmp_path):
     corpus = tmp_path / "corpus"
     (corpus / "audio").mkdir(parents=True)
+    (corpus / "labels").mkdir()
     rows = []
     for render, tempo_bpm in enumerate((96.0, 120.0)):  # two renders of one song, as music_corpus writes them
         clip_id = f"synthetic-000007-r{render}"
         soundfile.write(corpus / "audio" / f"{clip_id}.wav", click_track(tempo_bpm, 6.0), 22050)
+        beats_s = list(np.arange(0.0, 6.0, 60.0 / tempo_bpm))  # the clicks, 4 to the bar
+        (corpus / "labels" / f"{clip_id}.json").write_text(json.dumps({"beats_s": beats_s,
+                                                                       "downbeats_s": beats_s[::4]}))
         rows.append({"clip_id": clip_id, "song_id": "synthetic-000007", "split": "validation", "source": "synthetic",
                      "licence": "composed", "labels": f"labels/{clip_id}.json", "audio": f"audio/{clip_id}.wav"})
     (corpus / "manifest_validation.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -171,4 +177,15 @@ def test_a_music_corpus_gives_every_render_of_a_song_the_corpus_split_and_its_la
     assert [row["clip_id"] for row in danced] == ["synthetic-000007-r0-c000", "synthetic-000007-r1-c000"]
     assert {row["source"] for row in danced} == {"midi_corpus:synthetic"}
     assert danced[1]["labels"] == f"{corpus}/labels/synthetic-000007-r1.json"
-    assert [row["tempo_bpm"] for row in danced] == pytest.approx([96.0, 120.0], rel=0.05)
+    assert [row["tempo_bpm"] for row in danced] == pytest.approx([96.0, 120.0])  # the labels' tempo, exactly
+    assert {row["beats_from"] for row in danced} == {"labels"} and {row["beats_per_bar"] for row in danced} == {4}
+
+
+def test_labelled_beats_replace_the_tracked_ones_inside_the_clip_and_count_bars_from_the_downbeats():
+    analysis = analyze_music(Audio.from_array(click_track(120.0, 4.0), 22050), fps=30.0)
+    beats_s = list(np.arange(0.0, 20.0, 0.5))  # 120 BPM in 3/4 from 0 s; the clip is 10.75-14.75 s
+    labelled = with_labelled_beats(analysis, beats_s, beats_s[::3], start_s=10.75)
+    assert labelled.beat_times_s == pytest.approx(np.arange(0.25, 4.0, 0.5))  # song beats 11.0 ... 14.5 s
+    assert labelled.downbeat_times_s == pytest.approx([1.25, 2.75])  # the downbeats at 12.0 and 13.5 s
+    assert list(labelled.beat_in_bar) == [1, 2, 0, 1, 2, 0, 1, 2]  # 11.0 and 11.5 s end the bar begun at 10.5 s
+    assert (labelled.beats_per_bar, labelled.tempo_bpm) == (3, pytest.approx(120.0))
