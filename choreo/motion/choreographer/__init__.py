@@ -23,7 +23,7 @@ from ...music.analysis import MusicAnalysis
 from ...timeline import frame_times_s
 from ..joint_limits import clamp_to_joint_limits
 from ..motion3d import Motion3D
-from ..skeleton import FOOT_CONTACT_JOINTS, UPRIGHT, Skeleton
+from ..skeleton import FOOT_CONTACT_JOINTS, JOINT, UPRIGHT, Skeleton
 from .foot_lock import floor_ankle_height_m, lock_feet, world_transforms
 from .keep import blend_into_kept
 from .moves import LIBRARY_DIR, Move, MoveLibrary, load_library, neutral_rotations
@@ -58,7 +58,7 @@ def choreograph(analysis: MusicAnalysis, seed: int = 0, style: str = MIXED, ener
         raise MotionInputError(f"energy_scale must be >= 0 (1 = as the music suggests), got {energy_scale}.")
     if analysis.num_frames < 1:
         raise MotionInputError("The music analysis has no frames; analyse at least one frame of audio first.")
-    grid = beat_grid(analysis)
+    grid = beat_grid(analysis, style)
     plan = plan if plan is not None else plan_choreography(analysis, seed, style, library)
     _check_plan(plan, library)
     report(0.2)
@@ -72,7 +72,18 @@ def choreograph(analysis: MusicAnalysis, seed: int = 0, style: str = MIXED, ener
     if keep is not None or keep_mask is not None:
         motion = blend_into_kept(motion, keep, keep_mask, beat_period_s=float(np.median(np.diff(grid.times_s))))
     report(1.0)
-    return replace(motion, rotations=clamp_to_joint_limits(motion.rotations))
+    return _within_joint_limits(motion)
+
+
+def _within_joint_limits(motion: Motion3D) -> Motion3D:
+    """Clamp every joint to its range; where a planted foot's ankle had to be clamped the foot cannot lie
+    flat (it rolls onto its heel or ball), so its toe is no longer counted as planted on those frames."""
+    rotations = clamp_to_joint_limits(motion.rotations)
+    contacts = motion.foot_contacts.copy()
+    for channel, ankle in ((2, JOINT["left_ankle"]), (3, JOINT["right_ankle"])):
+        rolled = np.any(rotations[:, ankle] != motion.rotations[:, ankle], axis=(-1, -2))
+        contacts[rolled, channel] = 0.0
+    return replace(motion, rotations=rotations, foot_contacts=contacts)
 
 
 def _standing_pelvis_height_m(skeleton: Skeleton) -> float:

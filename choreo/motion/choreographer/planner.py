@@ -16,9 +16,7 @@ import numpy as np
 from ...errors import MotionInputError
 from ...music.analysis import MusicAnalysis
 from .moves import Move, MoveLibrary, load_library
-from .timing import BeatGrid, beat_grid, phrases
-
-MIXED = "mixed"
+from .timing import MIXED, BeatGrid, beat_grid, phrases
 
 
 @dataclass(frozen=True)
@@ -54,7 +52,7 @@ def plan_choreography(analysis: MusicAnalysis, seed: int = 0, style: str = MIXED
     library = library or load_library()
     check_style(style, library)
     rng = np.random.default_rng(seed)
-    grid = beat_grid(analysis)
+    grid = beat_grid(analysis, style)
     energies = _phrase_energies(analysis, grid)
     plan: list[PlacedMove] = []
     section_styles: dict[str, str] = {}

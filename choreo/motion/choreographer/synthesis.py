@@ -1,12 +1,14 @@
 """Turn a move plan into per-frame joint rotations: keyframes on real beat times, eased from hit to hit.
 
-Every whole-beat keyframe is a *hit*: the pose rests there for a short hold centred on the beat, then
-moves with a quintic ease whose speed peaks mid-interval, so the body's speed stops exactly on the beat
-and nowhere in between (what the Beat Align Score looks for; ``hit_clock``). Off-beat keyframes ("and"
-counts) lie on the path, which passes through them with Catmull-Rom velocities; the symmetric ease keeps
-an "and" halfway between hits on its time. A small side-to-side groove turns round on every hit, so a
-move that holds a pose still shows the beat. Interpolation runs on unit quaternions for all joints and
-frames at once (quintic Hermite on aligned quaternions, then renormalised).
+Every whole-beat keyframe is a *hit*: the pose is reached exactly on the beat, where the body's speed
+dips to its minimum (``hit_stop`` of the speed is shed, eased over the interval, never a freeze), and
+the speed peaks mid-interval (what the Beat Align Score looks for; ``hit_clock``). Off-beat keyframes
+("and" counts) lie on the path, which passes through every key with Catmull-Rom velocities, so the
+motion flows through hits instead of stopping dead; the symmetric ease keeps an "and" halfway between
+hits on its time. Under every move runs a groove scaled by loudness, energy and the move's style: a
+pelvis bounce once per hit (knees bend through foot locking), a side-to-side weight shift and an arm
+swing turning round on the hits. Interpolation runs on unit quaternions for all joints and frames at
+once (quintic Hermite on aligned quaternions, then renormalised).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...music.analysis import MusicAnalysis
+from ..joint_limits import clamp_to_joint_limits
 from ..rotations import (axis_angle_to_matrix, euler_to_matrix, matrix_to_axis_angle, matrix_to_quaternion,
                          quaternion_to_matrix)
 from ..skeleton import JOINT, UPRIGHT
@@ -24,6 +27,8 @@ from .planner import PlacedMove
 from .timing import BeatGrid
 
 _SPINE = (JOINT["spine1"], JOINT["spine2"], JOINT["spine3"])
+_SHOULDERS = (JOINT["left_shoulder"], JOINT["right_shoulder"])
+_ELBOWS = (JOINT["left_elbow"], JOINT["right_elbow"])
 _BODY_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])  # body (x left, y up, z fwd)
 
 
@@ -31,19 +36,37 @@ _BODY_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]) 
 class SynthesisConfig:
     """Amplitude = energy_scale * clip(floor + gain * local loudness, 0, max_amplitude).
 
-    hold_fraction : share of each hit-to-hit interval the pose rests at each of its two hits.
-    groove_*      : a side-to-side sway under every move, turning round on each hit (pelvis shift and
-                    spine side bend, times the amplitude), so every beat shows a stop even when a move
-                    holds a pose there.
+    hold_fraction : share of each hit-to-hit interval the pose rests at each of its two hits (0: no freeze).
+    turn_hold_fraction : the same for the heading, which stops dead on hits and rests there (feet planted
+                    on a hit do not pivot).
+    hit_stop      : share of the mean speed shed on each hit, in [0, 1] (1 = the body stops dead on the beat).
+    hit_sharpness : in [0, 1], 0 a plain cosine speed dip, 1 a soft rest around each hit (``hit_clock``).
+    crisp_*       : hits faster than ``crisp_below_interval_s`` apart rest briefly (``hit_clock``).
+    groove_*      : the groove under every move, times the amplitude and the move's style factor
+                    (``groove_by_style``, 1 if unlisted): a side-to-side sway turning round on each hit
+                    (pelvis shift, spine side bend, arms swinging forward and back in opposition) and a
+                    bounce once per hit (pelvis dip mid-interval, chest and elbows pumping with it).
     """
 
     amplitude_floor: float = 0.7
     amplitude_gain: float = 0.6
     max_amplitude: float = 1.4
     energy_window_s: float = 0.25  # half-width of the loudness window around each keyframe
-    hold_fraction: float = 0.2
-    groove_sway_m: float = 0.03
+    hold_fraction: float = 0.0
+    turn_hold_fraction: float = 0.2
+    hit_stop: float = 0.9
+    hit_sharpness: float = 0.5
+    crisp_hold_fraction: float = 0.1
+    crisp_below_interval_s: float = 0.55
+    groove_sway_m: float = 0.04
     groove_side_bend_deg: float = 2.5  # per spine joint (three of them)
+    groove_bounce_m: float = 0.045     # pelvis dip mid-way between hits
+    groove_bounce_full_interval_s: float = 0.8  # faster hits bounce shallower (``bounce``)
+    groove_chest_pump_deg: float = 4.0  # spine1 forward bend with the dip
+    groove_arm_swing_deg: float = 14.0  # shoulders, forward / back, opposite arms
+    groove_elbow_pump_deg: float = 12.0  # elbow flexion with the dip
+    groove_by_style: tuple[tuple[str, float], ...] = (
+        ("hiphop", 1.0), ("house", 1.0), ("disco", 0.85), ("pop", 0.8), ("latin", 0.8), ("waltz", 0.3))
 
 
 @dataclass(frozen=True)
@@ -52,8 +75,9 @@ class KeyTrack:
 
     times_s : (K,) seconds.  quaternions : (K, 24, 4) local, slot 0 = pelvis tilt.
     root_offset_m : (K, 3) world pelvis offset from the start spot.  yaw_deg : (K,) heading.
-    support : (K, 2) bool (left, right planted).  hit : (K,) bool, rest on this keyframe.
+    support : (K, 2) bool (left, right planted).  hit : (K,) bool, slow down on this keyframe.
     move_index : (K,) int, which placed move each keyframe belongs to.  amplitude : (K,) movement size.
+    groove : (K,) groove size (amplitude times the move style's groove factor).
     """
 
     times_s: np.ndarray
@@ -64,12 +88,15 @@ class KeyTrack:
     hit: np.ndarray
     move_index: np.ndarray
     amplitude: np.ndarray
+    groove: np.ndarray
 
 
 def build_key_track(plan: tuple[PlacedMove, ...], library: MoveLibrary, grid: BeatGrid, analysis: MusicAnalysis,
                     energy_scale: float, config: SynthesisConfig = SynthesisConfig()) -> KeyTrack:
     """Place every move's keyframes on the beat grid, scaled by the local loudness."""
     neutral = neutral_rotations()
+    style_groove = dict(config.groove_by_style)
+    grooves = []
     times, rotations, offsets, yaws, supports, hits, owners, sizes = [], [], [], [], [], [], [], []
     anchor_m = np.zeros(3)
     anchor_yaw_deg = 0.0
@@ -88,11 +115,15 @@ def build_key_track(plan: tuple[PlacedMove, ...], library: MoveLibrary, grid: Be
         hits.append(np.isclose(move.key_beats[:keep], np.round(move.key_beats[:keep])))
         owners.append(np.full(keep, index))
         sizes.append(amplitude)
+        grooves.append(amplitude * style_groove.get(move.style, 1.0))
         anchor_m = anchor_m + move.travel_m @ _BODY_TO_WORLD.T
         anchor_yaw_deg += float(move.root_yaw_deg[-1])
-    quats = _align_hemispheres(matrix_to_quaternion(np.concatenate(rotations)))
+    # Keys inside the joint ranges keep the path inside them: a clamp of the sampled frames alone would
+    # cut corners off it (a jolt wherever a loud, scaled-up key overshoots an elbow or knee).
+    quats = _align_hemispheres(matrix_to_quaternion(clamp_to_joint_limits(np.concatenate(rotations))))
     return KeyTrack(np.concatenate(times), quats, np.concatenate(offsets), np.concatenate(yaws),
-                    np.concatenate(supports), np.concatenate(hits), np.concatenate(owners), np.concatenate(sizes))
+                    np.concatenate(supports), np.concatenate(hits), np.concatenate(owners), np.concatenate(sizes),
+                    np.concatenate(grooves))
 
 
 def _amplitude(analysis: MusicAnalysis, times_s: np.ndarray, config: SynthesisConfig) -> np.ndarray:
@@ -116,22 +147,30 @@ def _align_hemispheres(quats: np.ndarray) -> np.ndarray:
     return quats * signs[..., None]
 
 
-def _path_velocities(times_s: np.ndarray, values: np.ndarray, hit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(incoming, outgoing) path velocities per key: Catmull-Rom at pass-through keys, one-sided chords at hits.
+def _path_velocities(times_s: np.ndarray, values: np.ndarray, still: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(incoming, outgoing) path velocities per key: limited Catmull-Rom through keys, chords at ``still`` keys.
 
-    The path only fixes *where* the pose goes; the hit-to-hit ease decides *when* (its speed is zero at hits),
-    so chords at hits keep a hit-to-hit segment without off-beat keys a straight line.
+    The path only fixes *where* the pose goes; the hit clock decides *when* (its speed dips at hits). A
+    velocity shared by both sides of a key keeps the motion flowing through it; chords at the ``still``
+    keys (K,) bool keep a segment between two of them a straight line, so equal keys hold still there.
     """
     shape = (-1,) + (1,) * (values.ndim - 1)
     chord = (values[1:] - values[:-1]) / np.maximum(np.diff(times_s), 1e-9).reshape(shape)
     incoming, outgoing = np.zeros_like(values), np.zeros_like(values)
     incoming[1:], outgoing[:-1] = chord, chord
-    through = np.flatnonzero(~hit)
-    through = through[(through > 0) & (through < len(times_s) - 1)]
+    through = np.arange(1, len(times_s) - 1)
+    if still is not None:
+        through = through[~still[through]]
     if len(through):
         span = (times_s[through + 1] - times_s[through - 1]).reshape(shape)
         catmull = (values[through + 1] - values[through - 1]) / span
-        incoming[through], outgoing[through] = catmull, catmull
+        # Monotone limiter (Fritsch-Carlson): a key where a value turns round gets zero velocity there, and no
+        # velocity exceeds three times the gentler neighbouring chord, so the path never overshoots a key.
+        before, after = chord[through - 1], chord[through]
+        bound = 3.0 * np.minimum(np.abs(before), np.abs(after))
+        velocity = np.where(before * after > 0, np.clip(catmull, -bound, bound), 0.0)
+        incoming[through], outgoing[through] = velocity, velocity
     return incoming, outgoing
 
 
@@ -141,49 +180,82 @@ class HitClock:
 
     phase_s : (T,) time on the key track each frame shows.  interval : (T,) index of the hit-to-hit
     interval (-1 before the first hit).  progress : (T,) eased 0 -> 1 across that interval.
+    linear : (T,) the same, uneased (the share of the interval's time gone by).  duration_s : (T,) its length.
     """
 
     phase_s: np.ndarray
     interval: np.ndarray
     progress: np.ndarray
+    linear: np.ndarray
+    duration_s: np.ndarray
 
 
-def hit_clock(times_s: np.ndarray, hit: np.ndarray, frame_times_s: np.ndarray, hold_fraction: float) -> HitClock:
-    """Eased time: each hit-to-hit interval is re-timed with a hold at both hits and a quintic ease between.
+def hit_clock(times_s: np.ndarray, hit: np.ndarray, frame_times_s: np.ndarray, hold_fraction: float,
+              hit_stop: float = 1.0, hit_sharpness: float = 1.0, crisp_hold_fraction: float = 0.0,
+              crisp_below_interval_s: float = 0.0) -> HitClock:
+    """Eased time: each hit-to-hit interval is re-timed so the speed dips on its hits and peaks mid-way.
 
-    The pose rests on each hit for ``hold_fraction`` of the shorter neighbouring interval on either side
-    (the same on both sides, so the stop is centred on the beat), then accelerates to a speed peak
-    mid-interval: speed minima land on the hits and nowhere else. The ease is symmetric, so an "and" key
-    halfway between two hits keeps its time. Frames before the first key mirror the frames after it
-    (the dancer arrives on the first beat); after the last key time runs on unchanged (the pose holds).
+    hit_stop : the share of the mean speed shed on each hit (1 = stops for an instant).
+    hit_sharpness : in [0, 1], how long the slow-down around each hit lasts (see ``_eased``).
+    crisp_hold_fraction, crisp_below_interval_s : hits closer than ``crisp_below_interval_s`` rest a little
+    (up to ``crisp_hold_fraction`` more, ramping in over 0.15 s), so fast hits stay distinct stops.
+    Between optional holds of ``hold_fraction`` of the shorter neighbouring interval (centred on the hit)
+    the clock's speed eases from ``1 - hit_stop`` on one hit to the same on the next with zero slope at
+    both (``_eased``), peaking in between; without holds speed and acceleration are continuous across
+    hits (no freeze, no jolt). The ease is symmetric, so an "and" key halfway between two hits keeps its
+    time. The first and last keys are full stops; frames before the first key mirror the frames after it
+    (the dancer arrives on the first beat); after the last key time runs on unchanged.
     """
-    hits = np.flatnonzero(hit)
-    hit_times = times_s[np.unique(np.concatenate([[0], hits, [len(times_s) - 1]]))]
+    hits = np.unique(np.concatenate([[0], np.flatnonzero(hit), [len(times_s) - 1]]))
+    hit_times = times_s[hits]
     t = np.asarray(frame_times_s, dtype=np.float64)
     t = np.where(t < hit_times[0], 2 * hit_times[0] - t, t)
     if len(hit_times) < 2:
-        return HitClock(t, np.zeros(len(t), np.int64), np.zeros(len(t)))
+        return HitClock(t, np.zeros(len(t), np.int64), np.zeros(len(t)), np.zeros(len(t)), np.ones(len(t)))
     gaps = np.diff(hit_times)
-    hold = hold_fraction * np.minimum(np.append(gaps, gaps[-1]), np.insert(gaps, 0, gaps[0]))
+    shorter = np.minimum(np.append(gaps, gaps[-1]), np.insert(gaps, 0, gaps[0]))
+    crisp = crisp_hold_fraction * np.clip((crisp_below_interval_s - shorter) / 0.15, 0.0, 1.0)
+    hold = (hold_fraction + crisp) * shorter
     segment = np.clip(np.searchsorted(hit_times, t, side="right") - 1, 0, len(hit_times) - 2)
     start, duration = hit_times[segment], np.maximum(gaps[segment], 1e-9)
     moving = np.maximum(duration - hold[segment] - hold[segment + 1], 1e-9)
     x = np.clip((t - start - hold[segment]) / moving, 0.0, 1.0)
-    eased = x ** 3 * (10 - 15 * x + 6 * x ** 2)
-    return HitClock(np.where(t > hit_times[-1], t, start + eased * duration), segment, eased)
+    stops = np.full(len(hit_times), float(hit_stop))
+    stops[[0, -1]] = 1.0
+    eased = _eased(x, stops[segment], stops[segment + 1], hit_sharpness)
+    linear = np.clip((t - start) / duration, 0.0, 1.0)
+    return HitClock(np.where(t > hit_times[-1], t, start + eased * duration), segment, eased, linear, duration)
+
+
+def _eased(x: np.ndarray, stop_start: np.ndarray, stop_end: np.ndarray, sharpness: float) -> np.ndarray:
+    """0 -> 1 over x in [0, 1]: speed ``1 - stop_start`` at 0 and ``1 - stop_end`` at 1 with zero slope at both,
+    mean 1, peak in between, smooth everywhere.
+
+    Speed ``1 - s0 (1 + cos pi x) / 2 - s1 (1 - cos pi x) / 2 + (s0 + s1) / 2 * dip(x)`` with the dip (mean 1,
+    zero at both ends) ``(1 - sharpness) (1 - cos 2 pi x) + sharpness (1 - cos 2 pi x)^2 / 1.5``: the squared
+    term grows like x^4 off the ends, a soft rest around the hit (a clearer stop) without a freeze's jolt;
+    its peak speed (2.67) stays below that of a 20 % hold's quintic (3.1), the plain cosine's (2) lower still.
+    """
+    half_wave = np.sin(np.pi * x) / (2 * np.pi)
+    cosine = x - np.sin(2 * np.pi * x) / (2 * np.pi)
+    squared = (1.5 * x - np.sin(2 * np.pi * x) / np.pi + np.sin(4 * np.pi * x) / (8 * np.pi)) / 1.5
+    dip = (1.0 - sharpness) * cosine + sharpness * squared
+    return (x - stop_start * (x / 2 + half_wave) - stop_end * (x / 2 - half_wave)
+            + (stop_start + stop_end) / 2 * dip)
 
 
 def interpolate(times_s: np.ndarray, values: np.ndarray, hit: np.ndarray, frame_times_s: np.ndarray,
-                hold_fraction: float = 0.0, clock: HitClock | None = None) -> np.ndarray:
-    """Sample keys at frame times: rest on hits, pass smoothly through the other keys, held outside them.
+                hold_fraction: float = 0.0, clock: HitClock | None = None, still_on_hits: bool = False) -> np.ndarray:
+    """Sample keys at frame times: slow down on hits, pass smoothly through every key, held outside them.
 
     The path through the keys is a quintic Hermite (zero acceleration at keys) with ``_path_velocities``,
-    walked on the eased clock of ``hit_clock`` (pass ``clock`` to reuse one). values : (K, ...) ; returns (T, ...).
+    walked on the eased clock of ``hit_clock`` (pass ``clock`` to reuse one); ``still_on_hits`` takes chords at
+    hits, so a value keyed equal on two hits stays still between them. values : (K, ...) ; returns (T, ...).
     """
     if len(times_s) < 2:
         return np.repeat(values[:1], len(frame_times_s), axis=0)
     phase = (clock or hit_clock(times_s, hit, frame_times_s, hold_fraction)).phase_s
-    incoming, outgoing = _path_velocities(times_s, values, hit)
+    incoming, outgoing = _path_velocities(times_s, values, hit if still_on_hits else None)
     segment = np.clip(np.searchsorted(times_s, phase, side="right") - 1, 0, len(times_s) - 2)
     duration = times_s[segment + 1] - times_s[segment]
     tau = np.clip((phase - times_s[segment]) / np.maximum(duration, 1e-9), 0.0, 1.0)
@@ -209,26 +281,58 @@ class FreeMotion:
 
 
 def groove(clock: HitClock) -> np.ndarray:
-    """(T,) side-to-side groove in [-1, 1]: +-1 on alternate hits, eased across each interval (0 mid-way)."""
+    """(T,) side-to-side groove in [-1, 1]: +-1 on alternate hits, turning round there with zero speed."""
     side = np.where(clock.interval % 2 == 0, 1.0, -1.0)
-    return side * (1.0 - 2.0 * clock.progress)
+    return side * np.cos(np.pi * clock.linear)
+
+
+def bounce(clock: HitClock, full_depth_interval_s: float) -> np.ndarray:
+    """(T,) bounce depth in [0, 1], once per hit interval: 0 on the hits, deepest mid-way, zero speed at both.
+
+    Hits closer than ``full_depth_interval_s`` bounce shallower, (interval / full)^2, as dancers do: the
+    bounce's acceleration stays that of the full-depth tempo, and its own turn-round mid-way never
+    outweighs the stop on the beat.
+    """
+    depth = np.minimum(1.0, (clock.duration_s / full_depth_interval_s) ** 2)
+    return depth * 0.5 * (1.0 - np.cos(2 * np.pi * clock.linear))
+
+
+def _about(axis: int, angle_rad: np.ndarray) -> np.ndarray:
+    """(T, 3, 3) rotations by ``angle_rad`` (T,) about the local x (0), y (1) or z (2) axis."""
+    vector = np.zeros(angle_rad.shape + (3,))
+    vector[..., axis] = angle_rad
+    return axis_angle_to_matrix(vector)
 
 
 def synthesize(track: KeyTrack, frame_times_s: np.ndarray, config: SynthesisConfig = SynthesisConfig()) -> FreeMotion:
-    """Sample the key track at every frame on the hit clock and add the groove sway."""
-    clock = hit_clock(track.times_s, track.hit, frame_times_s, config.hold_fraction)
+    """Sample the key track at every frame on the hit clock and add the groove (sway, bounce, arm swing)."""
+    clock = hit_clock(track.times_s, track.hit, frame_times_s, config.hold_fraction, config.hit_stop,
+                      config.hit_sharpness, config.crisp_hold_fraction, config.crisp_below_interval_s)
     quats = interpolate(track.times_s, track.quaternions, track.hit, frame_times_s, clock=clock)
     rotations = quaternion_to_matrix(quats)
-    sway = groove(clock) * np.interp(clock.phase_s, track.times_s, track.amplitude)
-    bend = axis_angle_to_matrix(np.stack([np.zeros_like(sway), np.zeros_like(sway),
-                                          np.radians(config.groove_side_bend_deg) * sway], axis=-1))
+    size = np.interp(clock.phase_s, track.times_s, track.groove)
+    sway, dip = groove(clock) * size, bounce(clock, config.groove_bounce_full_interval_s) * size
+    bend = _about(2, np.radians(config.groove_side_bend_deg) * sway)
     for joint in _SPINE:
         rotations[:, joint] = rotations[:, joint] @ bend
-    yaw_rad = np.radians(interpolate(track.times_s, track.yaw_deg, track.hit, frame_times_s, clock=clock))
+    rotations[:, _SPINE[0]] = rotations[:, _SPINE[0]] @ _about(0, np.radians(config.groove_chest_pump_deg) * dip)
+    # The swing turns the whole arm about the body's left-right axis in the collar frame (pre-multiplied):
+    # -x swings a hanging arm forward. The left arm swings forward as the weight goes right, as in walking.
+    swing = np.radians(config.groove_arm_swing_deg) * sway
+    for joint, sign in zip(_SHOULDERS, (1.0, -1.0)):
+        rotations[:, joint] = _about(0, sign * swing) @ rotations[:, joint]
+    pump = np.radians(config.groove_elbow_pump_deg) * dip
+    for joint, sign in zip(_ELBOWS, (-1.0, 1.0)):  # left elbow flexion is -y, the right mirrors it
+        rotations[:, joint] = rotations[:, joint] @ _about(1, sign * pump)
+    # Turns stop dead on their hits, so a foot planted there pivots only while the heading is still.
+    turn_clock = hit_clock(track.times_s, track.hit, frame_times_s, config.turn_hold_fraction, 1.0)
+    yaw_rad = np.radians(interpolate(track.times_s, track.yaw_deg, track.hit, frame_times_s, clock=turn_clock,
+                                     still_on_hits=True))
     heading = euler_to_matrix(np.stack([np.zeros_like(yaw_rad), yaw_rad, np.zeros_like(yaw_rad)], axis=-1))
     rotations[:, 0] = UPRIGHT @ heading @ rotations[:, 0]
     offsets = interpolate(track.times_s, track.root_offset_m, track.hit, frame_times_s, clock=clock)
     offsets[:, 0] += config.groove_sway_m * sway
+    offsets[:, 2] -= config.groove_bounce_m * dip
     nearest = np.clip(np.searchsorted(track.times_s, frame_times_s), 1, max(len(track.times_s) - 1, 1))
     before = np.abs(frame_times_s - track.times_s[nearest - 1]) <= np.abs(track.times_s[nearest] - frame_times_s)
     support = track.support[np.where(before, nearest - 1, nearest)]

@@ -2,7 +2,9 @@
 
 Keyframes sit at fractional beat indices; mapping them through the real beat
 times (not a fixed tempo) is what makes the dance follow tempo changes and rubato.
-In fast music the grid keeps only the beats the dancer hits (``hit_beats_in_bar``).
+Fast music is danced on every beat up to ~187 BPM; beyond that, or above ~133 BPM in styles danced
+on fewer hits (waltz, and "mixed", which may pick waltz), the grid keeps only the beats the dancer
+hits (``hit_beats_in_bar``).
 """
 
 from __future__ import annotations
@@ -13,10 +15,23 @@ import numpy as np
 
 from ...music.analysis import MusicAnalysis
 
+MIXED = "mixed"  # the style choice "one library style per section"
 _EXTRA_BEATS = 8  # beats added past the end so the last move can finish off-screen
 # Hits closer together than this blur into one another: the grid then keeps only some beats of each bar
 # (half time in even meters, one hit per bar in 3/4, 3 + 2 in 5/4), which the dance steps on.
-MIN_HIT_INTERVAL_S = 0.45
+MIN_HIT_INTERVAL_S = 0.32  # full-tempo footwork up to ~187 BPM
+# Styles a dancer takes in half time sooner (a waltz turns one step per bar when fast): above ~133 BPM.
+HALF_TIME_INTERVAL_S = 0.45
+HALF_TIME_STYLES = frozenset({"waltz"})
+
+
+def style_min_hit_interval_s(style: str) -> float:
+    """Shortest hit-to-hit interval danced in ``style``.
+
+    "mixed" picks a style per section after the grid is laid, waltz included, so it keeps the grid every
+    style can dance (half time above ~133 BPM); a named style other than waltz steps every beat to ~187 BPM.
+    """
+    return HALF_TIME_INTERVAL_S if style in HALF_TIME_STYLES or style == MIXED else MIN_HIT_INTERVAL_S
 
 
 @dataclass(frozen=True)
@@ -46,15 +61,18 @@ def hit_beats_in_bar(beats_per_bar: int, stride: int) -> tuple[int, ...]:
     return tuple(int(np.ceil(i * beats_per_bar / groups - 1e-9)) for i in range(groups))
 
 
-def beat_grid(analysis: MusicAnalysis, min_hit_interval_s: float = MIN_HIT_INTERVAL_S) -> BeatGrid:
+def beat_grid(analysis: MusicAnalysis, style: str = MIXED, min_hit_interval_s: float | None = None) -> BeatGrid:
     """The beats the dancer hits, extended forward with the last period until past the last frame.
 
-    Fast music is danced with fewer hits than beats, as dancers do: when the median beat period is
-    shorter than ``min_hit_interval_s`` only the beats of ``hit_beats_in_bar`` are kept (half time in
-    4/4, the downbeat in 3/4), so every hit is a clear stop with fast motion between. With fewer than
-    two beats the grid falls back to ``analysis.tempo_bpm`` from t = 0.
+    Very fast music is danced with fewer hits than beats, as dancers do: when the median beat period is
+    shorter than ``min_hit_interval_s`` (default ``style_min_hit_interval_s``: every beat up to
+    ~187 BPM, waltz and "mixed" up to ~133 BPM) only the beats of ``hit_beats_in_bar`` are kept (half
+    time in 4/4, the downbeat in 3/4). With fewer than two beats the grid falls back to
+    ``analysis.tempo_bpm`` from t = 0. Plan and dance must use the same ``style`` (``choreograph`` does).
     """
     beats_per_bar = max(1, int(analysis.beats_per_bar))
+    if min_hit_interval_s is None:
+        min_hit_interval_s = style_min_hit_interval_s(style)
     times = np.asarray(analysis.beat_times_s, dtype=np.float64)
     in_bar = np.asarray(analysis.beat_in_bar, dtype=np.int64) % beats_per_bar
     if len(times) < 2:
