@@ -58,13 +58,13 @@ class SynthesisConfig:
     hit_sharpness: float = 0.5
     crisp_hold_fraction: float = 0.1
     crisp_below_interval_s: float = 0.55
-    groove_sway_m: float = 0.04
-    groove_side_bend_deg: float = 2.5  # per spine joint (three of them)
-    groove_bounce_m: float = 0.045     # pelvis dip mid-way between hits
+    groove_sway_m: float = 0.1
+    groove_side_bend_deg: float = 5.0  # per spine joint (three of them)
+    groove_bounce_m: float = 0.08     # pelvis dip mid-way between hits
     groove_bounce_full_interval_s: float = 0.8  # faster hits bounce shallower (``bounce``)
-    groove_chest_pump_deg: float = 4.0  # spine1 forward bend with the dip
-    groove_arm_swing_deg: float = 14.0  # shoulders, forward / back, opposite arms
-    groove_elbow_pump_deg: float = 12.0  # elbow flexion with the dip
+    groove_chest_pump_deg: float = 6.0  # spine1 forward bend with the dip
+    groove_arm_swing_deg: float = 45.0  # shoulders, forward / back, opposite arms
+    groove_elbow_pump_deg: float = 30.0  # elbow flexion with the dip
     groove_by_style: tuple[tuple[str, float], ...] = (
         ("hiphop", 1.0), ("house", 1.0), ("disco", 0.85), ("pop", 0.8), ("latin", 0.8), ("waltz", 0.3))
 
@@ -310,7 +310,9 @@ def synthesize(track: KeyTrack, frame_times_s: np.ndarray, config: SynthesisConf
                       config.hit_sharpness, config.crisp_hold_fraction, config.crisp_below_interval_s)
     quats = interpolate(track.times_s, track.quaternions, track.hit, frame_times_s, clock=clock)
     rotations = quaternion_to_matrix(quats)
-    size = np.interp(clock.phase_s, track.times_s, track.groove)
+    # The groove fades in over the first hit interval, so the dance starts from the neutral stance.
+    fade = np.clip((np.asarray(frame_times_s) - track.times_s[0]) / clock.duration_s[0], 0.0, 1.0)
+    size = np.interp(clock.phase_s, track.times_s, track.groove) * fade * fade * (3 - 2 * fade)
     sway, dip = groove(clock) * size, bounce(clock, config.groove_bounce_full_interval_s) * size
     bend = _about(2, np.radians(config.groove_side_bend_deg) * sway)
     for joint in _SPINE:
