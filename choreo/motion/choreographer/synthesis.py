@@ -34,7 +34,9 @@ _BODY_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]]) 
 
 @dataclass(frozen=True)
 class SynthesisConfig:
-    """Amplitude = energy_scale * clip(floor + gain * local loudness, 0, max_amplitude).
+    """Amplitude = energy_scale * clip(floor + gain * local loudness, 0, max_amplitude) * tempo factor.
+
+    tempo factor  : min(1, hit interval / full_size_interval_s): dancers make smaller moves on fast hits.
 
     hold_fraction : share of each hit-to-hit interval the pose rests at each of its two hits (0: no freeze).
     turn_hold_fraction : the same for the heading, which stops dead on hits and rests there (feet planted
@@ -52,6 +54,7 @@ class SynthesisConfig:
     amplitude_gain: float = 0.6
     max_amplitude: float = 1.4
     energy_window_s: float = 0.25  # half-width of the loudness window around each keyframe
+    full_size_interval_s: float = 0.5  # moves on faster hits shrink in proportion (speed stays, jerk eases)
     hold_fraction: float = 0.0
     turn_hold_fraction: float = 0.2
     hit_stop: float = 0.9
@@ -105,7 +108,10 @@ def build_key_track(plan: tuple[PlacedMove, ...], library: MoveLibrary, grid: Be
         move = move.mirrored() if item.mirrored else move
         keep = len(move.key_beats) - (0 if index == len(plan) - 1 else 1)  # the next move's first key replaces the end
         key_times = grid.beat_to_time_s(item.start_beat + move.key_beats[:keep])
-        amplitude = energy_scale * _amplitude(analysis, key_times, config)
+        start = min(item.start_beat, len(grid.times_s) - 2)
+        interval_s = float(grid.times_s[start + 1] - grid.times_s[start])
+        amplitude = energy_scale * _amplitude(analysis, key_times, config) * min(
+            1.0, interval_s / config.full_size_interval_s)
         delta = matrix_to_axis_angle(np.swapaxes(neutral, -1, -2) @ move.rotations[:keep]) * amplitude[:, None, None]
         rotations.append(neutral @ axis_angle_to_matrix(delta))
         offsets.append(anchor_m + (move.root_offset_m[:keep] * amplitude[:, None]) @ _BODY_TO_WORLD.T)
