@@ -120,7 +120,7 @@ def chunked_scan(log_decay: torch.Tensor, drive: torch.Tensor, C: torch.Tensor,
     outputs = []
     for step in range(chunk_steps):
         chunk_state = torch.addcmul(chunk_drive[:, :, step], chunk_decay[:, :, step], chunk_state)
-        outputs.append(torch.matmul(chunk_state, chunk_C[:, :, step, :, None]).squeeze(-1))   # (B, chunks, D)
+        outputs.append((chunk_state * chunk_C[:, :, step, None, :]).sum(-1))   # (B, chunks, D)
     y = torch.stack(outputs, dim=2).flatten(1, 2)                          # (B, chunked_steps, D)
     if chunked_steps == num_steps:
         return y, state
