@@ -1,4 +1,5 @@
-"""Motion-network benchmark: pure-torch Mamba accuracy and speed, and time to sample 10 s of dance.
+"""Motion-network benchmark: pure-torch Mamba accuracy and speed, chunked vs sequential selective
+scan, and time to sample 10 s of dance.
 
 Run as `python bench/bench_motion_networks.py [--full] [--threads N]`. Prints markdown tables only;
 nothing here asserts. Sampling times for the full-size networks are one timed denoiser call
@@ -29,11 +30,13 @@ STRIDE_FRAMES = 75
 STEPS = 50
 
 
-def _best_of(fn, repeats: int = 3) -> float:
+def _best_of(fn, repeats: int = 3, device: torch.device = torch.device("cpu")) -> float:
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -60,6 +63,42 @@ def mamba_table() -> None:
                 block_s = _best_of(lambda: block(x))
             print(f"| {d_model} | {steps} | {diff:.2e} | {scan_s * 1e3:.1f} | {reference_s * 1e3:.1f} "
                   f"| {steps / block_s:,.0f} | {steps / (2 * block_s):,.0f} |")
+
+
+def scan_speed_table() -> None:
+    """Tokens/s of the pure-torch selective scan, per frame loop vs chunked, on one MACE layer's sizes.
+
+    MACE (latent 512, expand 2, d_state 16) scans d_inner = 1024 channels x 16 states. "train" is a
+    forward and backward pass through the scan at batch 2 (gradients to u, delta, A, B, C, D, z).
+    """
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    channels, d_state = 1024, 16
+    print("\nSelective scan, one MACE layer (1024 channels x 16 states), pure torch (no mamba-ssm kernel)\n")
+    print("| device | pass | batch | T | sequential tokens/s | chunked tokens/s | speed-up |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for device in devices:
+        for mode, batch in (("inference", 1), ("train", 2)):
+            for steps in (150, 600):
+                g = torch.Generator().manual_seed(0)
+                inputs = dict(u=torch.randn(batch, channels, steps, generator=g),
+                              delta=torch.randn(batch, channels, steps, generator=g) - 2,
+                              A=-torch.arange(1, d_state + 1.0).repeat(channels, 1),
+                              B=torch.randn(batch, d_state, steps, generator=g),
+                              C=torch.randn(batch, d_state, steps, generator=g), D=torch.ones(channels),
+                              z=torch.randn(batch, channels, steps, generator=g),
+                              delta_bias=torch.full((channels,), -3.0))
+                inputs = {name: value.to(device).requires_grad_(mode == "train") for name, value in inputs.items()}
+                tokens_per_s = {}
+                for scan in ("sequential", "chunked"):
+                    def run():
+                        out = selective_scan(**inputs, use_kernel=False, scan=scan)
+                        if mode == "train":
+                            out.sum().backward()
+                    with torch.set_grad_enabled(mode == "train"):
+                        run()                                              # warm-up (CUDA context, allocator)
+                        tokens_per_s[scan] = batch * steps / _best_of(run, device=device)
+                print(f"| {device.type} | {mode} | {batch} | {steps} | {tokens_per_s['sequential']:,.0f} "
+                      f"| {tokens_per_s['chunked']:,.0f} | {tokens_per_s['chunked'] / tokens_per_s['sequential']:.2f}x |")
 
 
 def _edge_sampler(model: EDGEDenoiser, num_windows: int, music_dim: int):
@@ -120,6 +159,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} CPU thread(s)\n")
     mamba_table()
+    scan_speed_table()
     sampling_table(args.full)
 
 
