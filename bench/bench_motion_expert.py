@@ -178,6 +178,9 @@ def main() -> None:
     for demo in sorted(path.parent for path in DEMO_ROOT.glob("*/model.safetensors")):
         print(f"\n## Bundled demo {demo.name} on ../shared/data/music (25 s clips, seed 0)\n")
         print("\n".join(demo_rows(demo, args.steps)))
+    edge_demo = DEMO_ROOT / "edge_demo"
+    print(f"\n## Seams and seeds of {edge_demo.name} (first two clips, seeds 0 and 1)\n")
+    print("\n".join(seam_and_seed_rows(edge_demo, args.steps)))
     print("\n## Real AIST++ slices (reference for skating and jitter)\n")
     print("\n".join(aist_rows()))
 
