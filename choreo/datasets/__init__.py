@@ -8,6 +8,9 @@ EDGE's training slices and fits the min-max normaliser.
 - ``finedance`` : FineDance motion ``.npy`` files (SMPL-H 52-joint 6D, body joints kept) + wav files.
 - ``synthetic`` : the beat choreographer dancing to synthetic click/drum songs (no data needed).
 
+``dance_engine`` builds training folders for both trainers (FineDance-layout 3D dances and X-Dancer
+pose datasets) from the beat choreographer dancing to real music, with seeded variety (``dance_variety``).
+
 ``music_corpus`` is separate: a beat / downbeat / meter / tempo corpus for music analysis, built
 from composed MIDI songs and Debian-packaged MIDI rendered with fluidsynth (``midi_*`` modules).
 """
