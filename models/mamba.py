@@ -156,9 +156,11 @@ def selective_scan(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: tor
     dtype = u.dtype
     u, delta, B, C = u.float(), delta.float(), B.float(), C.float()
     delta = _prepare_delta(delta, None if delta_bias is None else delta_bias.float(), delta_softplus)
-    delta_t = delta.transpose(1, 2)                                        # (B, T, D)
+    # Time-major and contiguous, so each frame's (B, D, N) slice of log_decay and drive is one
+    # block of memory (products of transposed views would keep T as the fastest axis).
+    delta_t = delta.transpose(1, 2).contiguous()                           # (B, T, D)
     log_decay = delta_t[..., None] * A.float()                             # (B, T, D, N)
-    drive = (delta_t * u.transpose(1, 2))[..., None] * B.transpose(1, 2)[:, :, None, :]   # (B, T, D, N)
+    drive = (delta_t * u.transpose(1, 2))[..., None] * B.transpose(1, 2).contiguous()[:, :, None, :]
     y, _ = SCANS[scan](log_decay, drive, C.transpose(1, 2))
     y = y.transpose(1, 2)                                                  # (B, D, T)
     if D is not None:
