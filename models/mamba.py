@@ -69,8 +69,10 @@ def sequential_scan(log_decay: torch.Tensor, drive: torch.Tensor, C: torch.Tenso
     decay = torch.exp(log_decay)
     state = torch.zeros_like(decay[:, 0]) if initial_state is None else initial_state
     states = []
-    for step in range(drive.shape[1]):
-        state = torch.addcmul(drive[:, step], decay[:, step], state)
+    # unbind, not indexing per frame: the backward of T index ops would build T full-size zero
+    # gradients (quadratic in T); unbind's backward stacks the frame gradients once.
+    for frame_drive, frame_decay in zip(drive.unbind(1), decay.unbind(1)):
+        state = torch.addcmul(frame_drive, frame_decay, state)
         states.append(state)
     y = (torch.stack(states, dim=1) * C[:, :, None, :]).sum(-1)
     return y, state
@@ -102,25 +104,27 @@ def chunked_scan(log_decay: torch.Tensor, drive: torch.Tensor, C: torch.Tensor,
     def by_chunk(tensor):                                                  # (B, T, ...) -> (B, chunks, steps, ...)
         return tensor[:, :chunked_steps].unflatten(1, (num_chunks, chunk_steps))
 
-    chunk_log_decay, chunk_drive, chunk_C = by_chunk(log_decay), by_chunk(drive), by_chunk(C)
-    chunk_decay = torch.exp(chunk_log_decay)                               # (B, chunks, steps, D, N)
+    chunk_log_decay = by_chunk(log_decay)                                  # (B, chunks, steps, D, N)
+    # Lists over the step within a chunk (unbind: see sequential_scan), each (B, chunks, ...).
+    step_decay = torch.exp(chunk_log_decay).unbind(2)
+    step_drive, step_C = by_chunk(drive).unbind(2), by_chunk(C).unbind(2)
 
     end_from_zero = drive.new_zeros(batch, num_chunks, channels, num_states)
-    for step in range(chunk_steps):
-        end_from_zero = torch.addcmul(chunk_drive[:, :, step], chunk_decay[:, :, step], end_from_zero)
+    for decay, drive_in in zip(step_decay, step_drive):
+        end_from_zero = torch.addcmul(drive_in, decay, end_from_zero)
 
     decay_across_chunk = torch.exp(chunk_log_decay.sum(2))                 # (B, chunks, D, N)
     state = drive.new_zeros(batch, channels, num_states) if initial_state is None else initial_state
     entering = []
-    for chunk in range(num_chunks):
+    for chunk_end, chunk_decay in zip(end_from_zero.unbind(1), decay_across_chunk.unbind(1)):
         entering.append(state)
-        state = torch.addcmul(end_from_zero[:, chunk], decay_across_chunk[:, chunk], state)
+        state = torch.addcmul(chunk_end, chunk_decay, state)
 
     chunk_state = torch.stack(entering, dim=1)                             # (B, chunks, D, N)
     outputs = []
-    for step in range(chunk_steps):
-        chunk_state = torch.addcmul(chunk_drive[:, :, step], chunk_decay[:, :, step], chunk_state)
-        outputs.append((chunk_state * chunk_C[:, :, step, None, :]).sum(-1))   # (B, chunks, D)
+    for decay, drive_in, C_out in zip(step_decay, step_drive, step_C):
+        chunk_state = torch.addcmul(drive_in, decay, chunk_state)
+        outputs.append((chunk_state * C_out[:, :, None, :]).sum(-1))      # (B, chunks, D)
     y = torch.stack(outputs, dim=2).flatten(1, 2)                          # (B, chunked_steps, D)
     if chunked_steps == num_steps:
         return y, state
