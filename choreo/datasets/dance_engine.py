@@ -53,7 +53,7 @@ from .dance_variety import VarietyConfig, draw_variation, mirror_motion, reframe
 from .debian_midi import (AUDIO_SUFFIXES, CorpusError, check_package_allowed, package_audio_files,
                           package_licence, unpack_package)
 from .finedance import finedance_frames
-from .music_corpus import DEFAULT_CACHE, SPLITS, split_of
+from .music_corpus import DEFAULT_CACHE, SPLITS, split_of, write_split_manifests
 from .pose_dataset import DatasetError, DatasetWriter, make_clip
 
 SAMPLE_RATE = 22050
@@ -225,9 +225,7 @@ class _Outputs:
         self.writers[split].add(make_clip(seq, features, dance_id, source))
 
     def close(self) -> None:
-        for split in SPLITS:
-            lines = [json.dumps(row) for row in self.rows if row["split"] == split]
-            (self.out / f"manifest_{split}.jsonl").write_text("".join(line + "\n" for line in lines))
+        write_split_manifests(self.out, self.rows)
         for writer in self.writers.values():
             try:
                 writer.close()

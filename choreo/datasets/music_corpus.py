@@ -76,6 +76,13 @@ class Song:
     details: dict
 
 
+def write_split_manifests(out: Path, rows: list[dict]) -> None:
+    """``manifest_<split>.jsonl`` in ``out``: one JSON line per row whose ``split`` is that split."""
+    for split in SPLITS:
+        lines = [json.dumps(row) for row in rows if row["split"] == split]
+        (out / f"manifest_{split}.jsonl").write_text("".join(line + "\n" for line in lines))
+
+
 def split_of(song_id: str) -> str:
     """``train``, ``validation`` or ``test`` for a song, from the first 8 bytes of its SHA-256 (80/10/10)."""
     position = int.from_bytes(hashlib.sha256(song_id.encode()).digest()[:8], "big") / 2**64
@@ -181,9 +188,7 @@ def build_corpus(out: Path, config: CorpusConfig, cache_dir: Path = DEFAULT_CACH
         rows += _write_song(song, out, config, soundfonts)
         log(f"[{index + 1}/{len(songs)}] {song.song_id}: {song.labels.duration_s:.1f} s, "
             f"{len(song.labels.beats_s)} beats, meters {sorted(set(song.labels.bar_meters))}")
-    for split in SPLITS:
-        lines = [json.dumps(row) for row in rows if row["split"] == split]
-        (out / f"manifest_{split}.jsonl").write_text("".join(line + "\n" for line in lines))
+    write_split_manifests(out, rows)
     summary = {"config": dataclasses.asdict(config), "soundfonts": [path.name for path in soundfonts],
                "build_time_s": round(time.monotonic() - started, 1), "skipped": skipped, "splits": {
                    split: {"songs": len({r["song_id"] for r in rows if r["split"] == split}),
