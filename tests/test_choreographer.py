@@ -11,6 +11,7 @@ from choreo.errors import MotionInputError
 from choreo.motion import metrics
 from choreo.motion.choreographer import STYLES, choreograph, load_library, plan_choreography
 from choreo.motion.choreographer.moves import parse_move
+from choreo.motion.choreographer.planner import PlacedMove
 from choreo.motion.choreographer.synthesis import SynthesisConfig, bounce, build_key_track, hit_clock, interpolate
 from choreo.motion.choreographer.timing import HALF_TIME_INTERVAL_S, beat_grid, hit_beats_in_bar
 from choreo.motion.skeleton import JOINT
@@ -294,3 +295,19 @@ def test_groove_keeps_the_body_moving_more_than_a_stiff_dance():
     waltz = choreograph(analysis, seed=2, style="waltz")
     assert metrics.kinetic_speed(waltz.joint_positions()).mean() < metrics.kinetic_speed(
         grooving.joint_positions()).mean()
+
+
+def test_a_spin_turns_through_its_inner_beats_and_stops_on_its_last():
+    """house_spin_drop keys 180° per beat: the heading keeps turning on the inner beat (a spin that stops
+    on every beat jolts: its peak jerk was 10,000 m/s³ at 180 BPM) and rests once the turn is done."""
+    analysis = make_analysis(bpm=120.0, duration_s=8.0)
+    plan = (PlacedMove("house_spin_drop", 0, 4, False), PlacedMove("house_spin_drop", 4, 4, False))
+    motion = choreograph(analysis, plan=plan, style="house")
+    grid = beat_grid(analysis, "house")
+    heading = np.unwrap(np.arctan2(motion.rotations[:, 0, 1, 0], motion.rotations[:, 0, 0, 0]))
+    turn_rate = np.abs(np.gradient(heading)) * analysis.fps  # rad/s
+    inner, done = (int(round(grid.times_s[beat] * analysis.fps)) for beat in (1, 3))
+    assert turn_rate[inner] > 0.5 * turn_rate[: int(round(grid.times_s[2] * analysis.fps))].max()
+    assert turn_rate[done] < 0.05 * turn_rate.max()
+    profile = metrics.jerk_profile(motion.joint_positions(), analysis.fps)
+    assert profile.max() < 3000.0

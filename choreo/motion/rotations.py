@@ -10,6 +10,7 @@ first two *rows* of the matrix, flattened.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 _EPS = 1e-8
 
@@ -139,3 +140,19 @@ def slerp(q0: np.ndarray, q1: np.ndarray, weight: np.ndarray | float) -> np.ndar
     wb = np.where(near, w, np.sin(w * theta) / safe)
     out = wa * a + wb * b
     return out / np.linalg.norm(out, axis=-1, keepdims=True)
+
+
+def low_pass_rotations(matrices: np.ndarray, sigma_frames: float) -> np.ndarray:
+    """Gaussian low-pass of rotation tracks along axis 0: (T, ..., 3, 3) in, same out.
+
+    Quaternions are sign-aligned frame to frame (so the filter never averages q with -q), filtered
+    per component and renormalised: for the small frame-to-frame steps of a dance this equals filtering
+    on the rotation manifold to first order. Edges are held (``mode="nearest"``).
+    """
+    if sigma_frames <= 0 or len(matrices) < 2:
+        return matrices
+    quats = matrix_to_quaternion(matrices)
+    flips = np.sum(quats[1:] * quats[:-1], axis=-1) < 0
+    signs = np.concatenate([np.ones((1,) + flips.shape[1:]), np.cumprod(np.where(flips, -1.0, 1.0), axis=0)])
+    smooth = gaussian_filter1d(quats * signs[..., None], sigma_frames, axis=0, mode="nearest")
+    return quaternion_to_matrix(smooth / np.linalg.norm(smooth, axis=-1, keepdims=True))

@@ -19,8 +19,8 @@ import numpy as np
 
 from ...music.analysis import MusicAnalysis
 from ..joint_limits import clamp_to_joint_limits
-from ..rotations import (axis_angle_to_matrix, euler_to_matrix, matrix_to_axis_angle, matrix_to_quaternion,
-                         quaternion_to_matrix)
+from ..rotations import (axis_angle_to_matrix, euler_to_matrix, low_pass_rotations, matrix_to_axis_angle,
+                         matrix_to_quaternion, quaternion_to_matrix)
 from ..skeleton import JOINT, UPRIGHT
 from .moves import MoveLibrary, neutral_rotations
 from .planner import PlacedMove
@@ -44,20 +44,23 @@ class SynthesisConfig:
     hit_stop      : share of the mean speed shed on each hit, in [0, 1] (1 = the body stops dead on the beat).
     hit_sharpness : in [0, 1], 0 a plain cosine speed dip, 1 a soft rest around each hit (``hit_clock``).
     crisp_*       : hits faster than ``crisp_below_interval_s`` apart rest briefly (``hit_clock``).
+    inertia_s     : sigma (seconds) of a Gaussian low-pass on every joint's rotation track: a body's inertia
+                    rounds off the eased clock's sharp corners, which otherwise put the peak jerk above every
+                    AIST++ dance (measured in bench/bench_choreography.py).
     groove_*      : the groove under every move, times the amplitude and the move's style factor
                     (``groove_by_style``, 1 if unlisted): a side-to-side sway turning round on each hit
                     (pelvis shift, spine side bend, arms swinging forward and back in opposition) and a
                     bounce once per hit (pelvis dip mid-interval, chest and elbows pumping with it).
     """
 
-    amplitude_floor: float = 0.7
+    amplitude_floor: float = 0.9
     amplitude_gain: float = 0.6
     max_amplitude: float = 1.4
     energy_window_s: float = 0.25  # half-width of the loudness window around each keyframe
     full_size_interval_s: float = 0.5  # moves on faster hits shrink in proportion (speed stays, jerk eases)
     hold_fraction: float = 0.0
     turn_hold_fraction: float = 0.2
-    hit_stop: float = 0.9
+    hit_stop: float = 0.7
     hit_sharpness: float = 0.5
     crisp_hold_fraction: float = 0.1
     crisp_below_interval_s: float = 0.55
@@ -70,6 +73,7 @@ class SynthesisConfig:
     groove_elbow_pump_deg: float = 30.0  # elbow flexion with the dip
     groove_by_style: tuple[tuple[str, float], ...] = (
         ("hiphop", 1.0), ("house", 1.0), ("disco", 0.85), ("pop", 0.8), ("latin", 0.8), ("waltz", 0.3))
+    inertia_s: float = 1 / 30
 
 
 @dataclass(frozen=True)
@@ -286,6 +290,14 @@ class FreeMotion:
     support: np.ndarray
 
 
+def _turning_through(yaw_deg: np.ndarray) -> np.ndarray:
+    """(K,) bool: keys inside a turn, where the heading keeps turning the same way on both sides."""
+    step = np.diff(yaw_deg)
+    through = np.zeros(len(yaw_deg), dtype=bool)
+    through[1:-1] = step[:-1] * step[1:] > 0
+    return through
+
+
 def groove(clock: HitClock) -> np.ndarray:
     """(T,) side-to-side groove in [-1, 1]: +-1 on alternate hits, turning round there with zero speed."""
     side = np.where(clock.interval % 2 == 0, 1.0, -1.0)
@@ -332,12 +344,16 @@ def synthesize(track: KeyTrack, frame_times_s: np.ndarray, config: SynthesisConf
     pump = np.radians(config.groove_elbow_pump_deg) * dip
     for joint, sign in zip(_ELBOWS, (-1.0, 1.0)):  # left elbow flexion is -y, the right mirrors it
         rotations[:, joint] = rotations[:, joint] @ _about(1, sign * pump)
-    # Turns stop dead on their hits, so a foot planted there pivots only while the heading is still.
-    turn_clock = hit_clock(track.times_s, track.hit, frame_times_s, config.turn_hold_fraction, 1.0)
-    yaw_rad = np.radians(interpolate(track.times_s, track.yaw_deg, track.hit, frame_times_s, clock=turn_clock,
+    # Turns stop dead where they start and end, so a foot planted there pivots only while the heading is
+    # still; a spin keyed over several hits flows through them as one turn.
+    turn_stops = track.hit & ~_turning_through(track.yaw_deg)
+    turn_clock = hit_clock(track.times_s, turn_stops, frame_times_s, config.turn_hold_fraction, 1.0)
+    yaw_rad = np.radians(interpolate(track.times_s, track.yaw_deg, turn_stops, frame_times_s, clock=turn_clock,
                                      still_on_hits=True))
     heading = euler_to_matrix(np.stack([np.zeros_like(yaw_rad), yaw_rad, np.zeros_like(yaw_rad)], axis=-1))
     rotations[:, 0] = UPRIGHT @ heading @ rotations[:, 0]
+    frame_period_s = float(np.median(np.diff(frame_times_s))) if len(frame_times_s) > 1 else 1.0
+    rotations = low_pass_rotations(rotations, config.inertia_s / frame_period_s)
     offsets = interpolate(track.times_s, track.root_offset_m, track.hit, frame_times_s, clock=clock)
     offsets[:, 0] += config.groove_sway_m * sway
     offsets[:, 2] -= config.groove_bounce_m * dip
