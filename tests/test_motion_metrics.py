@@ -73,3 +73,16 @@ def test_bone_length_std_zero_for_fk_and_exact_for_a_stretched_bone():
     positions[::2, 1] = positions[::2, 0] + np.array([1.0, 0, 0])
     positions[1::2, 1] = positions[1::2, 0] + np.array([2.0, 0, 0])
     assert metrics.bone_length_std_m(positions) == pytest.approx(0.5)
+
+
+def test_longest_similar_bar_run_counts_repeated_bars_only():
+    rng = np.random.default_rng(0)
+    bar_a, bar_b = rng.normal(size=(30, 24, 3)), rng.normal(size=(30, 24, 3))
+    bar_a[:, 0] = bar_b[:, 0] = 0.0
+    positions = np.concatenate([bar_a, bar_b, bar_b, bar_b + 0.001, bar_a])
+    downbeats = np.arange(0, 150, 30)
+    assert metrics.longest_similar_bar_run(positions, downbeats, tolerance_m=0.05) == 3
+    assert metrics.longest_similar_bar_run(positions, downbeats, tolerance_m=0.0) == 1
+    # a dance that travels still repeats its move: the metric is root-relative
+    moved = positions + np.linspace(0, 5, len(positions))[:, None, None] * np.array([1.0, 0.0, 0.0])
+    assert metrics.longest_similar_bar_run(moved, downbeats, tolerance_m=0.05) == 3

@@ -125,3 +125,24 @@ def bone_length_std_m(joint_positions: np.ndarray) -> float:
     parents = np.array(PARENTS)[children]
     lengths = np.linalg.norm(positions[:, children] - positions[:, parents], axis=-1)
     return float(lengths.std(axis=0).max())
+
+
+def longest_similar_bar_run(joint_positions: np.ndarray, downbeat_frames: np.ndarray, tolerance_m: float) -> int:
+    """Longest run of consecutive bars whose root-relative joint trajectories lie within ``tolerance_m``.
+
+    Each bar (downbeat to downbeat) is resampled to the shorter bar's length and compared by RMS joint
+    distance; a run of n near-identical bars is what a viewer sees as the same move n times. 1 means no
+    bar repeats its neighbour.
+    """
+    positions = np.asarray(joint_positions, dtype=np.float64)
+    relative = positions - positions[:, :1]
+    bounds = [int(f) for f in np.asarray(downbeat_frames) if 0 <= f < len(positions)] + [len(positions)]
+    bars = [relative[a:b] for a, b in zip(bounds[:-1], bounds[1:]) if b - a >= 2]
+    best = run = 1
+    for before, after in zip(bars[:-1], bars[1:]):
+        length = min(len(before), len(after))
+        a = before[np.linspace(0, len(before) - 1, length).round().astype(int)]
+        b = after[np.linspace(0, len(after) - 1, length).round().astype(int)]
+        run = run + 1 if np.sqrt(((a - b) ** 2).sum(axis=-1).mean()) < tolerance_m else 1
+        best = max(best, run)
+    return best
