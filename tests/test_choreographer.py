@@ -311,3 +311,15 @@ def test_a_spin_turns_through_its_inner_beats_and_stops_on_its_last():
     assert turn_rate[done] < 0.05 * turn_rate.max()
     profile = metrics.jerk_profile(motion.joint_positions(), analysis.fps)
     assert profile.max() < 3000.0
+
+
+def test_every_move_has_a_one_sentence_description_and_one_without_is_refused():
+    for move in load_library().moves:
+        assert move.description.endswith(".") and move.description.count(". ") == 0, move.name
+        assert len(move.description.split()) >= 6, move.name
+    good = json.loads((load_library.__globals__["LIBRARY_DIR"] / "pop.json").read_text())[0]
+    undescribed = {key: value for key, value in good.items() if key != "description"}
+    with pytest.raises(MotionInputError, match=r"pop.json: move 'step_touch' lacks the field\(s\) description"):
+        parse_move(undescribed, source="pop.json")
+    with pytest.raises(MotionInputError, match="needs a description"):
+        parse_move(dict(good, description="  "), source="pop.json")

@@ -3,6 +3,7 @@
 A move file (``library/<style>.json``) holds a list of moves. Each move::
 
     {"name": "step_touch", "style": "pop", "beats": 2, "energy": 0.3,
+     "description": "Step to the side and tap the other foot beside it, arms swinging loosely.",
      "tags": ["step"], "mirrorable": true, "start_pose": "stand", "end_pose": "stand",
      "keyframes": [{"beat": 0, "support": "both", "root_m": [0, 0, 0],
                     "root_deg": [0, 0, 0], "joints": {"left_knee": [25, 0, 0]}}, ...]}
@@ -22,6 +23,7 @@ Conventions (SMPL local frames: x = the body's left, y = up, z = forward):
 - ``root_deg``: pelvis tilt (x, z) and yaw (y) in degrees; yaw is a heading that
   may spin but must end on a whole number of turns.
 - ``support``: which feet are planted at that beat: both, left, right or none.
+- ``description``: one sentence for users: what a dancer calls the move and what the body does.
 - ``beat`` positions lie in [0, beats]; the first is 0 and the last is ``beats``
   (the end pose, where the next move takes over). Whole-beat keyframes are hits:
   the motion comes to rest on them, so speed dips on the beat.
@@ -82,6 +84,7 @@ class Move:
 
     name: str
     style: str
+    description: str
     beats: int
     energy: float
     tags: tuple[str, ...]
@@ -105,7 +108,7 @@ class Move:
         """The same move danced with the other side (left <-> right)."""
         rotations = _FLIP @ self.rotations[:, list(MIRROR)] @ _FLIP
         offset = self.root_offset_m * np.array([-1.0, 1.0, 1.0])
-        return Move(self.name, self.style, self.beats, self.energy, self.tags, self.mirrorable,
+        return Move(self.name, self.style, self.description, self.beats, self.energy, self.tags, self.mirrorable,
                     self.start_pose, self.end_pose, self.key_beats, rotations, offset,
                     -self.root_yaw_deg, self.support[:, ::-1].copy())
 
@@ -156,12 +159,17 @@ def load_library(directory: Path | None = None) -> MoveLibrary:
 def parse_move(entry: dict, source: str = "move data") -> Move:
     """Validate one JSON move and resolve its keyframes into full poses."""
     where = f"{source}: move '{entry.get('name', '?')}'"
-    required = ("name", "style", "beats", "energy", "tags", "mirrorable", "start_pose", "end_pose", "keyframes")
+    required = ("name", "style", "description", "beats", "energy", "tags", "mirrorable", "start_pose", "end_pose",
+                "keyframes")
     missing = [key for key in required if key not in entry]
     if missing:
         raise MotionInputError(f"{where} lacks the field(s) {', '.join(missing)}.")
     beats = int(entry["beats"])
     energy = float(entry["energy"])
+    description = entry["description"]
+    if not isinstance(description, str) or not description.strip():
+        raise MotionInputError(f"{where} needs a description: one sentence saying what a dancer calls the move "
+                               f"and what the body does, got {description!r}.")
     if beats < 1 or not 0.0 <= energy <= 1.0:
         raise MotionInputError(f"{where} needs beats >= 1 and energy in [0, 1], got {beats} and {energy}.")
     frames = entry["keyframes"]
@@ -193,8 +201,9 @@ def parse_move(entry: dict, source: str = "move data") -> Move:
         raise MotionInputError(f"{where} must start facing its anchor heading: first keyframe root_deg yaw is 0.")
     if abs(offsets[-1, 2]) > 1e-9 or abs(yaw[-1] / 360.0 - round(yaw[-1] / 360.0)) > 1e-9:
         raise MotionInputError(f"{where} must end facing front on the same line: last root_m z = 0, yaw a multiple of 360.")
-    return Move(str(entry["name"]), str(entry["style"]), beats, energy, tuple(entry["tags"]), bool(entry["mirrorable"]),
-                str(entry["start_pose"]), str(entry["end_pose"]), key_beats, rotations, offsets, yaw, support)
+    return Move(str(entry["name"]), str(entry["style"]), description.strip(), beats, energy, tuple(entry["tags"]),
+                bool(entry["mirrorable"]), str(entry["start_pose"]), str(entry["end_pose"]), key_beats, rotations,
+                offsets, yaw, support)
 
 
 def _triple(values, where: str, field: str) -> np.ndarray:
