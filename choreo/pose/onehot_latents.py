@@ -106,6 +106,35 @@ def decode_onehot_latents(pose_latents: PoseLatents, vae, triplets_per_batch: in
     return np.ascontiguousarray(image[:pose_latents.num_channels, :pose_latents.num_bins, :pose_latents.num_frames])
 
 
+def encode_onehot_batch(images: torch.Tensor, vae, triplets_per_batch: int = 64) -> torch.Tensor:
+    """Scaled latents of a batch of one-hot images whose W and T are multiples of f (training, sampling).
+
+    images  : (B, C, W, T) float tensor in [0, 1] on the VAE's device; C is padded to 3G by repeating
+              the last channel, as ``pad_for_vae`` does.
+    returns : (B, G * latent_channels, W / f, T / f) float32, no gradient.
+    """
+    batch, num_channels = images.shape[:2]
+    images = torch.cat([images, images[:, -1:].expand(-1, -num_channels % 3, -1, -1)], dim=1)
+    parameter = next(vae.parameters())
+    triplets = images.reshape(-1, 3, *images.shape[2:]).to(parameter.dtype)  # (B G, 3, W, T)
+    with torch.no_grad():
+        chunks = [vae.encode(chunk * 2 - 1).latent_dist.mode() for chunk in triplets.split(triplets_per_batch)]
+    latents = (torch.cat(chunks) - _shift(vae)) * vae.config.scaling_factor
+    return latents.reshape(batch, -1, *latents.shape[2:]).float()
+
+
+def decode_onehot_batch(latents: torch.Tensor, vae, num_channels: int, triplets_per_batch: int = 64) -> torch.Tensor:
+    """(B, G * latent_channels, W', T') scaled latents -> (B, num_channels, W, T) one-hot images clipped to [0, 1]."""
+    latent_channels = vae.config.latent_channels
+    batch = latents.shape[0]
+    parameter = next(vae.parameters())
+    grouped = latents.reshape(-1, latent_channels, *latents.shape[2:]) / vae.config.scaling_factor + _shift(vae)
+    with torch.no_grad():
+        chunks = [vae.decode(chunk.to(parameter.dtype)).sample for chunk in grouped.split(triplets_per_batch)]
+    images = ((torch.cat(chunks).float() + 1) / 2).clamp(0, 1)
+    return images.reshape(batch, -1, *images.shape[2:])[:, :num_channels]
+
+
 def _shift(vae) -> float:
     """The VAE's latent shift (SD 1.x/2.x/XL have none; SD3 and Flux VAEs do)."""
     return getattr(vae.config, "shift_factor", None) or 0.0
