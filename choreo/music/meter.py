@@ -12,6 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 METER_PRIOR = {2: 0.80, 3: 0.95, 4: 1.0, 5: 0.75, 6: 0.80, 7: 0.70}  # odd meters are rare: they must win clearly
+DOWNBEAT_SHARE = 0.3  # share of beats that are downbeats in the tracker's training corpus (bars of 2-7 beats)
+BAR_RESTART_PROBABILITY = 1e-3  # per beat: a bar cut short (a dropped beat, a pickup, a meter change)
+EVIDENCE_FLOOR = 1e-3  # activations are clipped to [floor, 1 - floor]: one confident frame cannot veto a path
 
 
 def beat_novelty(beat_frames: np.ndarray, low_onset: np.ndarray, chroma: np.ndarray) -> np.ndarray:
@@ -67,3 +70,52 @@ def detect_meter(novelty: np.ndarray) -> tuple[int, int]:
 def beat_positions(num_beats: int, beats_per_bar: int, first_downbeat: int) -> np.ndarray:
     """(N,) int64 position of each beat in its bar, 0 on downbeats."""
     return (np.arange(num_beats, dtype=np.int64) - first_downbeat) % beats_per_bar
+
+
+def decode_bars(downbeat_evidence: np.ndarray) -> tuple[int, np.ndarray]:
+    """(beats_per_bar, beat_in_bar) from per-beat downbeat probabilities: a bar-position Viterbi.
+
+    downbeat_evidence : (N,) float in [0, 1], the tracker's downbeat activation at each beat.
+    returns           : the meter and (N,) int64 position of each beat in its bar (0 on downbeats).
+
+    For each meter of METER_PRIOR the hidden state is the position in the bar, advancing by one per
+    beat; with BAR_RESTART_PROBABILITY a bar ends early. Emissions are scaled likelihoods (the
+    activation over its prior, DOWNBEAT_SHARE), so an uninformative activation favours no meter and
+    the prior decides. The best path over all meters, weighted by the prior, wins; a winning 2 is
+    reported as 4 (decoded again with 4 positions), as ``detect_meter`` does.
+    """
+    evidence = np.clip(np.asarray(downbeat_evidence, dtype=np.float64), EVIDENCE_FLOOR, 1.0 - EVIDENCE_FLOOR)
+    num_beats = len(evidence)
+    if num_beats < 8:
+        return 4, beat_positions(num_beats, 4, 0)
+    on_bar = np.log(evidence / DOWNBEAT_SHARE)
+    off_bar = np.log((1.0 - evidence) / (1.0 - DOWNBEAT_SHARE))
+    paths = {meter: _bar_viterbi(on_bar, off_bar, meter) for meter in METER_PRIOR if num_beats >= 2 * meter}
+    meter = max(paths, key=lambda m: paths[m][0] + np.log(METER_PRIOR[m]))
+    if meter == 2:
+        meter = 4
+        paths[4] = paths.get(4) or _bar_viterbi(on_bar, off_bar, 4)
+    return meter, paths[meter][1]
+
+
+def _bar_viterbi(on_bar: np.ndarray, off_bar: np.ndarray, meter: int) -> tuple[float, np.ndarray]:
+    """(log score, (N,) positions) of the best bar-position path for one meter."""
+    advance, restart = np.log(1.0 - BAR_RESTART_PROBABILITY), np.log(BAR_RESTART_PROBABILITY)
+    positions = np.arange(meter)
+    emission = np.where(positions[None, :] == 0, on_bar[:, None], off_bar[:, None])  # (N, meter)
+    score = emission[0].copy()
+    back = np.zeros((len(on_bar), meter), dtype=np.int64)
+    for beat in range(1, len(on_bar)):
+        moved = np.roll(score, 1) + advance  # position p came from p - 1 (0 from the bar's last beat)
+        from_position = np.roll(positions, 1)
+        early = int(np.argmax(score[:-1])) if meter > 1 else 0  # a bar cut short restarts at 0
+        if meter > 1 and score[early] + restart > moved[0]:
+            moved[0], from_position = score[early] + restart, from_position.copy()
+            from_position[0] = early
+        back[beat] = from_position
+        score = moved + emission[beat]
+    path = np.empty(len(on_bar), dtype=np.int64)
+    path[-1] = int(np.argmax(score))
+    for beat in range(len(on_bar) - 1, 0, -1):
+        path[beat - 1] = back[beat, path[beat]]
+    return float(score.max()), path
