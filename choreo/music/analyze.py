@@ -13,11 +13,14 @@ from typing import Callable
 import librosa
 import numpy as np
 
+from ..checkpoints import WEIGHTS_FILE
+from ..errors import ChoreoError
 from ..timeline import frame_times_s, num_frames_for
 from .analysis import MusicAnalysis
 from .audio import Audio
 from .beat_tracking import _autocorrelation, _strength_at, estimate_tempo, onset_envelope, track_beats
-from .meter import beat_novelty, beat_positions, detect_meter
+from .learned_beats import DEFAULT_CHECKPOINT_DIR, beats_from_activation, downbeat_evidence, load_beat_tracker
+from .meter import beat_novelty, beat_positions, decode_bars, detect_meter
 from .sections import segment_sections
 from .tempo_octave import (beats_tempo_bpm, beats_with_midpoints, check_tempo_choice, every_other_beat,
                            half_time_phase, octave_steps)
@@ -34,7 +37,7 @@ CLEAR_BEAT_MIN_CLARITY = 5.0
 CLARITY_MULTIPLES = 4  # beat periods whose repetition is averaged: a steady beat repeats at all of them
 
 
-def _spectral_descriptors(mono: np.ndarray) -> dict[str, np.ndarray]:
+def spectral_descriptors(mono: np.ndarray) -> dict[str, np.ndarray]:
     """Log-mel (dB), chroma, RMS of the mono signal at SAMPLE_RATE, all (.., T) on the HOP_LENGTH clock."""
     mel_basis = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS)
     chroma_basis = librosa.filters.chroma(sr=SAMPLE_RATE, n_fft=N_FFT)
@@ -97,37 +100,70 @@ def _notes(clarity: float, tempo_bpm: float) -> tuple[str, ...]:
             "match what you hear: use music with an audible beat, or edit the dance by hand.",)
 
 
-def _meter(beat_times_s: np.ndarray, frame_rate_hz: float, low_onset: np.ndarray,
-           chroma: np.ndarray) -> tuple[int, int]:
-    """(beats_per_bar, index of the first downbeat) of these beats."""
-    beat_frames = np.rint(beat_times_s * frame_rate_hz).astype(np.int64)
-    return detect_meter(beat_novelty(beat_frames, low_onset, chroma))
+BEAT_TRACKERS = ("auto", "learned", "dsp")
+BarsOf = Callable[[np.ndarray], tuple[int, np.ndarray]]  # beat times (N,) s -> (beats_per_bar, beat_in_bar (N,))
 
 
-def counted_beats(beat_times_s: np.ndarray, frame_rate_hz: float, low_onset: np.ndarray, chroma: np.ndarray,
-                  tempo: str = "auto", tempo_hint_bpm: float = 0.0) -> tuple[np.ndarray, int, int]:
-    """The tracked beats moved to the octave a dancer counts: (beat_times_s, beats_per_bar, first_downbeat).
+def dsp_bars(frame_rate_hz: float, low_onset: np.ndarray, chroma: np.ndarray) -> BarsOf:
+    """Bars of any beat list from bass onsets and chord changes (``meter.detect_meter``)."""
+    def bars(beat_times_s: np.ndarray) -> tuple[int, np.ndarray]:
+        beat_frames = np.rint(beat_times_s * frame_rate_hz).astype(np.int64)
+        beats_per_bar, first_downbeat = detect_meter(beat_novelty(beat_frames, low_onset, chroma))
+        return beats_per_bar, beat_positions(len(beat_times_s), beats_per_bar, first_downbeat)
+    return bars
+
+
+def learned_bars(downbeat_activation: np.ndarray, frame_rate_hz: float) -> BarsOf:
+    """Bars of any beat list from the learned tracker's downbeat activation (``meter.decode_bars``)."""
+    def bars(beat_times_s: np.ndarray) -> tuple[int, np.ndarray]:
+        return decode_bars(downbeat_evidence(downbeat_activation, beat_times_s, frame_rate_hz))
+    return bars
+
+
+def _first_downbeat(beat_in_bar: np.ndarray) -> int:
+    downbeats = np.flatnonzero(beat_in_bar == 0)
+    return int(downbeats[0]) if len(downbeats) else 0
+
+
+def counted_beats(beat_times_s: np.ndarray, frame_rate_hz: float, low_onset: np.ndarray, bars: BarsOf,
+                  tempo: str = "auto", tempo_hint_bpm: float = 0.0) -> tuple[np.ndarray, int, np.ndarray]:
+    """The tracked beats moved to the octave a dancer counts: (beat_times_s, beats_per_bar, beat_in_bar).
 
     Fast beats whose every other beat has no bass become half time (``tempo_octave.half_time_phase``);
     then the hint and the half / double choice move whole octaves (``tempo_octave.octave_steps``).
-    Halving keeps the beats on the downbeat's phase; the meter is found again after every change.
+    Halving keeps the beats on the downbeat's phase; ``bars`` finds the meter again after every change.
     """
     phase = half_time_phase(beat_times_s, low_onset, frame_rate_hz)
     if phase is not None:
         beat_times_s = every_other_beat(beat_times_s, phase)
-    beats_per_bar, first_downbeat = _meter(beat_times_s, frame_rate_hz, low_onset, chroma)
+    beats_per_bar, beat_in_bar = bars(beat_times_s)
     steps = octave_steps(beats_tempo_bpm(beat_times_s), tempo, tempo_hint_bpm)
     for _ in range(abs(steps)):
         if steps > 0:
             beat_times_s = beats_with_midpoints(beat_times_s)
         else:
-            beat_times_s = every_other_beat(beat_times_s, first_downbeat)
-        beats_per_bar, first_downbeat = _meter(beat_times_s, frame_rate_hz, low_onset, chroma)
-    return beat_times_s, beats_per_bar, first_downbeat
+            beat_times_s = every_other_beat(beat_times_s, _first_downbeat(beat_in_bar))
+        beats_per_bar, beat_in_bar = bars(beat_times_s)
+    return beat_times_s, beats_per_bar, beat_in_bar
+
+
+def _check_beat_tracker(beat_tracker: str) -> None:
+    if beat_tracker not in BEAT_TRACKERS:
+        raise ChoreoError(f"beat_tracker {beat_tracker!r} is not one of {', '.join(BEAT_TRACKERS)}; choose auto "
+                          "(the learned tracker when its weights are installed), learned, or dsp (rules only).")
+
+
+def _use_learned(beat_tracker: str) -> bool:
+    """Whether this call runs the learned tracker: asked for, or auto with the weights installed."""
+    installed = (DEFAULT_CHECKPOINT_DIR / WEIGHTS_FILE).is_file()
+    if beat_tracker == "learned" and not installed:
+        raise ChoreoError(f"beat_tracker 'learned' needs {DEFAULT_CHECKPOINT_DIR / WEIGHTS_FILE}, which is missing; "
+                          "restore assets/checkpoints/beat_tracker from the repository or choose dsp.")
+    return beat_tracker == "learned" or (beat_tracker == "auto" and installed)
 
 
 def analyze_music(audio: Audio, fps: float = 30.0, progress: Callable[[float], None] | None = None,
-                  tempo: str = "auto", tempo_hint_bpm: float = 0.0) -> MusicAnalysis:
+                  tempo: str = "auto", tempo_hint_bpm: float = 0.0, beat_tracker: str = "auto") -> MusicAnalysis:
     """Beats, meter, downbeats, tempo, loudness and sections of a song, on the frame clock of ``fps``.
 
     audio          : the song (any channels, any sample rate).
@@ -135,29 +171,38 @@ def analyze_music(audio: Audio, fps: float = 30.0, progress: Callable[[float], N
     progress       : called with fractions 0..1; exceptions it raises (an interrupt) propagate.
     tempo          : "auto" (the octave a dancer counts), "half" or "double" of it; see ``counted_beats``.
     tempo_hint_bpm : the tempo the user counts, BPM; the beats move to the octave nearest it. 0 = no hint.
+    beat_tracker   : "learned" (the TCN of ``learned_beats``: beats, downbeats and meter from one network),
+                     "dsp" (spectral-flux Viterbi and accent rules), or "auto" (learned when its weights
+                     are installed, else dsp).
 
     >>> analysis = analyze_music(Audio.from_array(click_track, 44100), fps=30)  # doctest: +SKIP
     """
     report = progress or (lambda fraction: None)
     check_tempo_choice(tempo, tempo_hint_bpm)
+    _check_beat_tracker(beat_tracker)
     audio.check_analysable()
     report(0.0)
     mono = librosa.resample(audio.mono(), orig_sr=audio.sample_rate, target_sr=SAMPLE_RATE) \
         if audio.sample_rate != SAMPLE_RATE else audio.mono()
     report(0.15)
-    spectral = _spectral_descriptors(mono.astype(np.float32))
+    spectral = spectral_descriptors(mono.astype(np.float32))
     frame_rate_hz = SAMPLE_RATE / HOP_LENGTH
     onset = onset_envelope(spectral["log_mel"])
     bass_bands = librosa.mel_frequencies(N_MELS + 2, fmax=SAMPLE_RATE / 2)[1:-1] < BASS_MAX_HZ
     low_onset = onset_envelope(spectral["log_mel"][bass_bands])
     report(0.4)
     global_bpm = estimate_tempo(onset, frame_rate_hz)
-    beat_times_s = track_beats(onset, frame_rate_hz, global_bpm, low_onset=low_onset)
+    if _use_learned(beat_tracker):
+        activations = load_beat_tracker(DEFAULT_CHECKPOINT_DIR).activations(spectral["log_mel"])
+        beat_times_s = beats_from_activation(activations[0], frame_rate_hz)
+        bars = learned_bars(activations[1], frame_rate_hz)
+    else:
+        beat_times_s = track_beats(onset, frame_rate_hz, global_bpm, low_onset=low_onset)
+        bars = dsp_bars(frame_rate_hz, low_onset, spectral["chroma"])
     beat_times_s = beat_times_s[(beat_times_s >= 0.0) & (beat_times_s < audio.duration_s)]
     report(0.7)
-    beat_times_s, beats_per_bar, first_downbeat = counted_beats(beat_times_s, frame_rate_hz, low_onset,
-                                                                spectral["chroma"], tempo, tempo_hint_bpm)
-    beat_in_bar = beat_positions(len(beat_times_s), beats_per_bar, first_downbeat)
+    beat_times_s, beats_per_bar, beat_in_bar = counted_beats(beat_times_s, frame_rate_hz, low_onset, bars,
+                                                             tempo, tempo_hint_bpm)
     downbeat_times_s = beat_times_s[beat_in_bar == 0]
     mfcc = librosa.feature.mfcc(S=spectral["log_mel"], n_mfcc=20)
     sections = segment_sections(downbeat_times_s, audio.duration_s, spectral["chroma"], mfcc, frame_rate_hz)
