@@ -1,0 +1,491 @@
+"""MusicInfuser: load the official weights onto diffusers' Mochi and sample dance videos from music.
+
+Files (what a user downloads):
+
+* a Mochi-1-preview **diffusers folder** (``genmo/mochi-1-preview``: ``model_index.json``, ``transformer/``,
+  ``vae/``, ``text_encoder/``, ``tokenizer/``, ``scheduler/``); optionally the transformer as **one file** in
+  Genmo's native key names (``dit.safetensors``, or ComfyUI's repackaged file with ``model.diffusion_model.``
+  prefixes), converted by diffusers' ``convert_mochi_transformer_checkpoint_to_diffusers``; the folder then
+  only needs its non-transformer parts;
+* ``musicinfuser.safetensors`` (``susunghong/MusicInfuser``, ~1.44 GB bf16), in the official layout: Genmo's
+  native names for the LoRA on fused projections (``blocks.{i}.attn.{qkv_x,qkv_y,proj_x,proj_y}.lora_{A,B}``)
+  plus ``audio_projection.projection.{0,2}.*`` and ``audio_cross_attn_blocks.{j}.to_{q,k,v,out}.*``; its
+  metadata ``kwargs`` holds the LoRA ranks and alphas;
+* a ``facebook/wav2vec2-base-960h`` folder (``config.json`` + ``model.safetensors``).
+
+The official layout was read from the public MusicInfuser code (``SusungHong/MusicInfuser``: ``lora.py``'s
+``LoraLinear`` on ``qkv_x``/``qkv_y``/``proj_x``/``proj_y``, ``audio_adapter.py``, ``train.py``'s save).
+A fused-QKV LoRA delta ``B @ A`` with ``B`` of (3D, r) is three LoRAs sharing ``A``: q, k and v take the
+row blocks of ``B`` in that order (Genmo's ``qkv.view(3, heads, head_dim)``), an exact split.
+
+Sampling follows the official ``sample_model``: Euler steps on Mochi's flow over
+``linear_quadratic_schedule(steps, 0.025)`` (sigma 1 -> 0), text classifier-free guidance with the music
+given to both branches (the music is never dropped), 64 steps, CFG 6, 480x848, 145 frames at 30 fps
+(trained on 73; longer videos extrapolate). The music clip fed to Wav2Vec2 is ``frames / 30 + 0.09`` s as in
+the official inference; the returned audio is cut to ``frames / 30`` s so music and picture end together.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..checkpoints import CheckpointError
+from ..errors import ChoreoError
+from ..model_cache import MODEL_CACHE, cache_key
+from ..networks import network_module
+
+FPS = 30.0  # Mochi's frame clock
+TEMPORAL_COMPRESSION = 6  # video frames per latent frame (after the first)
+SPATIAL_COMPRESSION = 8
+AUDIO_PAD_S = 0.09  # the official inference encodes frames / 30 + 0.09 s of music
+DEFAULT_FRAMES = 145
+DEFAULT_STEPS = 64
+DEFAULT_GUIDANCE = 6.0
+DEFAULT_WIDTH, DEFAULT_HEIGHT = 848, 480
+THRESHOLD_NOISE = 0.025  # linear_quadratic_schedule's linear part ends at this noise level
+OFFLOAD_MODES = ("none", "model")
+# Genmo's fused projection -> the diffusers layers it becomes (fused ones split in this row order).
+FUSED_LORA = {"qkv_x": ("to_q", "to_k", "to_v"), "qkv_y": ("add_q_proj", "add_k_proj", "add_v_proj"),
+              "proj_x": ("to_out.0",), "proj_y": ("to_add_out",)}
+OFFICIAL_LORA_KEY = re.compile(r"^blocks\.(\d+)\.attn\.(qkv_x|qkv_y|proj_x|proj_y)\.lora_(A|B)$")
+OFFICIAL_AUDIO_KEY = re.compile(r"^(audio_projection\.projection\.[02]|audio_cross_attn_blocks\.\d+\.to_(q|k|v|out)"
+                                r"|beat_projection)\.(weight|bias)$")
+OURS_LORA_KEY = re.compile(r"^transformer\.transformer_blocks\.(\d+)\.attn1\.(\w+(?:\.0)?)\.lora_(A|B)\.default\.weight$")
+
+
+class MusicInfuserError(ChoreoError):
+    """A MusicInfuser input (frames, size, audio length) cannot be used as given."""
+
+
+# --- the official checkpoint <-> our modules -------------------------------------------------------------------
+
+def adapter_state(model) -> dict:
+    """The weights MusicInfuser adds to Mochi, under our module names (LoRA, projector, ZICA, beats)."""
+    return {name: value for name, value in model.state_dict().items()
+            if ".lora_" in name or not name.startswith("transformer.")}
+
+
+def official_to_choreo(official: dict, model) -> dict:
+    """Map an official-layout ``musicinfuser.safetensors`` state onto ``adapter_state(model)``'s names.
+
+    Every key is mapped and every shape checked; keys the model has no place for, keys the model needs but the
+    file lacks, and shape mismatches raise a ``CheckpointError`` naming them. Only the beat projection (ours)
+    may be absent: it then stays zero and the model behaves as the official one.
+    """
+    expected = adapter_state(model)
+    out, unknown = {}, []
+    for key, value in official.items():
+        lora = OFFICIAL_LORA_KEY.match(key)
+        if lora:
+            block, fused, half = lora.groups()
+            targets = FUSED_LORA[fused]
+            pieces = [value] * len(targets) if half == "A" else value.chunk(len(targets), dim=0)
+            for target, piece in zip(targets, pieces):
+                name = f"transformer.transformer_blocks.{block}.attn1.{target}.lora_{half}.default.weight"
+                if name not in expected:
+                    unknown.append(key)
+                    break
+                out[name] = piece.clone()
+        elif OFFICIAL_AUDIO_KEY.match(key) and key in expected:
+            out[key] = value
+        else:
+            unknown.append(key)
+    if unknown:
+        raise CheckpointError(f"MusicInfuser file has {len(unknown)} weights this model has no place for (e.g. "
+                              f"{sorted(unknown)[:4]}); it does not match this Mochi (blocks, ZICA count) or is not "
+                              "a MusicInfuser checkpoint.")
+    missing = sorted(key for key in set(expected) - set(out) if not key.startswith("beat_projection."))
+    if missing:
+        raise CheckpointError(f"MusicInfuser file lacks {len(missing)} weights (e.g. {missing[:4]}); it is "
+                              "incomplete or was trained with other LoRA targets or ZICA blocks.")
+    for key, value in out.items():
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise CheckpointError(f"MusicInfuser file: {key} has shape {tuple(value.shape)}, the model expects "
+                                  f"{tuple(expected[key].shape)}; LoRA rank or widths differ from the config.")
+    return out
+
+
+def choreo_to_official(state: dict) -> dict:
+    """``adapter_state`` names -> the official layout (q/k/v LoRA fused back; they must share A)."""
+    import torch
+
+    out, fused_parts = {}, {}
+    for key, value in state.items():
+        lora = OURS_LORA_KEY.match(key)
+        if lora is None:
+            out[key] = value
+            continue
+        block, target, half = lora.groups()
+        fused = next(name for name, targets in FUSED_LORA.items() if target in targets)
+        fused_parts.setdefault((block, fused, half), {})[target] = value
+    for (block, fused, half), parts in fused_parts.items():
+        ordered = [parts[target] for target in FUSED_LORA[fused]]
+        if half == "A":
+            if any(not _same(ordered[0], other) for other in ordered[1:]):
+                raise CheckpointError(f"block {block}: the {'/'.join(FUSED_LORA[fused])} LoRAs have different A "
+                                      "matrices, so they cannot be written as one fused-QKV LoRA.")
+            value = ordered[0]
+        else:
+            value = ordered[0] if len(ordered) == 1 else torch.cat(ordered, dim=0)
+        out[f"blocks.{block}.attn.{fused}.lora_{half}"] = value
+    return out
+
+
+def _same(a, b) -> bool:
+    import torch
+
+    return a.shape == b.shape and torch.equal(a, b)
+
+
+def read_musicinfuser_file(path: str | Path) -> tuple[dict, dict]:
+    """(tensors, metadata kwargs) of a ``musicinfuser.safetensors``; nothing is unpickled."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"MusicInfuser file {path} does not exist. Download musicinfuser.safetensors "
+                              "(susunghong/MusicInfuser) into ComfyUI/models/loras.")
+    with safe_open(str(path), framework="pt") as handle:
+        metadata = handle.metadata() or {}
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    try:
+        kwargs = json.loads(metadata.get("kwargs", "{}"))
+        choreo = json.loads(metadata.get("choreo_config", "{}"))
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"MusicInfuser file {path.name} has unreadable metadata ({error}).") from None
+    return tensors, {"kwargs": kwargs, "choreo_config": choreo}
+
+
+def config_from_file(tensors: dict, metadata: dict, num_layers: int):
+    """The ``MusicInfuserConfig`` a file was trained with: shapes, LoRA alpha from the metadata, paper defaults."""
+    ZICA_BLOCKS = network_module("musicinfuser").ZICA_BLOCKS
+    MusicInfuserConfig = network_module("musicinfuser").MusicInfuserConfig
+
+    if metadata.get("choreo_config"):
+        fields = dict(metadata["choreo_config"])
+        fields["zica_blocks"] = tuple(fields.get("zica_blocks", ZICA_BLOCKS))
+        return MusicInfuserConfig(**fields)
+    first = tensors.get("audio_projection.projection.0.weight")
+    lora_a = tensors.get("blocks.0.attn.qkv_x.lora_A")
+    if first is None or lora_a is None:
+        raise CheckpointError("MusicInfuser file lacks audio_projection.projection.0.weight or "
+                              "blocks.0.attn.qkv_x.lora_A: it is not a MusicInfuser (LoRA + audio) checkpoint.")
+    kwargs = metadata.get("kwargs", {})
+    rank = int(lora_a.shape[0])
+    for part in ("qkv_proj", "out_proj"):
+        if kwargs.get(f"{part}_lora_rank", rank) != rank or kwargs.get(f"{part}_lora_alpha", rank) != kwargs.get(
+                "qkv_proj_lora_alpha", rank):
+            raise CheckpointError(f"MusicInfuser file metadata {kwargs} gives different ranks or alphas for the QKV "
+                                  "and output LoRAs; Choreo supports one rank and alpha for both.")
+    zica = sorted({int(key.split(".")[1]) for key in tensors if key.startswith("audio_cross_attn_blocks.")})
+    blocks = tuple(b for b in ZICA_BLOCKS if b < num_layers)
+    if len(zica) != len(blocks):
+        raise CheckpointError(f"MusicInfuser file has {len(zica)} ZICA blocks; the paper's layout for a "
+                              f"{num_layers}-block Mochi has {len(blocks)} ({blocks}).")
+    beats = tensors.get("beat_projection.weight")
+    return MusicInfuserConfig(audio_dim=int(first.shape[1]), projector_hidden_dim=int(first.shape[0]),
+                              zica_blocks=blocks, lora_rank=rank,
+                              lora_alpha=float(kwargs.get("qkv_proj_lora_alpha", rank)),
+                              beat_channels=0 if beats is None else int(beats.shape[1]))
+
+
+def save_musicinfuser_file(model, path: str | Path) -> Path:
+    """Write ``model``'s adapter in the official layout (loadable by the official code) plus our config."""
+    import dataclasses
+
+    from ..training.state_files import save_tensors
+
+    config = model.config
+    kwargs = {f"{part}_lora_{name}": value for part in ("qkv_proj", "out_proj")
+              for name, value in (("rank", config.lora_rank), ("alpha", config.lora_alpha), ("dropout", 0.0))}
+    fields = dataclasses.asdict(config)
+    save_tensors(choreo_to_official(adapter_state(model)), Path(path),
+                 metadata={"kwargs": json.dumps(kwargs), "choreo_config": json.dumps(fields)})
+    return Path(path)
+
+
+# --- loading ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MusicInfuserFiles:
+    """Where the weights are.
+
+    mochi_folder : Mochi-1-preview in diffusers layout (all parts, or all but transformer/ when ``transformer``).
+    musicinfuser : the MusicInfuser adapter file (official layout).
+    wav2vec2     : ``facebook/wav2vec2-base-960h`` folder (``config.json`` + weights).
+    transformer  : optional single-file Mochi DiT in Genmo's native key names.
+    """
+
+    mochi_folder: Path
+    musicinfuser: Path
+    wav2vec2: Path
+    transformer: Path | None = None
+
+
+@dataclass
+class LoadedMusicInfuser:
+    """Everything sampling needs: diffusers' MochiPipeline parts, the wrapped transformer and the music encoder."""
+
+    pipe: object  # diffusers MochiPipeline (text encoder, tokenizer, VAE; its transformer is model.transformer)
+    model: object  # models.musicinfuser.MusicInfuser
+    music_encoder: object  # models.musicinfuser.MusicEncoder
+    dtype: object
+
+    def networks(self) -> dict:
+        return {"text_encoder": self.pipe.text_encoder, "model": self.model, "music_encoder": self.music_encoder,
+                "vae": self.pipe.vae}
+
+
+def _torch_dtype(dtype):
+    import torch
+
+    table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in table:
+        raise ChoreoError(f"dtype {dtype!r} is not supported; use one of {sorted(table)}.")
+    return table[dtype]
+
+
+def check_files(files: MusicInfuserFiles) -> None:
+    """Raise a ``CheckpointError`` naming every missing file or folder and where it belongs."""
+    folder = Path(files.mochi_folder)
+    needed = ["model_index.json", "vae/", "text_encoder/", "tokenizer/", "scheduler/"]
+    needed += ["transformer/config.json"] if files.transformer else ["transformer/"]
+    missing = [f"{folder}/{part}" for part in needed if not (folder / part.rstrip("/")).exists()]
+    if files.transformer and not Path(files.transformer).is_file():
+        missing.append(f"{files.transformer} (Mochi DiT single file, ComfyUI/models/diffusion_models)")
+    if not Path(files.musicinfuser).is_file():
+        missing.append(f"{files.musicinfuser} (musicinfuser.safetensors, ComfyUI/models/loras)")
+    if not (Path(files.wav2vec2) / "config.json").is_file():
+        missing.append(f"{files.wav2vec2}/config.json (facebook/wav2vec2-base-960h folder, "
+                       "ComfyUI/models/audio_encoders)")
+    if missing:
+        raise CheckpointError("MusicInfuser cannot load; missing: " + "; ".join(missing) + ". Mochi goes in "
+                              "ComfyUI/models/diffusers/<name> (genmo/mochi-1-preview, diffusers layout).")
+
+
+def _single_file_transformer(path: Path, config_dir: Path, dtype):
+    """A ``MochiTransformer3DModel`` from Genmo's native ``dit.safetensors`` (every key mapped by diffusers)."""
+    from accelerate import init_empty_weights
+    from diffusers import MochiTransformer3DModel
+    from diffusers.loaders.single_file_utils import convert_mochi_transformer_checkpoint_to_diffusers
+    from safetensors.torch import load_file
+
+    state = convert_mochi_transformer_checkpoint_to_diffusers(load_file(str(path)))
+    config = MochiTransformer3DModel.load_config(str(config_dir / "transformer"))
+    with init_empty_weights():
+        model = MochiTransformer3DModel.from_config(config)
+    expected = model.state_dict()
+    unknown, missing = sorted(set(state) - set(expected)), sorted(set(expected) - set(state))
+    if unknown or missing:
+        raise CheckpointError(f"Mochi DiT file {path.name}: {len(missing)} weights missing (e.g. {missing[:3]}), "
+                              f"{len(unknown)} unexpected (e.g. {unknown[:3]}); not a Mochi-1 transformer of this "
+                              "folder's config.")
+    for key, value in expected.items():
+        if state[key].shape != value.shape:
+            raise CheckpointError(f"Mochi DiT file {path.name}: {key} is {tuple(state[key].shape)}, the config "
+                                  f"expects {tuple(value.shape)}.")
+    model.load_state_dict(state, assign=True)
+    return model.to(dtype)
+
+
+def _load(files: MusicInfuserFiles, dtype) -> LoadedMusicInfuser:
+    import torch
+    from diffusers import MochiPipeline, MochiTransformer3DModel
+    from transformers import Wav2Vec2Model
+
+    networks = network_module("musicinfuser")
+
+    folder = Path(files.mochi_folder)
+    if files.transformer:
+        transformer = _single_file_transformer(Path(files.transformer), folder, dtype)
+    else:
+        transformer = MochiTransformer3DModel.from_pretrained(str(folder / "transformer"), dtype=dtype)
+    pipe = MochiPipeline.from_pretrained(str(folder), transformer=transformer, dtype=dtype)
+    tensors, metadata = read_musicinfuser_file(files.musicinfuser)
+    config = config_from_file(tensors, metadata, transformer.config.num_layers)
+    model = networks.MusicInfuser(transformer, config)
+    model.load_state_dict(official_to_choreo(tensors, model), strict=False)
+    model.to(dtype).eval().requires_grad_(False)
+    wav2vec2 = Wav2Vec2Model.from_pretrained(str(files.wav2vec2), dtype=torch.float32)
+    if wav2vec2.config.hidden_size != config.audio_dim:
+        raise CheckpointError(f"Wav2Vec2 in {files.wav2vec2} gives {wav2vec2.config.hidden_size}-d tokens, the "
+                              f"MusicInfuser file expects {config.audio_dim}-d; use facebook/wav2vec2-base-960h.")
+    pipe.vae.to(torch.float32)  # Mochi's VAE decodes in fp32 (bf16 bands)
+    return LoadedMusicInfuser(pipe, model, networks.MusicEncoder(wav2vec2.eval()).requires_grad_(False), dtype)
+
+
+def load_musicinfuser(files: MusicInfuserFiles, dtype="bf16") -> LoadedMusicInfuser:
+    """Load (once, through the pack's model cache) Mochi + MusicInfuser + Wav2Vec2, on the CPU."""
+    import torch
+
+    check_files(files)
+    torch_dtype = _torch_dtype(dtype)
+    key = cache_key(files.musicinfuser, torch_dtype, "cpu", variant=(str(files.mochi_folder), str(files.wav2vec2),
+                                                                      str(files.transformer)))
+
+    def load():
+        loaded = _load(files, torch_dtype)
+        return torch.nn.ModuleList(loaded.networks().values()), loaded  # the cache sizes its first element
+
+    return MODEL_CACHE.get_or_load(key, load)[1]
+
+
+# --- frame clock and music -------------------------------------------------------------------------------------
+
+def frames_for_audio(duration_s: float) -> int:
+    """The longest valid Mochi frame count (6k + 1) whose video fits in ``duration_s`` at 30 fps."""
+    frames = int(duration_s * FPS + 1e-6)  # frames/s * s
+    return (frames - 1) // TEMPORAL_COMPRESSION * TEMPORAL_COMPRESSION + 1
+
+
+def check_request(num_frames: int, width: int, height: int, duration_s: float) -> None:
+    """Refuse frame counts and sizes Mochi cannot make, or videos longer than the music."""
+    if num_frames < 7 or (num_frames - 1) % TEMPORAL_COMPRESSION:
+        lower = max(7, (num_frames - 1) // TEMPORAL_COMPRESSION * TEMPORAL_COMPRESSION + 1)
+        raise MusicInfuserError(f"num_frames {num_frames} is not 6k + 1 (Mochi's VAE packs 6 frames per latent "
+                                f"frame after the first); use {lower} or {lower + TEMPORAL_COMPRESSION}.")
+    if width % 16 or height % 16 or width < 16 or height < 16:
+        raise MusicInfuserError(f"size {width}x{height} px must be multiples of 16 (VAE 8 x patch 2), e.g. 848x480.")
+    needed_s = num_frames / FPS
+    if needed_s > duration_s + 1e-6:
+        raise MusicInfuserError(f"{num_frames} frames need {needed_s:.2f} s of music at 30 fps but the audio lasts "
+                                f"{duration_s:.2f} s; use at most {frames_for_audio(duration_s)} frames (or 0 for "
+                                "as long as the music allows) or longer audio.")
+
+
+def music_clip_16k(audio, num_frames: int):
+    """(S,) float32 mono at 16 kHz: the first ``frames / 30 + 0.09`` s, zero-padded if the song is shorter."""
+    import librosa
+    import numpy as np
+
+    AUDIO_SAMPLE_RATE = network_module("musicinfuser").AUDIO_SAMPLE_RATE
+
+    length = int(np.ceil(AUDIO_SAMPLE_RATE * (num_frames / FPS + AUDIO_PAD_S)))  # samples/s * s
+    source_length = int(np.ceil(audio.sample_rate * (num_frames / FPS + AUDIO_PAD_S)))
+    mono = audio.mono()[:source_length].astype(np.float32)
+    if audio.sample_rate != AUDIO_SAMPLE_RATE:
+        mono = librosa.resample(mono, orig_sr=audio.sample_rate, target_sr=AUDIO_SAMPLE_RATE)
+    clip = np.zeros(length, np.float32)
+    clip[:min(length, len(mono))] = mono[:length]
+    return clip
+
+
+def sigma_schedule(num_steps: int) -> list[float]:
+    """Mochi's noise levels from 1 to 0: linear to 0.025 over the first half, then quadratic (num_steps + 1)."""
+    from diffusers.pipelines.mochi.pipeline_mochi import linear_quadratic_schedule
+
+    return [float(s) for s in linear_quadratic_schedule(num_steps, THRESHOLD_NOISE)] + [0.0]
+
+
+# --- sampling --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MusicVideo:
+    """frames : (F, H, W, 3) float32 in 0..1 at ``fps``; audio : the music cut to F / fps seconds."""
+
+    frames: object
+    fps: float
+    audio: object
+
+
+def _default_placer(loaded: LoadedMusicInfuser, device, offload: str) -> Callable[[tuple[str, ...]], object]:
+    """Move the networks a stage needs to ``device``; with offload "model" the others wait on the CPU."""
+    if offload not in OFFLOAD_MODES:
+        raise ChoreoError(f"offload {offload!r} is not one of {OFFLOAD_MODES}.")
+
+    def place(names: tuple[str, ...]):
+        for name, module in loaded.networks().items():
+            if name in names:
+                module.to(device)
+            elif offload == "model":
+                module.to("cpu")
+        return device
+
+    return place
+
+
+def generate_music_video(loaded: LoadedMusicInfuser, audio, prompt: str, *, seed: int,
+                         num_frames: int = DEFAULT_FRAMES, num_inference_steps: int = DEFAULT_STEPS,
+                         guidance_scale: float = DEFAULT_GUIDANCE, width: int = DEFAULT_WIDTH,
+                         height: int = DEFAULT_HEIGHT, negative_prompt: str = "", beats=None,
+                         offload: str = "none", vae_tiling: bool = False,
+                         place: Callable[[tuple[str, ...]], object] | None = None,
+                         progress: Callable[[float], None] | None = None) -> MusicVideo:
+    """A dance video to ``audio`` (``choreo.music.audio.Audio``), the MusicInfuser way.
+
+    num_frames : video frames at 30 fps, 6k + 1; 0 = the longest that the music covers.
+    beats      : optional (T_a, beat_channels) rhythm channels on Wav2Vec2's clock (models with beat_channels).
+    place      : callback (stage's network names) -> device; default moves them per ``offload``.
+    progress   : called with the fraction done after every denoising step (ComfyUI's raises on Cancel).
+    Same seed, same inputs -> same video (on the same device and dtype).
+    """
+    import numpy as np
+    import torch
+
+    from ..music.audio import Audio
+
+    if num_frames == 0:
+        num_frames = frames_for_audio(audio.duration_s)
+    check_request(num_frames, width, height, audio.duration_s)
+    if num_inference_steps < 1:
+        raise MusicInfuserError(f"num_inference_steps must be at least 1, got {num_inference_steps}.")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    place = place or _default_placer(loaded, device, offload)
+    pipe, model, dtype = loaded.pipe, loaded.model, loaded.dtype
+    report = progress or (lambda fraction: None)
+
+    # 1. text: prompt and negative prompt (classifier-free guidance on the text only)
+    device = place(("text_encoder",))
+    with torch.no_grad():
+        text, text_mask, null, null_mask = pipe.encode_prompt(
+            prompt=prompt, negative_prompt=negative_prompt, do_classifier_free_guidance=guidance_scale > 1.0,
+            max_sequence_length=model.transformer.config.max_sequence_length, device=device, dtype=dtype)
+    # 2. music: Wav2Vec2 tokens of the clip under the video
+    device = place(("music_encoder",))
+    clip = torch.from_numpy(music_clip_16k(audio, num_frames))[None].to(device)
+    with torch.no_grad():
+        music = loaded.music_encoder(clip).to(dtype)
+    beat_tokens = None if beats is None else torch.as_tensor(np.asarray(beats), dtype=dtype, device=device)[None]
+    # 3. denoise from seeded noise with Euler steps on the flow
+    device = place(("model",))
+    config = model.transformer.config
+    latent_frames = (num_frames - 1) // TEMPORAL_COMPRESSION + 1
+    shape = (1, config.in_channels, latent_frames, height // SPATIAL_COMPRESSION, width // SPATIAL_COMPRESSION)
+    latents = torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed), dtype=torch.float32).to(device)
+    if guidance_scale > 1.0:
+        text, text_mask = torch.cat([null, text]), torch.cat([null_mask, text_mask])
+    text, text_mask = text.to(device), text_mask.to(device)
+    sigmas = sigma_schedule(num_inference_steps)
+    for step in range(num_inference_steps):
+        sigma, sigma_next = sigmas[step], sigmas[step + 1]
+        batch = text.shape[0]
+        timestep = torch.full((batch,), 1000.0 * (1.0 - sigma), device=device, dtype=dtype)
+        with torch.no_grad():
+            velocity = model(latents.to(dtype).expand(batch, -1, -1, -1, -1), text, timestep, text_mask, music,
+                             beat_tokens).float()
+        if guidance_scale > 1.0:
+            uncond, cond = velocity.chunk(2)
+            velocity = uncond + guidance_scale * (cond - uncond)
+        latents = latents + (sigma - sigma_next) * velocity  # dsigma * (x0 - noise): one Euler step towards data
+        report((step + 1) / num_inference_steps)
+    # 4. decode: undo the latent normalisation, VAE to frames, cut the music to the picture
+    device = place(("vae",))
+    vae = pipe.vae
+    if vae_tiling:
+        vae.enable_tiling()
+    else:
+        vae.disable_tiling()
+    mean = torch.tensor(vae.config.latents_mean).view(1, -1, 1, 1, 1).to(device)
+    std = torch.tensor(vae.config.latents_std).view(1, -1, 1, 1, 1).to(device)
+    with torch.no_grad():
+        video = vae.decode((latents * std / vae.config.scaling_factor + mean).to(vae.dtype), return_dict=False)[0]
+    frames = ((video.float().clamp(-1, 1) + 1) / 2)[0].permute(1, 2, 3, 0)[:num_frames].cpu()  # (F, H, W, 3)
+    samples = int(round(num_frames / FPS * audio.sample_rate))  # frames / (frames/s) * samples/s
+    cut = Audio(np.ascontiguousarray(audio.samples[:, :samples]), audio.sample_rate)
+    return MusicVideo(frames=frames.contiguous(), fps=FPS, audio=cut)
