@@ -46,6 +46,8 @@ PASSES = ("depth", "normal", "semantic", "skeleton")
 SEMANTIC_LABEL_STEP = 10  # CHAMP colours part j with viridis(10 j)
 _INSIDE_EPS = -1e-7  # barycentric slack so pixels on a shared edge are not lost to rounding
 _MAX_CANDIDATES = 4_000_000  # pixel candidates per rasteriser batch: ~200 MB of temporaries
+_DEPTH_LEVELS_PER_M = 1e6  # z-buffer resolution: 1 micrometre
+_MAX_DEPTH_LEVEL = 2 ** 31 - 1  # depth differences over ~2 km saturate (all far behind the dancer)
 
 
 def semantic_colours_rgb() -> np.ndarray:
@@ -110,18 +112,24 @@ def rasterize(vertices_m: np.ndarray, faces: np.ndarray, view: MeshView) -> Rast
     weights = np.zeros((height * width, 3), np.float32)
 
     corners = screen[faces]  # (F, 3, 2)
-    x0, y0 = corners[:, 0, 0], corners[:, 0, 1]
     e1, e2 = corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0]
     area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # y down: front faces have negative area
-    low = np.ceil(corners.min(axis=1)).astype(np.int64)
-    high = np.floor(corners.max(axis=1)).astype(np.int64)
+    front = np.nonzero(area < -1e-12)[0]
+    corners, e1, e2, area = corners[front], e1[front], e2[front], area[front]
+    low = np.ceil(np.minimum(np.minimum(corners[:, 0], corners[:, 1]), corners[:, 2])).astype(np.int64)
+    high = np.floor(np.maximum(np.maximum(corners[:, 0], corners[:, 1]), corners[:, 2])).astype(np.int64)
     np.maximum(low, 0, out=low)
     np.minimum(high, [width - 1, height - 1], out=high)
     span = np.maximum(high - low + 1, 0)
     count = span[:, 0] * span[:, 1]
-    keep = np.nonzero((area < -1e-12) & (count > 0))[0]
+    keep = np.nonzero(count > 0)[0]
     if len(keep) == 0:
         return _raster(triangle, weights, best, height, width)
+    # per kept triangle: barycentric weights w1, w2 as affine functions a x + b y + c of the pixel centre
+    inv_area = 1.0 / area
+    x0, y0 = corners[:, 0, 0], corners[:, 0, 1]
+    w1_coef = np.stack([e2[:, 1], -e2[:, 0], e2[:, 0] * y0 - e2[:, 1] * x0], axis=1) * inv_area[:, None]
+    w2_coef = np.stack([-e1[:, 1], e1[:, 0], e1[:, 1] * x0 - e1[:, 0] * y0], axis=1) * inv_area[:, None]
 
     # batches of triangles whose candidate pixels fit the memory bound
     ends = np.cumsum(count[keep])
@@ -132,31 +140,33 @@ def rasterize(vertices_m: np.ndarray, faces: np.ndarray, view: MeshView) -> Rast
         per = count[batch]
         tri = np.repeat(batch, per)
         step = np.arange(len(tri)) - np.repeat(np.cumsum(per) - per, per)
-        px = low[tri, 0] + step % span[tri, 0]
-        py = low[tri, 1] + step // span[tri, 0]
-        dx, dy = px - x0[tri], py - y0[tri]
-        inv_area = 1.0 / area[tri]
-        w1 = (dx * e2[tri, 1] - dy * e2[tri, 0]) * inv_area
-        w2 = (e1[tri, 0] * dy - e1[tri, 1] * dx) * inv_area
+        row, col = np.divmod(step, span[tri, 0])
+        px = low[tri, 0] + col
+        py = low[tri, 1] + row
+        fx, fy = px.astype(np.float64), py.astype(np.float64)
+        c1, c2 = w1_coef[tri], w2_coef[tri]
+        w1 = c1[:, 0] * fx + c1[:, 1] * fy + c1[:, 2]
+        w2 = c2[:, 0] * fx + c2[:, 1] * fy + c2[:, 2]
         w0 = 1.0 - w1 - w2
-        inside = (w0 >= _INSIDE_EPS) & (w1 >= _INSIDE_EPS) & (w2 >= _INSIDE_EPS)
-        tri, px, py = tri[inside], px[inside], py[inside]
-        bary = np.stack([w0[inside], w1[inside], w2[inside]], axis=1)
-        corner_inv = inverse_depth[faces[tri]]  # (N, 3)
-        bary = bary * corner_inv
+        inside = np.nonzero((w0 >= _INSIDE_EPS) & (w1 >= _INSIDE_EPS) & (w2 >= _INSIDE_EPS))[0]
+        tri, pixel = tri[inside], py[inside] * width + px[inside]
+        corner_ids = faces[front[tri]]  # (N, 3)
+        bary = np.stack([w0[inside], w1[inside], w2[inside]], axis=1) * inverse_depth[corner_ids]
         bary /= bary.sum(axis=1, keepdims=True)
-        depth = (bary * local[faces[tri], 1]).sum(axis=1)
-        pixel = py * width + px
-        order = np.lexsort((depth, pixel))
-        pixel, depth = pixel[order], depth[order]
-        first = np.ones(len(pixel), bool)
-        first[1:] = pixel[1:] != pixel[:-1]
+        depth = np.einsum("ij,ij->i", bary, local[corner_ids, 1])
+        # nearest candidate per pixel: one sort on (pixel, depth) packed into an int64 key
+        low_depth = depth.min()
+        levels = np.minimum((depth - low_depth) * _DEPTH_LEVELS_PER_M, _MAX_DEPTH_LEVEL).astype(np.int64)
+        order = np.argsort((pixel << 32) | levels)
+        pixel_sorted = pixel[order]
+        first = np.ones(len(order), bool)
+        first[1:] = pixel_sorted[1:] != pixel_sorted[:-1]
         winner = order[first]
-        pixel, depth = pixel[first], depth[first]
+        pixel, depth = pixel_sorted[first], depth[winner]
         nearer = depth < best[pixel]
         pixel, winner = pixel[nearer], winner[nearer]
         best[pixel] = depth[nearer]
-        triangle[pixel] = tri[winner]
+        triangle[pixel] = front[tri[winner]]
         weights[pixel] = bary[winner]
     return _raster(triangle, weights, best, height, width)
 
@@ -192,26 +202,32 @@ def mesh_passes(vertices_m: np.ndarray, faces: np.ndarray, part_labels: np.ndarr
     """
     faces = np.asarray(faces, np.int64)
     raster = rasterize(vertices_m, faces, view)
-    hit = raster.triangle >= 0
-    corners = faces[raster.triangle[hit]]  # (N, 3)
-    w = raster.weights[hit].astype(np.float64)
-    shape = (view.height, view.width, 3)
+    hit = np.flatnonzero(raster.triangle >= 0)
+    corners = faces[raster.triangle.reshape(-1)[hit]]  # (N, 3) vertex ids
+    w = raster.weights.reshape(-1, 3)[hit]
+    pixels = view.height * view.width
 
     near, far = depth_range
-    closeness = np.clip((far - raster.depth_m[hit]) / max(far - near, 1e-9), 0.0, 1.0)
-    depth = np.zeros(shape, np.uint8)
-    depth[hit] = np.round(255.0 * (style.far_value + (style.near_value - style.far_value) * closeness))[:, None]
+    closeness = np.clip((far - raster.depth_m.reshape(-1)[hit]) / max(far - near, 1e-9), 0.0, 1.0)
+    grey = np.zeros(pixels, np.uint8)
+    grey[hit] = 255.0 * (style.far_value + (style.near_value - style.far_value) * closeness) + 0.5
+    depth = np.repeat(grey[:, None], 3, axis=1)
 
-    normals_camera = vertex_normals(vertices_m, faces) @ view.camera.camera_to_world()  # (right, depth, up)
-    n = (w[:, :, None] * normals_camera[corners]).sum(axis=1)
-    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-    rgb = np.stack([n[:, 0], n[:, 2], -n[:, 1]], axis=1)  # x right, y up, z towards the camera
-    normal = np.zeros(shape, np.uint8)
-    normal[hit] = np.round(127.5 * (rgb + 1.0)).clip(0, 255)
+    normals_camera = (vertex_normals(vertices_m, faces) @ view.camera.camera_to_world()).astype(np.float32)
+    n = (w[:, 0:1] * normals_camera[corners[:, 0]] + w[:, 1:2] * normals_camera[corners[:, 1]]
+         + w[:, 2:3] * normals_camera[corners[:, 2]])
+    n /= np.maximum(np.sqrt(n[:, 0] ** 2 + n[:, 1] ** 2 + n[:, 2] ** 2), 1e-12)[:, None]
+    normal = np.zeros((pixels, 3), np.uint8)
+    normal[hit, 0] = 127.5 * (n[:, 0] + 1.0) + 0.5  # x right
+    normal[hit, 1] = 127.5 * (n[:, 2] + 1.0) + 0.5  # y up
+    normal[hit, 2] = 127.5 * (1.0 - n[:, 1]) + 0.5  # z towards the camera
 
-    nearest_corner = corners[np.arange(len(corners)), w.argmax(axis=1)]
-    semantic = np.zeros(shape, np.uint8)
-    semantic[hit] = semantic_colours_rgb()[np.asarray(part_labels, np.int64)[nearest_corner]]
+    nearest = np.where(w[:, 0] >= np.maximum(w[:, 1], w[:, 2]), corners[:, 0],
+                       np.where(w[:, 1] >= w[:, 2], corners[:, 1], corners[:, 2]))
+    semantic = np.zeros((pixels, 3), np.uint8)
+    semantic[hit] = semantic_colours_rgb()[np.asarray(part_labels, np.int64)[nearest]]
+    shape = (view.height, view.width, 3)
+    depth, normal, semantic = depth.reshape(shape), normal.reshape(shape), semantic.reshape(shape)
     return depth, normal, semantic
 
 
