@@ -1,0 +1,176 @@
+"""CHAMP renderer nodes: load the public CHAMP weights, render a reference person along body guidance passes.
+
+Folders (ComfyUI/models/...):
+- ``choreo/champ/``: CHAMP's seven files (``denoising_unet.pth``, ``reference_unet.pth``, ``motion_module.pth``,
+  ``guidance_encoder_{depth,normal,semantic_map,dwpose}.pth``) or ``.safetensors`` repacks with the same keys.
+- ``diffusers/``: ``stable-diffusion-v1-5`` (only ``unet/config.json`` is read), ``sd-vae-ft-mse`` and
+  ``sd-image-variations-diffusers`` (its ``image_encoder/``), as diffusers/transformers folders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..choreo.generators.champ import (DEFAULT_OVERLAP_FRAMES, DEFAULT_SEGMENT_FRAMES, DTYPES, DENOISING_UNET,
+                                       ChampFiles, champ_file, load_champ_cached, missing_files, render_champ)
+from ..choreo.model_cache import module_size_bytes
+from . import comfy_bridge
+from .convert import frames_to_comfy, image_from_comfy
+from .socket_types import CATEGORY
+
+CHAMP = "CHOREO_CHAMP"  # choreo.generators.champ.ChampPipeline
+GUIDANCE_INPUTS = {
+    "depth": "Depth pass (Render Body Passes), one frame per video frame.",
+    "normal": "Surface-normal pass, same frames as the others.",
+    "semantic_map": "Semantic body-part map in CHAMP's colours, black background.",
+    "dwpose": "DWPose/OpenPose skeleton drawn on black.",
+}
+DEFAULTS = {"champ": "champ", "base_model": "stable-diffusion-v1-5", "vae": "sd-vae-ft-mse",
+            "image_encoder": "sd-image-variations-diffusers"}
+
+
+def _subfolders(key: str) -> list[str]:
+    """Names of the folders one level inside every folder registered for ``key``."""
+    names = []
+    for root in comfy_bridge.model_folders(key) if key == "choreo" else _diffusers_roots():
+        if root.is_dir():
+            names += [child.name for child in sorted(root.iterdir()) if child.is_dir()]
+    return list(dict.fromkeys(names))
+
+
+def _diffusers_roots() -> list[Path]:
+    if comfy_bridge.folder_paths is None:
+        return [Path.cwd() / "models_user" / "diffusers"]
+    return [Path(path) for path in comfy_bridge.folder_paths.get_folder_paths("diffusers")]
+
+
+def champ_folders() -> list[str]:
+    """Folders in ComfyUI/models/choreo holding CHAMP's denoising UNet, the default name first."""
+    found = [name for name in _subfolders("choreo")
+             if any(champ_file(root / name, DENOISING_UNET) for root in comfy_bridge.model_folders("choreo"))]
+    return list(dict.fromkeys([DEFAULTS["champ"], *found]))
+
+
+def _find(roots: list[Path], name: str, markers: tuple[str, ...]) -> Path:
+    """``<root>/<name>[/<sub>]`` for the first root and sub-folder whose config marker exists (else the first guess)."""
+    for root in roots:
+        for marker in markers:
+            if (root / name / marker).is_file():
+                return (root / name / marker).parent
+    return (roots[0] if roots else Path()) / name / Path(markers[0]).parent
+
+
+def resolve_files(champ: str, base_model: str, vae: str, image_encoder: str) -> ChampFiles:
+    """Folder names of the loader's combos -> paths (under ./models_user outside ComfyUI)."""
+    roots = _diffusers_roots()
+    return ChampFiles(
+        champ_dir=_find(comfy_bridge.model_folders("choreo"), champ, (f"{DENOISING_UNET}.pth",
+                                                                        f"{DENOISING_UNET}.safetensors")),
+        base_model_dir=_find(roots, base_model, ("unet/config.json",)).parent,
+        vae_dir=_find(roots, vae, ("config.json", "vae/config.json")),
+        image_encoder_dir=_find(roots, image_encoder, ("image_encoder/config.json", "config.json")))
+
+
+class ChoreoLoadCHAMP:
+    DESCRIPTION = ("Loads CHAMP (Fudan, Apache-2.0): SD-1.5 denoising UNet + ReferenceNet + AnimateDiff motion "
+                   "module + guidance encoders for depth, normal, semantic map and DWPose skeleton, the renderer of "
+                   "M2PEnc. CHAMP's .pth files go in ComfyUI/models/choreo/champ (read as plain tensors, nothing is "
+                   "unpickled); SD-1.5 (unet/config.json), sd-vae-ft-mse and the sd-image-variations image encoder "
+                   "are diffusers folders in ComfyUI/models/diffusers.")
+    CATEGORY = f"{CATEGORY}/render"
+    FUNCTION = "load"
+    RETURN_TYPES = (CHAMP,)
+    RETURN_NAMES = ("champ",)
+    OUTPUT_TOOLTIPS = ("The CHAMP renderer with the guidance encoders whose files were found.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        diffusers = _subfolders("diffusers")
+        choices = lambda key: list(dict.fromkeys([DEFAULTS[key], *diffusers]))
+        return {"required": {
+            "champ": (champ_folders(), {"default": DEFAULTS["champ"],
+                      "tooltip": "Folder in ComfyUI/models/choreo with CHAMP's denoising_unet, reference_unet, "
+                                 "motion_module and guidance_encoder_<type> files (HF fudan-generative-ai/champ)."}),
+            "base_model": (choices("base_model"), {"default": DEFAULTS["base_model"],
+                           "tooltip": "SD-1.5 diffusers folder in ComfyUI/models/diffusers; only unet/config.json "
+                                      "is needed (its UNet weights, if present, fill keys CHAMP's files lack)."}),
+            "vae": (choices("vae"), {"default": DEFAULTS["vae"],
+                    "tooltip": "stabilityai/sd-vae-ft-mse as a diffusers folder in ComfyUI/models/diffusers."}),
+            "image_encoder": (choices("image_encoder"), {"default": DEFAULTS["image_encoder"],
+                              "tooltip": "lambdalabs/sd-image-variations-diffusers (its image_encoder/ folder is "
+                                         "read) in ComfyUI/models/diffusers: CLIP ViT-L/14 with projection."}),
+            "dtype": (list(DTYPES), {"default": "fp16",
+                      "tooltip": "Weight precision; fp16 as CHAMP (about 4.5 GB of weights). fp32 on CPU."}),
+            "offload": ("BOOLEAN", {"default": False,
+                        "tooltip": "Keep weights in CPU memory and move each stage's networks to the GPU only "
+                                   "while it runs (slower, for small cards)."}),
+        }}
+
+    @classmethod
+    def VALIDATE_INPUTS(cls, champ, base_model, vae, image_encoder):
+        """At prompt validation: every missing file is named with the folder it belongs in."""
+        missing = missing_files(resolve_files(champ, base_model, vae, image_encoder))
+        if missing:
+            return ("CHAMP files are missing: " + "; ".join(missing) + ". Download CHAMP's files from "
+                    "huggingface.co/fudan-generative-ai/champ and the diffusers folders named in the tooltips, "
+                    "then press R to refresh.")
+        return True
+
+    def load(self, champ, base_model, vae, image_encoder, dtype, offload):
+        files = resolve_files(champ, base_model, vae, image_encoder)
+        device = comfy_bridge.model_management.get_torch_device() if comfy_bridge.model_management else None
+        return (load_champ_cached(files, dtype=dtype, device=device, offload=bool(offload)),)
+
+
+class ChoreoCHAMPRender:
+    DESCRIPTION = ("Renders the person in the reference image dancing along body guidance passes with CHAMP: any "
+                   "subset of depth, normal, semantic map and skeleton, one frame each per video frame. Long "
+                   "videos are rendered in segments that each continue the previous one's last frames (M2PEnc's "
+                   "noise conditioning). DDIM with zero-SNR v-prediction, 20 steps and cfg 3.5 as CHAMP.")
+    CATEGORY = f"{CATEGORY}/render"
+    FUNCTION = "render"
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("images",)
+    OUTPUT_TOOLTIPS = ("One frame per guidance frame, at width x height.",)
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        optional = {name: ("IMAGE", {"tooltip": tooltip}) for name, tooltip in GUIDANCE_INPUTS.items()}
+        return {"required": {
+            "champ": (CHAMP, {"tooltip": "From Load CHAMP."}),
+            "reference_image": ("IMAGE", {"tooltip": "The person to animate (first image of the batch); stretched "
+                                                     "to width x height, so crop it to that aspect first."}),
+            "width": ("INT", {"default": 512, "min": 64, "max": 2048, "step": 64,
+                      "tooltip": "Output width in px (multiple of 64); CHAMP was trained at 512-768."}),
+            "height": ("INT", {"default": 512, "min": 64, "max": 2048, "step": 64,
+                       "tooltip": "Output height in px (multiple of 64)."}),
+            "steps": ("INT", {"default": 20, "min": 1, "max": 100, "tooltip": "DDIM steps per segment."}),
+            "cfg": ("FLOAT", {"default": 3.5, "min": 1.0, "max": 10.0, "step": 0.1,
+                    "tooltip": "Classifier-free guidance on the reference; 1.0 runs one pass per step."}),
+            "seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1, "control_after_generate": True,
+                     "tooltip": "Noise seed."}),
+            "segment_frames": ("INT", {"default": DEFAULT_SEGMENT_FRAMES, "min": 2, "max": 32,
+                               "tooltip": "Frames denoised together (the motion module knows 32 positions)."}),
+            "overlap_frames": ("INT", {"default": DEFAULT_OVERLAP_FRAMES, "min": 0, "max": 16,
+                               "tooltip": "Frames of the previous segment each segment continues from."}),
+        }, "optional": optional}
+
+    def render(self, champ, reference_image, width, height, steps, cfg, seed, segment_frames, overlap_frames,
+               depth=None, normal=None, semantic_map=None, dwpose=None):
+        passes = {"depth": depth, "normal": normal, "semantic_map": semantic_map, "dwpose": dwpose}
+        guidance = {name: images for name, images in passes.items() if images is not None}
+        if not champ.offload:
+            comfy_bridge.make_room(sum(module_size_bytes(m) for m in (champ.model, champ.vae, champ.image_encoder)))
+        report = comfy_bridge.progress_reporter()
+
+        def progress(fraction: float) -> None:
+            report(fraction)
+            comfy_bridge.check_interrupted()
+
+        frames = render_champ(champ, image_from_comfy(reference_image, "reference_image"), guidance, width=width,
+                              height=height, num_inference_steps=steps, guidance_scale=cfg, seed=seed,
+                              segment_frames=segment_frames, overlap_frames=overlap_frames, progress=progress)
+        return (frames_to_comfy(np.ascontiguousarray(frames)),)
+
