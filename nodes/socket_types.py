@@ -9,6 +9,7 @@ POSE_TOKENS = "CHOREO_POSE_TOKENS"  # {"tokens": (T, 5, 6) int64, "fps": float, 
 XDANCER_MODEL = "CHOREO_XDANCER_MODEL"  # choreo.generators.xdancer.XDancerModels
 XDANCER_RENDERER = "CHOREO_XDANCER_RENDERER"  # choreo.render.xdancer.XDancerComponents
 SMPL_BODY = "CHOREO_SMPL_BODY"  # choreo.motion.smpl_body.SMPLBody
+BODY = "CHOREO_BODY"  # choreo.motion.anny_body.PosedBody (a dance on the anny mesh, posed on demand)
 POSE_KEYPOINT = "POSE_KEYPOINT"  # ComfyUI's native OpenPose-style frames, absolute pixels
 
 CATEGORY = "Choreo"

@@ -107,3 +107,21 @@ def test_fitting_a_taller_skeleton_grows_the_body(model):
     after = np.abs(fitted.bone_lengths_m - target.bone_lengths_m).mean()
     assert shape.height > 0.6
     assert after < 0.75 * before
+
+
+def test_body_from_dance_node_fits_the_dance_and_renders_its_passes(pack, model, monkeypatch):
+    body_nodes = importlib.import_module(f"{pack.__name__}.nodes.body_nodes")
+    monkeypatch.setattr(body_nodes, "cached_anny_model", lambda: model)
+    (body,) = body_nodes.ChoreoBodyFromDance().make_body(_dance(num_frames=3), "dance", 0.5, 0.5, 0.5, 0.5, 0.5,
+                                                           0.5)
+    assert body.num_frames == 3 and body.faces.shape == (27420, 3)
+    assert body.shape.age == 0.5 and body.shape.height != 0.5  # fitted: height moved, age kept
+    passes = body_nodes.ChoreoRenderBodyPasses().render(body, 64, 96, "orthographic", 0.0, 0.0, 4.0, 0, 2, 1, 1.0)
+    semantic = passes[2].numpy()
+    assert semantic.shape == (2, 96, 64, 3)
+    assert (semantic.sum(axis=3) > 0).mean() > 0.05  # the body covers part of the frame
+
+
+def test_fitting_to_a_reference_pose_needs_one(model):
+    with pytest.raises(ValueError, match="needs a reference pose"):
+        anny_body.body_from_dance(model, _dance(num_frames=1), fit="reference_pose")

@@ -156,3 +156,46 @@ def test_a_picked_frame_renders_as_it_does_in_the_whole_dance():
 def test_a_depth_style_with_far_brighter_than_near_is_refused():
     with pytest.raises(ImageInputError, match="far_value < near_value"):
         PassStyle(near_value=0.2, far_value=0.8)
+
+
+@pytest.fixture(scope="module")
+def body_nodes(pack):
+    import importlib
+
+    return importlib.import_module(f"{pack.__name__}.nodes.body_nodes")
+
+
+def test_body_nodes_document_every_input_and_output(body_nodes):
+    for cls in (body_nodes.ChoreoBodyFromDance, body_nodes.ChoreoRenderBodyPasses):
+        spec = cls.INPUT_TYPES()
+        for name, (_, options) in {**spec["required"], **spec.get("optional", {})}.items():
+            assert options.get("tooltip"), f"{cls.__name__}.{name} has no tooltip"
+        assert cls.CATEGORY.startswith("Choreo/") and len(cls.DESCRIPTION) > 40
+        assert len(cls.RETURN_TYPES) == len(cls.RETURN_NAMES) == len(cls.OUTPUT_TOOLTIPS)
+
+
+def _node_arguments(**changes):
+    arguments = dict(width=96, height=128, projection="orthographic", yaw_deg=0.0, pitch_deg=0.0, distance_m=4.0,
+                     start_frame=1, frame_count=0, stride=2, max_batch_gib=1.0)
+    arguments.update(changes)
+    return arguments
+
+
+def test_render_body_passes_node_gives_four_image_batches_of_the_picked_frames(body_nodes):
+    body = _joint_blobs(_dance(num_frames=6))
+    depth, normal, semantic, skeleton, fps, next_start = body_nodes.ChoreoRenderBodyPasses().render(
+        body, **_node_arguments())
+    for batch in (depth, normal, semantic, skeleton):
+        assert tuple(batch.shape) == (3, 128, 96, 3)  # frames 1, 3, 5
+        assert 0.0 <= float(batch.min()) and float(batch.max()) <= 1.0 and float(batch.max()) > 0.0
+    assert fps == 15.0 and next_start == 7
+    view = body_view(body, 96, 128, Camera())
+    third = list(iter_body_passes(body, view, frames=np.array([5])))[0]
+    np.testing.assert_allclose(semantic[2].numpy(), third[2] / 255.0, atol=1e-6)
+
+
+def test_render_body_passes_node_refuses_batches_over_the_memory_limit(body_nodes):
+    body = _joint_blobs(_dance(num_frames=4))
+    with pytest.raises(ValueError, match=r"four passes of 4 frames of 2048x2048 would take .* GiB.*smaller range"):
+        body_nodes.ChoreoRenderBodyPasses().render(body, **_node_arguments(width=2048, height=2048, start_frame=0,
+                                                                           stride=1, max_batch_gib=0.1))

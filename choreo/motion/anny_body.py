@@ -42,10 +42,13 @@ from ..errors import ChoreoError, MotionInputError
 from .motion3d import Motion3D
 from .skeleton import JOINT, JOINT_NAMES, NUM_JOINTS, PARENTS, SMPL_REST_OFFSETS_M, UPRIGHT, Skeleton
 from ..pose.projection import world_rotations
+from ..pose.retarget import skeleton_from_reference
+from ..pose.sequence import PoseSequence2D
 
 PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
 FITTED_PHENOTYPES = ("gender", "height", "proportions")  # the ones that change bone lengths most
 DEFAULT_CHUNK_FRAMES = 32  # frames per anny call: ~6 ms a frame on one CPU thread; larger was no faster
+FIT_TARGETS = ("dance", "reference_pose", "none")
 FIT_STEPS = 150
 FIT_LEARNING_RATE = 0.05
 
@@ -319,6 +322,29 @@ class AnnyRig:
         if not joints:
             return vertices
         return vertices, out["bone_poses"][:, self.model.joint_bones, :3, 3].float().numpy()
+
+
+def body_from_dance(model: AnnyModel, motion: Motion3D, shape: AnnyShape = AnnyShape(), fit: str = "dance",
+                    reference: PoseSequence2D | None = None) -> PosedBody:
+    """A dance on the anny body, its proportions fitted as asked.
+
+    fit       : "dance" fits gender, height and proportions to the motion's own skeleton; "reference_pose"
+                to the proportions of the person in ``reference`` (their first frame, as Project 3D to 2D
+                measures them); "none" keeps ``shape`` as given. The fitted phenotypes start from ``shape``.
+    returns   : the dance retargeted to the body, posed lazily (see ``PosedBody``).
+
+    >>> body = body_from_dance(load_anny_model(), motion)  # doctest: +SKIP
+    """
+    if fit not in FIT_TARGETS:
+        raise MotionInputError(f"fit must be one of {FIT_TARGETS}, got {fit!r}.")
+    if fit == "reference_pose":
+        if reference is None:
+            raise MotionInputError("fit 'reference_pose' needs a reference pose: connect Reference Pose, or fit "
+                                   "to the 'dance' instead.")
+        shape = fit_shape(model, skeleton_from_reference(reference, motion.skeleton), shape)
+    elif fit == "dance":
+        shape = fit_shape(model, motion.skeleton, shape)
+    return AnnyRig(model, shape).pose_motion(motion)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
