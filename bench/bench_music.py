@@ -1,15 +1,21 @@
-"""Music analysis benchmark: beat/downbeat accuracy on the labelled clips, speed and memory.
+"""Music analysis benchmark: beat / downbeat / meter / tempo per clip for each beat tracker, speed and memory.
 
-Run as `python bench/bench_music.py`. Reads ../shared/data/music (skipped with a
-message when absent). Prints markdown tables only; nothing here asserts.
+Run as `python bench/bench_music.py [--corpus DIR ...]`. Reads ../shared/data/music (a dev check,
+skipped with a message when absent) and the *test* split of each corpus folder given (default: the
+corpora under ~/.cache/choreo that exist; built by `python -m choreo.datasets.music_corpus build`).
+Every clip is analysed in the same run by analyze_music with the learned tracker, with the DSP
+tracker, and by librosa.beat.beat_track (beats only: it has no downbeats or meter). Beat and
+downbeat F are mir_eval's (+-70 ms). Prints markdown tables only; nothing here asserts.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import librosa
@@ -25,6 +31,8 @@ from choreo.music.audio import Audio  # noqa: E402
 from choreo.music.features import extract_music_features  # noqa: E402
 
 MUSIC_DIR = REPO_ROOT.parent / "shared" / "data" / "music"
+DEFAULT_CORPORA = (Path.home() / ".cache" / "choreo" / "beat_corpus", Path.home() / ".cache" / "choreo" / "music_corpus")
+TRACKERS = ("learned", "dsp")
 PEAK_RSS_SCRIPT = """
 import resource, sys, numpy as np, soundfile
 sys.path.insert(0, {repo!r})
@@ -33,57 +41,139 @@ from choreo.music.audio import Audio
 clip, rate = soundfile.read({clip!r}, dtype="float32")
 song = np.tile(clip, int(np.ceil(600 * rate / len(clip))))[: 600 * rate]
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-analyze_music(Audio.from_array(song, rate))
+analyze_music(Audio.from_array(song, rate), beat_tracker={tracker!r})
 print(before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 """
 
 
-def accuracy_table(clips: list[dict]) -> None:
-    print("| clip | beat F ours | beat F librosa | downbeat F ours | tempo ours / truth (BPM) | meter ours / truth |")
-    print("|---|---|---|---|---|---|")
-    ours, theirs, downbeats = [], [], []
+@dataclass(frozen=True)
+class LabelledClip:
+    """One clip with its ground truth, from either source."""
+
+    name: str
+    path: Path
+    beats_s: np.ndarray
+    downbeats_s: np.ndarray
+    meter: int | None  # beats per bar when constant, else None
+    tempo_bpm: float
+
+
+def shared_clips() -> list[LabelledClip]:
+    manifest = json.loads((MUSIC_DIR / "manifest.json").read_text())
+    return [LabelledClip(Path(c["file"]).stem, MUSIC_DIR / c["file"], np.array(c["beats"]), np.array(c["downbeats"]),
+                         int(c["time_signature"].split("/")[0]), float(c["tempo_bpm"]["median"]))
+            for c in manifest["clips"] if c.get("beats")]
+
+
+def corpus_test_clips(corpus: Path) -> list[LabelledClip]:
+    clips = []
+    for line in (corpus / "manifest_test.jsonl").read_text().splitlines():
+        if not line.strip():
+            continue
+        labels = json.loads((corpus / json.loads(line)["labels"]).read_text())
+        beats_s = np.array(labels["beats_s"])
+        meters = sorted({bar["meter"] for bar in labels["meter_per_bar"]})
+        full_bar_beats = max(bar["beats"] for bar in labels["meter_per_bar"])  # the clip's last bar may be cut
+        clips.append(LabelledClip(f"{labels['clip_id']} ({', '.join(meters)})", corpus / labels["audio"],
+                                  beats_s, np.array(labels["downbeats_s"]), full_bar_beats if len(meters) == 1 else None,
+                                  float(60.0 / np.median(np.diff(beats_s)))))
+    return clips
+
+
+def meter_right(ours: int, truth: int | None) -> bool | None:
+    """Exact, or 2 counted as 4 (Choreo counts 2-beat bars in fours, as dancers do); None for changing meters."""
+    return None if truth is None else ours == truth or (truth == 2 and ours == 4)
+
+
+def accuracy_table(title: str, clips: list[LabelledClip]) -> None:
+    print(f"\n### {title}\n")
+    print("| clip | beat F learned / dsp / librosa | downbeat F learned / dsp | meter learned / dsp / truth "
+          "| tempo learned / dsp / librosa / truth (BPM) |")
+    print("|---|---|---|---|---|")
+    beat_f = {name: [] for name in (*TRACKERS, "librosa")}
+    downbeat_f = {name: [] for name in TRACKERS}
+    meter_ok = {name: [] for name in TRACKERS}
     for clip in clips:
-        samples, rate = soundfile.read(MUSIC_DIR / clip["file"], dtype="float32")
-        analysis = analyze_music(Audio.from_array(samples, rate))
-        _, librosa_beats_s = librosa.beat.beat_track(y=librosa.resample(samples, orig_sr=rate, target_sr=22050)
-                                                     if rate != 22050 else samples, sr=22050, units="time")
-        truth_s = np.array(clip["beats"])
-        ours.append(mir_eval.beat.f_measure(truth_s, analysis.beat_times_s))
-        theirs.append(mir_eval.beat.f_measure(truth_s, librosa_beats_s))
-        downbeats.append(mir_eval.beat.f_measure(np.array(clip["downbeats"]), analysis.downbeat_times_s))
-        print(f"| {Path(clip['file']).stem} | {ours[-1]:.3f} | {theirs[-1]:.3f} | {downbeats[-1]:.3f} | "
-              f"{analysis.tempo_bpm:.1f} / {clip['tempo_bpm']['median']:.1f} | "
-              f"{analysis.beats_per_bar} / {clip['time_signature']} |")
-    print(f"| **mean** | **{np.mean(ours):.3f}** | **{np.mean(theirs):.3f}** | **{np.mean(downbeats):.3f}** | | |")
-    print(f"\nmin beat F ours: {np.min(ours):.3f}\n")
+        samples, rate = soundfile.read(clip.path, dtype="float32")
+        audio = Audio.from_array(samples, rate)
+        results = {name: analyze_music(audio, beat_tracker=name) for name in TRACKERS}
+        mono = audio.mono()
+        librosa_bpm, librosa_beats_s = librosa.beat.beat_track(
+            y=librosa.resample(mono, orig_sr=rate, target_sr=22050) if rate != 22050 else mono, sr=22050,
+            units="time")
+        for name, analysis in results.items():
+            beat_f[name].append(mir_eval.beat.f_measure(clip.beats_s, analysis.beat_times_s))
+            downbeat_f[name].append(mir_eval.beat.f_measure(clip.downbeats_s, analysis.downbeat_times_s))
+            meter_ok[name].append(meter_right(analysis.beats_per_bar, clip.meter))
+        beat_f["librosa"].append(mir_eval.beat.f_measure(clip.beats_s, librosa_beats_s))
+        learned, dsp = results["learned"], results["dsp"]
+        print(f"| {clip.name} | {beat_f['learned'][-1]:.3f} / {beat_f['dsp'][-1]:.3f} / {beat_f['librosa'][-1]:.3f} "
+              f"| {downbeat_f['learned'][-1]:.3f} / {downbeat_f['dsp'][-1]:.3f} "
+              f"| {learned.beats_per_bar} / {dsp.beats_per_bar} / {clip.meter or 'changes'} "
+              f"| {learned.tempo_bpm:.1f} / {dsp.tempo_bpm:.1f} / {float(np.atleast_1d(librosa_bpm)[0]):.1f} / "
+              f"{clip.tempo_bpm:.1f} |")
+    print(f"| **mean** | **{np.mean(beat_f['learned']):.3f} / {np.mean(beat_f['dsp']):.3f} / "
+          f"{np.mean(beat_f['librosa']):.3f}** | **{np.mean(downbeat_f['learned']):.3f} / "
+          f"{np.mean(downbeat_f['dsp']):.3f}** | | |")
+    for name in (*TRACKERS, "librosa"):
+        scores = np.array(beat_f[name])
+        line = f"{name}: beat F min {scores.min():.3f}, clips >= 0.90: {np.sum(scores >= 0.9)}/{len(scores)}"
+        if name in TRACKERS:
+            judged = [ok for ok in meter_ok[name] if ok is not None]
+            not_two = [f for f, clip in zip(downbeat_f[name], clips) if clip.meter not in (2, None)]
+            line += (f"; meter right {sum(judged)}/{len(judged)} constant-meter clips (2 counted as 4 is right); "
+                     f"downbeat F mean without 2-beat bars {np.mean(not_two) if not_two else float('nan'):.3f}")
+        print(f"\n{line}")
 
 
 def speed_and_memory_table(clip_path: Path) -> None:
     samples, rate = soundfile.read(clip_path, dtype="float32")
     three_min = Audio.from_array(np.tile(samples, int(np.ceil(180 * rate / len(samples))))[: 180 * rate], rate)
-    print("| measurement | value |")
+    print("\n| measurement | value |")
     print("|---|---|")
+    for name in TRACKERS:
+        analyze_music(three_min, beat_tracker=name)  # warm: numba and the weights' first read
+        start = time.perf_counter()
+        analyze_music(three_min, beat_tracker=name)
+        print(f"| analyze_music ({name}), 3 min audio | {time.perf_counter() - start:.2f} s |")
+    from choreo.music.analyze import spectral_descriptors
+    from choreo.music.learned_beats import DEFAULT_CHECKPOINT_DIR, decode, load_beat_tracker
+
+    log_mel = spectral_descriptors(librosa.resample(three_min.mono(), orig_sr=rate, target_sr=22050)
+                                   if rate != 22050 else three_min.mono())["log_mel"]
+    tracker = load_beat_tracker(DEFAULT_CHECKPOINT_DIR)
     start = time.perf_counter()
-    analyze_music(three_min)
-    print(f"| analyze_music, 3 min audio | {time.perf_counter() - start:.2f} s |")
+    activations = tracker.activations(log_mel)
+    print(f"| learned tracker network (numpy), 3 min audio | {time.perf_counter() - start:.2f} s |")
+    start = time.perf_counter()
+    decode(activations, 22050 / 256)
+    print(f"| learned tracker decoding (beat + bar Viterbi), 3 min audio | {time.perf_counter() - start:.2f} s |")
     start = time.perf_counter()
     extract_music_features(three_min, fps=30.0)
     print(f"| EDGE features (edge_librosa, 30 fps), 3 min audio | {time.perf_counter() - start:.2f} s |")
-    script = PEAK_RSS_SCRIPT.format(repo=str(REPO_ROOT), clip=str(clip_path))
-    output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
-    before_mb, peak_mb = (float(v) for v in output.split())
-    print(f"| peak RSS, analyze_music on 10 min audio (subprocess) | {peak_mb:.0f} MB "
-          f"({peak_mb - before_mb:.0f} MB above the loaded song and imports) |")
+    for name in TRACKERS:
+        script = PEAK_RSS_SCRIPT.format(repo=str(REPO_ROOT), clip=str(clip_path), tracker=name)
+        output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+        before_mb, peak_mb = (float(v) for v in output.split())
+        print(f"| peak RSS, analyze_music ({name}) on 10 min audio (subprocess) | {peak_mb:.0f} MB "
+              f"({peak_mb - before_mb:.0f} MB above the loaded song and imports) |")
 
 
 def main() -> None:
-    manifest_path = MUSIC_DIR / "manifest.json"
-    if not manifest_path.is_file():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", action="append", type=Path, help="corpus folder whose test split is scored")
+    parser.add_argument("--no-speed", action="store_true", help="skip the speed and memory table")
+    args = parser.parse_args()
+    corpora = args.corpus or [path for path in DEFAULT_CORPORA if (path / "manifest_test.jsonl").is_file()]
+    for corpus in corpora:
+        accuracy_table(f"corpus test split: {corpus}", corpus_test_clips(corpus))
+    if not (MUSIC_DIR / "manifest.json").is_file():
         print(f"skipped: no labelled music at {MUSIC_DIR} (expected ../shared/data/music next to the repository).")
         return
-    clips = json.loads(manifest_path.read_text())["clips"]
-    accuracy_table([clip for clip in clips if clip.get("beats")])
-    speed_and_memory_table(MUSIC_DIR / clips[0]["file"])
+    clips = shared_clips()
+    accuracy_table(f"dev clips: {MUSIC_DIR}", clips)
+    if not args.no_speed:
+        speed_and_memory_table(clips[0].path)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from ..choreo.errors import ChoreoError
-from ..choreo.music.analyze import analyze_music
+from ..choreo.music.analyze import BEAT_TRACKERS, analyze_music
 from ..choreo.music.features import EXTRACTORS, extract_music_features, wav2vec2_model_folders
 from ..choreo.music.preview import draw_analysis_preview
 from ..choreo.music.tempo_octave import HINT_RANGE_BPM, TEMPO_CHOICES
@@ -73,12 +73,17 @@ class ChoreoAnalyzeMusic:
                                "tooltip": "The tempo you count, beats per minute: the beats move to the octave "
                                           "(x2, /2) nearest it, before half / double. 0 = no hint; else "
                                           f"{HINT_RANGE_BPM[0]:g} to {HINT_RANGE_BPM[1]:g}."}),
+        }, "optional": {
+            "beat_tracker": (list(BEAT_TRACKERS), {"default": "auto",
+                             "tooltip": "auto: the learned beat/downbeat network bundled with Choreo (the rules "
+                                        "below if its weights are missing). learned: the network. dsp: the "
+                                        "rule-based tracker (spectral flux and bass/chord accents)."}),
         }}
 
-    def analyze(self, audio, fps, tempo="auto", tempo_hint_bpm=0.0):
+    def analyze(self, audio, fps, tempo="auto", tempo_hint_bpm=0.0, beat_tracker="auto"):
         core_audio = audio_from_comfy(audio)
         analysis = analyze_music(core_audio, fps=fps, progress=comfy_bridge.progress_reporter(), tempo=tempo,
-                                 tempo_hint_bpm=tempo_hint_bpm)
+                                 tempo_hint_bpm=tempo_hint_bpm, beat_tracker=beat_tracker)
         preview = draw_analysis_preview(core_audio, analysis)
         ui = {"images": [_save_temp_png(preview, "choreo_music")], "text": list(analysis.notes)}
         for note in analysis.notes:
