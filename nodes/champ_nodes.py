@@ -31,10 +31,10 @@ DEFAULTS = {"champ": "champ", "base_model": "stable-diffusion-v1-5", "vae": "sd-
             "image_encoder": "sd-image-variations-diffusers"}
 
 
-def _subfolders(key: str) -> list[str]:
-    """Names of the folders one level inside every folder registered for ``key``."""
+def _subfolders(roots: list[Path]) -> list[str]:
+    """Names of the folders one level inside ``roots``, without repeats."""
     names = []
-    for root in comfy_bridge.model_folders(key) if key == "choreo" else _diffusers_roots():
+    for root in roots:
         if root.is_dir():
             names += [child.name for child in sorted(root.iterdir()) if child.is_dir()]
     return list(dict.fromkeys(names))
@@ -48,7 +48,7 @@ def _diffusers_roots() -> list[Path]:
 
 def champ_folders() -> list[str]:
     """Folders in ComfyUI/models/choreo holding CHAMP's denoising UNet, the default name first."""
-    found = [name for name in _subfolders("choreo")
+    found = [name for name in _subfolders(comfy_bridge.model_folders("choreo"))
              if any(champ_file(root / name, DENOISING_UNET) for root in comfy_bridge.model_folders("choreo"))]
     return list(dict.fromkeys([DEFAULTS["champ"], *found]))
 
@@ -87,7 +87,7 @@ class ChoreoLoadCHAMP:
 
     @classmethod
     def INPUT_TYPES(cls):
-        diffusers = _subfolders("diffusers")
+        diffusers = _subfolders(_diffusers_roots())
         choices = lambda key: list(dict.fromkeys([DEFAULTS[key], *diffusers]))
         return {"required": {
             "champ": (champ_folders(), {"default": DEFAULTS["champ"],

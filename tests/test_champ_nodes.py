@@ -50,6 +50,9 @@ def test_nodes_document_every_input(nodes):
         spec = cls.INPUT_TYPES()
         for name, entry in {**spec["required"], **spec.get("optional", {})}.items():
             assert entry[1].get("tooltip"), f"{cls.__name__}.{name}"
+            if entry[0] in ("INT", "FLOAT"):
+                assert entry[1]["min"] <= entry[1]["default"] <= entry[1]["max"]
+                assert isinstance(entry[1]["default"], int if entry[0] == "INT" else float)
         assert len(cls.DESCRIPTION) > 40 and len(cls.RETURN_TYPES) == len(cls.OUTPUT_TOOLTIPS)
         assert cls.CATEGORY.startswith("Choreo/") and cls.__name__.startswith("Choreo")
     assert set(nodes.ChoreoCHAMPRender.INPUT_TYPES()["optional"]) == {"depth", "normal", "semantic_map", "dwpose"}

@@ -234,7 +234,10 @@ def _require(champ_dir: Path, stem: str) -> Path:
 
 
 def load_champ_model(files: ChampFiles, config=None):
-    """The CHAMP networks with the official weights, on the CPU in float32 (``models.champ.ChampModel``)."""
+    """The CHAMP networks with the official weights, on the CPU in float32 (``models.champ.ChampModel``).
+
+    config : sizes of CHAMP's own parts; None reads ``champ_config.json`` beside the files, else the official ones.
+    """
     champ = _models()
     champ_dir = Path(files.champ_dir)
     config = config or read_config(champ_dir)
