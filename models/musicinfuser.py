@@ -11,7 +11,8 @@ Hong et al. 2025, "MusicInfuser: Making Video Diffusion Listen and Dance". The v
    paper's adaptability criterion picked), every video token attends to all music tokens (8 heads) and the
    result is added back through a ``to_out`` that starts at zero, so at initialisation the model *is* Mochi;
 4. rank-64 LoRA (alpha 64) on the joint attention's projections: video q/k/v/out and text q/k/v/out
-   (``to_q``/``to_k``/``to_v``/``to_out.0`` and ``add_*_proj``/``to_add_out`` in diffusers' names), through peft.
+   (``to_q``/``to_k``/``to_v``/``to_out.0`` and ``add_*_proj``/``to_add_out`` in diffusers' names), through peft,
+   with q, k and v sharing their ``A`` as the official LoRA on Genmo's fused QKV projection does.
 
 Submodule names ``audio_projection.projection.{0,2}`` and ``audio_cross_attn_blocks.{j}.to_{q,k,v,out}``
 equal the official checkpoint's, so ``choreo.generators.musicinfuser`` maps those keys one to one and only
@@ -123,6 +124,22 @@ class MusicCrossAttention(nn.Module):
         return x + self.to_out(out)
 
 
+def tie_fused_lora_down_projections(transformer: nn.Module) -> None:
+    """Make q, k and v of each stream share one LoRA ``A`` (one Parameter), as Genmo's fused-QKV LoRA does.
+
+    The official LoRA sits on the fused ``qkv`` projection: ``delta = B @ A`` with one ``A`` (r, in) and ``B``
+    (3D, r). Three peft LoRAs with a shared ``A`` and ``B`` split in row blocks compute exactly that, in
+    training too (the shared ``A`` collects the gradients of all three), so trained adapters stay writable in
+    the official layout.
+    """
+    for block in transformer.transformer_blocks:
+        attention = block.attn1
+        for first, *others in (("to_q", "to_k", "to_v"), ("add_q_proj", "add_k_proj", "add_v_proj")):
+            shared = getattr(attention, first).lora_A["default"]
+            for name in others:
+                getattr(attention, name).lora_A["default"].weight = shared.weight
+
+
 class MusicInfuser(nn.Module):
     """A Mochi transformer with MusicInfuser's audio projector, ZICA blocks and LoRA.
 
@@ -147,6 +164,7 @@ class MusicInfuser(nn.Module):
             transformer.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha,
                                                init_lora_weights=True,
                                                target_modules=rf".*transformer_blocks\.\d+\.attn1\.({targets})"))
+            tie_fused_lora_down_projections(transformer)
         self.audio_projection = AudioProjector(config.audio_dim, config.projector_hidden_dim, width)
         self.audio_cross_attn_blocks = nn.ModuleList(MusicCrossAttention(width, config.music_heads) for _ in blocks)
         if config.beat_channels > 0:

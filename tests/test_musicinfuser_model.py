@@ -83,6 +83,9 @@ def test_forward_backward_trains_only_lora_zica_and_projector():
                          for name in names)
     assert any(".to_add_out.lora_A." in name for name in names)  # text stream's output LoRA too
     assert sum(".attn1.to_q.lora_A." in name for name in names) == 3  # one per block
+    attention = model.transformer.transformer_blocks[1].attn1
+    assert attention.to_k.lora_A["default"].weight is attention.to_q.lora_A["default"].weight  # fused QKV: one A
+    assert attention.add_v_proj.lora_A["default"].weight is attention.add_q_proj.lora_A["default"].weight
     model.gradient_checkpointing = True
     loss = model(*inputs()).square().mean()
     loss.backward()
