@@ -5,6 +5,10 @@ meter and bar phase are those whose downbeats stand out most on a per-beat
 novelty curve. Longer bars have fewer downbeats to average and 2 and 6 are
 usually a half or a double of the real bar, so each meter carries a prior
 weight (4/4 is by far the most common meter in dance music).
+
+With the learned tracker (``learned_beats``) the accent is the network's downbeat
+activation, and ``decode_bars`` finds meter and bar lines together with a Viterbi
+over the position in the bar, which also follows a bar cut short.
 """
 
 from __future__ import annotations
@@ -108,10 +112,9 @@ def _bar_viterbi(on_bar: np.ndarray, off_bar: np.ndarray, meter: int) -> tuple[f
     for beat in range(1, len(on_bar)):
         moved = np.roll(score, 1) + advance  # position p came from p - 1 (0 from the bar's last beat)
         from_position = np.roll(positions, 1)
-        early = int(np.argmax(score[:-1])) if meter > 1 else 0  # a bar cut short restarts at 0
-        if meter > 1 and score[early] + restart > moved[0]:
-            moved[0], from_position = score[early] + restart, from_position.copy()
-            from_position[0] = early
+        early = int(np.argmax(score[:-1]))  # a bar cut short: any position but the last restarts at 0
+        if score[early] + restart > moved[0]:
+            moved[0], from_position[0] = score[early] + restart, early
         back[beat] = from_position
         score = moved + emission[beat]
     path = np.empty(len(on_bar), dtype=np.int64)
