@@ -15,7 +15,8 @@ from choreo.motion import anny_body
 from choreo.motion.anny_body import AnnyMissingError, AnnyRig, AnnyShape, fit_shape, load_anny_model
 from choreo.motion.motion3d import Motion3D
 from choreo.motion.rotations import axis_angle_to_matrix
-from choreo.motion.skeleton import JOINT, NUM_JOINTS, UPRIGHT, Skeleton
+from choreo.pose.projection import project_motion
+from choreo.motion.skeleton import JOINT, NUM_JOINTS, UPRIGHT, Skeleton, forward_kinematics
 
 
 @pytest.fixture(scope="module")
@@ -98,15 +99,20 @@ def test_chunked_posing_equals_posing_every_frame_at_once(model):
     np.testing.assert_allclose(streamed, body.pose_frames(0, 5)[frames], atol=1e-6)
 
 
-def test_fitting_a_taller_skeleton_grows_the_body(model):
+def _rest_joint_error_m(skeleton: Skeleton, target: Skeleton) -> float:
+    """Mean distance between the T-pose joints of two skeletons, pelvis on pelvis, metres."""
+    rest = _rest().rotations
+    here, there = (forward_kinematics(s, rest, np.zeros((1, 3)))[0] for s in (skeleton, target))
+    return float(np.linalg.norm(here - there, axis=1).mean())
+
+
+def test_fitting_a_taller_skeleton_grows_the_body_and_brings_its_joints_closer(model):
     target = Skeleton.default().scaled(1.12)
     start = AnnyRig(model, AnnyShape()).skeleton
     shape = fit_shape(model, target, steps=60)
     fitted = AnnyRig(model, shape).skeleton
-    before = np.abs(start.bone_lengths_m - target.bone_lengths_m).mean()
-    after = np.abs(fitted.bone_lengths_m - target.bone_lengths_m).mean()
     assert shape.height > 0.6
-    assert after < 0.75 * before
+    assert _rest_joint_error_m(fitted, target) < 0.8 * _rest_joint_error_m(start, target)
 
 
 def test_body_from_dance_node_fits_the_dance_and_renders_its_passes(pack, model, monkeypatch):
@@ -120,6 +126,23 @@ def test_body_from_dance_node_fits_the_dance_and_renders_its_passes(pack, model,
     semantic = passes[2].numpy()
     assert semantic.shape == (2, 96, 64, 3)
     assert (semantic.sum(axis=3) > 0).mean() > 0.05  # the body covers part of the frame
+
+
+def test_fitting_to_a_long_legged_reference_person_gives_longer_legs(model):
+    def legs_over_torso(skeleton: Skeleton) -> float:
+        lengths = skeleton.bone_lengths_m
+        return (lengths[JOINT["left_knee"]] + lengths[JOINT["left_ankle"]]) / lengths[[3, 6, 9, 12]].sum()
+
+    ratios = []
+    for leg_scale in (0.85, 1.2):
+        lengths = Skeleton.default().bone_lengths_m.copy()
+        for name in ("left_knee", "right_knee", "left_ankle", "right_ankle"):
+            lengths[JOINT[name]] *= leg_scale
+        person = _rest().with_skeleton(Skeleton.default().with_bone_lengths(lengths))
+        reference = project_motion(person, 512, 768)
+        body = anny_body.body_from_dance(model, _dance(num_frames=1), fit="reference_pose", reference=reference)
+        ratios.append(legs_over_torso(body.motion.skeleton))
+    assert ratios[1] > ratios[0] + 0.15
 
 
 def test_fitting_to_a_reference_pose_needs_one(model):

@@ -213,7 +213,11 @@ def anny_skeleton(rest_heads_m: np.ndarray, joint_bones: np.ndarray, corrections
 
 def fit_shape(model: AnnyModel, target: Skeleton, start: AnnyShape = AnnyShape(),
               fitted: tuple[str, ...] = FITTED_PHENOTYPES, steps: int = FIT_STEPS) -> AnnyShape:
-    """The shape whose bone lengths best match ``target``'s (least squares over the 23 bones).
+    """The shape whose rest joints best match ``target``'s (least squares, in the T-pose, pelvis fixed).
+
+    Posed, every bone keeps SMPL's rest direction and anny's length (``rest_corrections``), so a joint's
+    error is the sum, along its chain from the pelvis, of each bone's length error times the bone's
+    direction: errors along a straight limb add up, across it they partly cancel. That sum is minimised.
 
     start  : phenotypes kept as given, and the starting point of the fitted ones.
     fitted : phenotype names to adjust (each kept inside 0..1 by a sigmoid).
@@ -222,7 +226,9 @@ def fit_shape(model: AnnyModel, target: Skeleton, start: AnnyShape = AnnyShape()
     unknown = set(fitted) - set(PHENOTYPES)
     if unknown:
         raise MotionInputError(f"cannot fit unknown anny phenotypes {sorted(unknown)}; choose from {PHENOTYPES}.")
+    directions = torch.as_tensor(_unit(target.rest_offsets_m[1:]), dtype=model.dtype)  # (23, 3)
     target_lengths = torch.as_tensor(target.bone_lengths_m[1:], dtype=model.dtype)
+    chains = torch.as_tensor(_chain_matrix()[1:, 1:], dtype=model.dtype)  # (23, 23): bone c on joint j's chain
     bones = torch.as_tensor(model.joint_bones)
     parents = torch.as_tensor(model.joint_bones[list(PARENTS[1:])])
     logits = {name: torch.logit(torch.tensor(min(max(getattr(start, name), 0.02), 0.98), dtype=model.dtype))
@@ -233,11 +239,23 @@ def fit_shape(model: AnnyModel, target: Skeleton, start: AnnyShape = AnnyShape()
         values.update({name: torch.sigmoid(logit) for name, logit in logits.items()})
         heads = model.rest_bone_heads(model.blendshape_coeffs(values))
         lengths = (heads[bones[1:]] - heads[parents]).norm(dim=-1)
-        loss = ((lengths - target_lengths) ** 2).sum()
+        joint_errors = chains @ ((lengths - target_lengths)[:, None] * directions)
+        loss = (joint_errors ** 2).sum()
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
     return replace(start, **{name: float(torch.sigmoid(logit).detach()) for name, logit in logits.items()})
+
+
+def _chain_matrix() -> np.ndarray:
+    """(24, 24) 1 where bone c (ending at joint c) lies on the chain from the pelvis to joint j."""
+    chains = np.zeros((NUM_JOINTS, NUM_JOINTS))
+    for joint in range(NUM_JOINTS):
+        node = joint
+        while node > 0:
+            chains[joint, node] = 1.0
+            node = PARENTS[node]
+    return chains
 
 
 @dataclass(frozen=True)
