@@ -57,7 +57,8 @@ class ChampConfig:
 
     def __post_init__(self):
         if not self.guidance_types or any(name not in GUIDANCE_TYPES for name in self.guidance_types):
-            raise ValueError(f"guidance_types must be a non-empty subset of {GUIDANCE_TYPES}, got {self.guidance_types}.")
+            raise ValueError(f"guidance_types must be a non-empty subset of {GUIDANCE_TYPES}, "
+                             f"got {self.guidance_types}.")
 
 
 # 1. Blocks under CHAMP's parameter names -------------------------------------------------------------------------

@@ -75,9 +75,9 @@ def write_tiny_champ(root, config: network.ChampConfig | None = None, suffix: st
     AutoencoderKL(block_out_channels=(8, 8), down_block_types=("DownEncoderBlock2D",) * 2,
                   up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, norm_num_groups=4,
                   sample_size=SIDE_PX).save_pretrained(str(files.vae_dir))
-    CLIPVisionModelWithProjection(CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-                                                   num_attention_heads=2, image_size=32, patch_size=8,
-                                                   projection_dim=CLIP_DIM)).save_pretrained(str(files.image_encoder_dir))
+    clip = CLIPVisionConfig(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                            image_size=32, patch_size=8, projection_dim=CLIP_DIM)
+    CLIPVisionModelWithProjection(clip).save_pretrained(str(files.image_encoder_dir))
 
     model = network.ChampModel(_tiny_unet(), _tiny_unet(), config)
     denoiser = _randomise(model.denoiser.unet, 1)

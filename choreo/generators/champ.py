@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import json
 import math
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
@@ -102,7 +103,7 @@ def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
         return load_file(str(path))
     try:
         state = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises UnpicklingError or RuntimeError for code it will not run
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:  # code torch will not run, or a broken file
         raise CheckpointError(f"{path.name} is not a plain tensor state dict ({type(error).__name__}: "
                               f"{str(error)[:200]}). Use the official CHAMP file or a .safetensors repack.") from error
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
@@ -360,7 +361,11 @@ def q_sample(x0: torch.Tensor, noise: torch.Tensor, t: int, alphas_cumprod: torc
 
 
 def ddim_v_step(x_t: torch.Tensor, v: torch.Tensor, t: int, t_prev: int, alphas_cumprod: torch.Tensor) -> torch.Tensor:
-    """One deterministic DDIM step (eta = 0) from a v-prediction (Salimans & Ho 2022: v = sqrt(a) eps - sqrt(1-a) x0)."""
+    """One deterministic DDIM step (eta = 0) from a v-prediction.
+
+    Salimans & Ho 2022: v = sqrt(a) eps - sqrt(1 - a) x0, so x0 = sqrt(a) x - sqrt(1 - a) v and
+    eps = sqrt(a) v + sqrt(1 - a) x; then DDIM re-noises x0 with eps to step t_prev.
+    """
     alpha, alpha_prev = _alpha(alphas_cumprod, t), _alpha(alphas_cumprod, t_prev)
     x0 = math.sqrt(alpha) * x_t - math.sqrt(1.0 - alpha) * v
     eps = math.sqrt(alpha) * v + math.sqrt(1.0 - alpha) * x_t
