@@ -294,6 +294,12 @@ def _single_file_transformer(path: Path, config_dir: Path, dtype):
     return model.to(dtype)
 
 
+def weights_variant(folder: Path) -> str | None:
+    """``"bf16"`` when a diffusers folder holds only variant files (``*.bf16.safetensors``, as Genmo ships one)."""
+    weights = list(Path(folder).glob("*/*.safetensors"))
+    return "bf16" if weights and all(".bf16." in path.name for path in weights) else None
+
+
 def _load(files: MusicInfuserFiles, dtype) -> LoadedMusicInfuser:
     import torch
     from diffusers import MochiPipeline, MochiTransformer3DModel
@@ -302,11 +308,13 @@ def _load(files: MusicInfuserFiles, dtype) -> LoadedMusicInfuser:
     networks = network_module("musicinfuser")
 
     folder = Path(files.mochi_folder)
+    variant = weights_variant(folder)
     if files.transformer:
         transformer = _single_file_transformer(Path(files.transformer), folder, dtype)
     else:
-        transformer = MochiTransformer3DModel.from_pretrained(str(folder / "transformer"), dtype=dtype)
-    pipe = MochiPipeline.from_pretrained(str(folder), transformer=transformer, dtype=dtype)
+        transformer = MochiTransformer3DModel.from_pretrained(str(folder / "transformer"), dtype=dtype,
+                                                              variant=variant)
+    pipe = MochiPipeline.from_pretrained(str(folder), transformer=transformer, dtype=dtype, variant=variant)
     tensors, metadata = read_musicinfuser_file(files.musicinfuser)
     config = config_from_file(tensors, metadata, transformer.config.num_layers)
     model = networks.MusicInfuser(transformer, config)
