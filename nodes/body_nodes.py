@@ -21,10 +21,16 @@ def _phenotype(name: str, meaning: str) -> tuple:
                       "tooltip": f"anny {name}, 0..1 ({meaning}; 0.5 = average adult)."})
 
 
+def _load_for_cache() -> tuple:
+    """(torch module, model): the cache weighs the first item against its memory budget."""
+    model = load_anny_model()
+    return model.module, model
+
+
 def cached_anny_model():
     """anny's model, built once per process (the first build on a machine also fills anny's disk cache)."""
     anny = import_anny()
-    return MODEL_CACHE.get_or_load(("anny", anny.__version__, "float32"), load_anny_model)
+    return MODEL_CACHE.get_or_load(("anny", anny.__version__, "float32"), _load_for_cache)[1]
 
 
 class ChoreoBodyFromDance:

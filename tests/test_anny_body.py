@@ -72,7 +72,7 @@ def test_every_vertex_has_an_smpl_part_and_every_part_has_vertices(model):
 def test_posed_joints_equal_forward_kinematics_of_the_retargeted_dance(model):
     rig = AnnyRig(model, AnnyShape())
     body = rig.pose_motion(_dance())
-    vertices, joints = rig.vertices(body.motion, 0, body.num_frames, joints=True)
+    vertices, joints = rig.posed_mesh(body.motion, 0, body.num_frames)
     assert vertices.shape == (body.num_frames, 13718, 3)
     error_m = np.linalg.norm(joints - body.motion.joint_positions(), axis=-1)
     assert error_m.max() < 1e-5
@@ -81,7 +81,7 @@ def test_posed_joints_equal_forward_kinematics_of_the_retargeted_dance(model):
 def test_the_rest_of_an_smpl_dance_is_a_t_pose_standing_on_the_floor(model):
     rig = AnnyRig(model, AnnyShape())
     body = rig.pose_motion(_rest())
-    _, joints = rig.vertices(body.motion, 0, 1, joints=True)
+    _, joints = rig.posed_mesh(body.motion, 0, 1)
     joints = joints[0]
     for side in ("left", "right"):
         shoulder, wrist = joints[JOINT[f"{side}_shoulder"]], joints[JOINT[f"{side}_wrist"]]
@@ -143,6 +143,12 @@ def test_fitting_to_a_long_legged_reference_person_gives_longer_legs(model):
         body = anny_body.body_from_dance(model, _dance(num_frames=1), fit="reference_pose", reference=reference)
         ratios.append(legs_over_torso(body.motion.skeleton))
     assert ratios[1] > ratios[0] + 0.15
+
+
+def test_the_node_builds_anny_once_per_process(pack):
+    pytest.importorskip("anny")
+    body_nodes = importlib.import_module(f"{pack.__name__}.nodes.body_nodes")
+    assert body_nodes.cached_anny_model() is body_nodes.cached_anny_model()
 
 
 def test_fitting_to_a_reference_pose_needs_one(model):

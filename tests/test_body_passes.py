@@ -122,14 +122,19 @@ def _joint_blobs(motion: Motion3D, radius_m: float = 0.03) -> PosedBody:
     return PosedBody(motion, faces, labels, pose_frames)
 
 
-@pytest.mark.parametrize("camera", [Camera(), Camera("perspective", yaw_deg=35.0, pitch_deg=10.0, distance_m=3.0)])
-def test_rasterised_joints_land_on_the_projected_skeleton_within_one_pixel(camera):
+@pytest.mark.parametrize("camera, on_reference", [
+    (Camera(), False),
+    (Camera("perspective", yaw_deg=35.0, pitch_deg=10.0, distance_m=3.0), False),
+    (Camera(yaw_deg=-20.0), True),
+])
+def test_rasterised_joints_land_on_the_projected_skeleton_within_one_pixel(camera, on_reference):
     body = _joint_blobs(_dance())
-    view = body_view(body, 256, 320, camera)
-    pose = project_motion(body.motion, 256, 320, camera=camera)
+    reference = project_motion(_dance(num_frames=1, seed=5), 300, 400) if on_reference else None
+    view = body_view(body, 256, 320, camera, reference)
+    pose = project_motion(body.motion, 256, 320, camera=camera, reference=reference)
     colours = semantic_colours_rgb()
     errors = []
-    for frame, (depth, normal, semantic, skeleton) in enumerate(iter_body_passes(body, view)):
+    for frame, (depth, normal, semantic, skeleton) in enumerate(iter_body_passes(body, view, reference=reference)):
         assert depth.shape == normal.shape == semantic.shape == skeleton.shape == (320, 256, 3)
         assert skeleton.any()
         for name in LIMB_JOINTS:

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
+import torch
 
 from ..errors import ChoreoError, MotionInputError
 from .motion3d import Motion3D
@@ -133,8 +134,6 @@ class AnnyModel:
     """
 
     def __init__(self, module: Any) -> None:
-        import torch
-
         self.module = module
         labels = list(module.bone_labels)
         self.follows = np.array([smpl_joint_of_bone(label) for label in labels], np.int64)
@@ -143,26 +142,28 @@ class AnnyModel:
         weights = module.vertex_bone_weights.cpu().numpy()
         heaviest = module.vertex_bone_indices.cpu().numpy()[np.arange(len(weights)), weights.argmax(axis=1)]
         self.part_labels = self.follows[heaviest].astype(np.int8)
-        self._torch = torch
 
     @property
-    def dtype(self) -> Any:
+    def dtype(self) -> torch.dtype:
         return self.module.template_vertices.dtype
 
-    def blendshape_coeffs(self, shape: AnnyShape | dict[str, Any]) -> Any:
-        """(1, S) blendshape coefficients of a shape (values may be tensors, to fit them)."""
+    def blendshape_coeffs(self, shape: AnnyShape | dict[str, Any]) -> torch.Tensor:
+        """(1, S) blendshape coefficients of a shape (values may be tensors, to fit them).
+
+        anny 0.6 has no public call for this step of its forward pass; ``Anny.forward`` runs the same two.
+        """
         values = shape if isinstance(shape, dict) else {name: getattr(shape, name) for name in PHENOTYPES}
-        tensors = {name: self._torch.as_tensor(value, dtype=self.dtype).reshape(1) for name, value in values.items()}
+        tensors = {name: torch.as_tensor(value, dtype=self.dtype).reshape(1) for name, value in values.items()}
         phenotypes = self.module.get_tensor_inputs(None, tensors, None, None)[1:]
         return self.module._get_phenotype_blendshape_coefficients(*phenotypes)
 
-    def rest_bone_heads(self, coeffs: Any) -> Any:
+    def rest_bone_heads(self, coeffs: torch.Tensor) -> torch.Tensor:
         """(104, 3) rest bone heads, metres, world frame; differentiable in ``coeffs``."""
         return self.module.get_rest_model(coeffs)["rest_bone_heads"][0]
 
     def rest(self, shape: AnnyShape) -> tuple[np.ndarray, np.ndarray]:
         """Rest bone poses (104, 4, 4) and rest bone heads (104, 3) float64, metres, world frame."""
-        with self._torch.no_grad():
+        with torch.no_grad():
             out = self.module.get_rest_model(self.blendshape_coeffs(shape))
         return out["rest_bone_poses"][0].double().numpy(), out["rest_bone_heads"][0].double().numpy()
 
@@ -174,8 +175,6 @@ def load_anny_model() -> AnnyModel:
     ``~/.cache/anny``); later calls take about half a second.
     """
     anny = import_anny()
-    import torch
-
     module = anny.Anny(pose_parameterization="world-orient").to(dtype=torch.float32).eval()
     return AnnyModel(module)
 
@@ -222,7 +221,6 @@ def fit_shape(model: AnnyModel, target: Skeleton, start: AnnyShape = AnnyShape()
     start  : phenotypes kept as given, and the starting point of the fitted ones.
     fitted : phenotype names to adjust (each kept inside 0..1 by a sigmoid).
     """
-    torch = model._torch
     unknown = set(fitted) - set(PHENOTYPES)
     if unknown:
         raise MotionInputError(f"cannot fit unknown anny phenotypes {sorted(unknown)}; choose from {PHENOTYPES}.")
@@ -316,7 +314,7 @@ class AnnyRig:
             raise MotionInputError("the motion has no frames to put a body on. Generate or load a motion first.")
         on_body = motion.with_skeleton(self.skeleton)
         return PosedBody(on_body, self.model.faces, self.model.part_labels,
-                         lambda start, stop: self.vertices(on_body, start, stop), self.shape)
+                         lambda start, stop: self.posed_mesh(on_body, start, stop)[0], self.shape)
 
     def bone_poses(self, motion: Motion3D, start: int, stop: int) -> np.ndarray:
         """(N, 104, 4, 4) float64 world-orient pose parameters of frames start..stop of a retargeted motion."""
@@ -327,19 +325,16 @@ class AnnyRig:
         poses[:, 0, :3, 3] = motion.root_translation_m[start:stop]
         return poses
 
-    def vertices(self, motion: Motion3D, start: int, stop: int, joints: bool = False) -> Any:
-        """(N, V, 3) float32 posed vertices of frames start..stop, metres, z up (with ``joints``: also
-        the (N, 24, 3) float32 SMPL joints, i.e. the heads of ``BONE_AT_JOINT``'s bones)."""
-        torch = self.model._torch
+    def posed_mesh(self, motion: Motion3D, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """Vertices (N, V, 3) and SMPL joints (N, 24, 3), float32, metres, z up, of frames start..stop of a
+        retargeted motion; the joints are the heads of ``BONE_AT_JOINT``'s bones."""
         phenotypes = {name: torch.tensor([getattr(self.shape, name)], dtype=self.model.dtype) for name in PHENOTYPES}
         with torch.no_grad():
             poses = torch.as_tensor(self.bone_poses(motion, start, stop), dtype=self.model.dtype)
             out = self.model.module(pose_parameters=poses, phenotype_kwargs=phenotypes,
                                     pose_parameterization="world-orient")
-        vertices = out["vertices"].float().numpy()
-        if not joints:
-            return vertices
-        return vertices, out["bone_poses"][:, self.model.joint_bones, :3, 3].float().numpy()
+        joints = out["bone_poses"][:, self.model.joint_bones, :3, 3]
+        return out["vertices"].float().numpy(), joints.float().numpy()
 
 
 def body_from_dance(model: AnnyModel, motion: Motion3D, shape: AnnyShape = AnnyShape(), fit: str = "dance",
