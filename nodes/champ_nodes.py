@@ -1,5 +1,10 @@
 """CHAMP renderer nodes: load the public CHAMP weights, render a reference person along body guidance passes.
 
+Memory inside ComfyUI: each CHAMP network (ReferenceNet, denoiser, guidance encoders, VAE, image encoder) gets a
+ComfyUI ModelPatcher living as long as the loaded pipeline, and the renderer asks ComfyUI to load each stage's
+networks (reference, denoising, decoding); ComfyUI keeps what fits and offloads under memory pressure. Outside
+ComfyUI the loader's ``offload`` option moves stage by stage instead.
+
 Folders (ComfyUI/models/...):
 - ``choreo/champ/``: CHAMP's seven files (``denoising_unet.pth``, ``reference_unet.pth``, ``motion_module.pth``,
   ``guidance_encoder_{depth,normal,semantic_map,dwpose}.pth``) or ``.safetensors`` repacks with the same keys.
@@ -13,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..choreo.generators.champ import (DEFAULT_OVERLAP_FRAMES, DEFAULT_SEGMENT_FRAMES, DTYPES, DENOISING_UNET,
-                                       ChampFiles, champ_file, load_champ_cached, missing_files, render_champ)
-from ..choreo.model_cache import module_size_bytes
+from ..choreo.generators.champ import (DEFAULT_OVERLAP_FRAMES, DEFAULT_SEGMENT_FRAMES, DENOISING_UNET, DTYPES,
+                                       PARTS, ChampFiles, ChampPipeline, champ_file, load_champ_cached, missing_files,
+                                       pipeline_part, render_champ)
 from . import comfy_bridge
 from .convert import frames_to_comfy, image_from_comfy
 from .socket_types import CATEGORY
@@ -104,8 +109,9 @@ class ChoreoLoadCHAMP:
             "dtype": (list(DTYPES), {"default": "fp16",
                       "tooltip": "Weight precision; fp16 as CHAMP (about 4.5 GB of weights). fp32 on CPU."}),
             "offload": ("BOOLEAN", {"default": False,
-                        "tooltip": "Keep weights in CPU memory and move each stage's networks to the GPU only "
-                                   "while it runs (slower, for small cards)."}),
+                        "tooltip": "Outside ComfyUI's memory manager only (scripts): keep weights in CPU memory "
+                                   "and move each stage's networks to the GPU while it runs. Inside ComfyUI its "
+                                   "manager loads each stage and offloads under memory pressure."}),
         }}
 
     @classmethod
@@ -120,8 +126,12 @@ class ChoreoLoadCHAMP:
 
     def load(self, champ, base_model, vae, image_encoder, dtype, offload):
         files = resolve_files(champ, base_model, vae, image_encoder)
-        device = comfy_bridge.model_management.get_torch_device() if comfy_bridge.model_management else None
-        return (load_champ_cached(files, dtype=dtype, device=device, offload=bool(offload)),)
+        if comfy_bridge.model_management is None:
+            return (load_champ_cached(files, dtype=dtype, offload=bool(offload)),)
+        # weights wait on the CPU (offload=True) until ComfyUI loads a stage's networks
+        adopt = lambda pipe: comfy_bridge.manage(pipe, [pipeline_part(pipe, name) for name in PARTS])
+        return (load_champ_cached(files, dtype=dtype, device=comfy_bridge.model_management.get_torch_device(),
+                                  offload=True, adopt=adopt),)
 
 
 class ChoreoCHAMPRender:
@@ -161,8 +171,6 @@ class ChoreoCHAMPRender:
                depth=None, normal=None, semantic_map=None, dwpose=None):
         passes = {"depth": depth, "normal": normal, "semantic_map": semantic_map, "dwpose": dwpose}
         guidance = {name: images for name, images in passes.items() if images is not None}
-        if not champ.offload:
-            comfy_bridge.make_room(sum(module_size_bytes(m) for m in (champ.model, champ.vae, champ.image_encoder)))
         report = comfy_bridge.progress_reporter()
 
         def progress(fraction: float) -> None:
@@ -171,6 +179,14 @@ class ChoreoCHAMPRender:
 
         frames = render_champ(champ, image_from_comfy(reference_image, "reference_image"), guidance, width=width,
                               height=height, num_inference_steps=steps, guidance_scale=cfg, seed=seed,
-                              segment_frames=segment_frames, overlap_frames=overlap_frames, progress=progress)
+                              segment_frames=segment_frames, overlap_frames=overlap_frames, progress=progress,
+                              place=_placer(champ))
         return (frames_to_comfy(np.ascontiguousarray(frames)),)
+
+
+def _placer(pipe: ChampPipeline):
+    """The renderer's ``place`` callback when ComfyUI owns the pipeline's memory, else None."""
+    if not comfy_bridge.is_managed(pipe):
+        return None
+    return lambda names: comfy_bridge.load_models(pipe, [pipeline_part(pipe, name) for name in names])
 

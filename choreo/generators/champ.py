@@ -304,17 +304,31 @@ def load_champ(files: ChampFiles, dtype: str = "fp16", device: str | torch.devic
 
 
 def load_champ_cached(files: ChampFiles, dtype: str = "fp16", device: str | torch.device | None = None,
-                      offload: bool = False) -> ChampPipeline:
-    """``load_champ`` through Choreo's model cache: the same files, dtype, device and offload load once."""
+                      offload: bool = False, adopt: Callable[[ChampPipeline], None] | None = None) -> ChampPipeline:
+    """``load_champ`` through Choreo's model cache: the same files, dtype, device and offload load once.
+
+    adopt : called once with a freshly loaded pipeline (ComfyUI's memory manager takes its networks over).
+    """
     variant = (str(files.base_model_dir), str(files.vae_dir), str(files.image_encoder_dir), offload,
-               guidance_types_present(files.champ_dir))
+               guidance_types_present(files.champ_dir), adopt is not None)
     key = cache_key(_require(Path(files.champ_dir), DENOISING_UNET), dtype, device, variant)
 
     def load():
         pipe = load_champ(files, dtype, device, offload)
+        if adopt is not None:
+            adopt(pipe)
         return torch.nn.ModuleList([pipe.model, pipe.vae, pipe.image_encoder]), pipe  # sized by the first element
 
     return MODEL_CACHE.get_or_load(key, load)[1]
+
+
+PARTS = ("image_encoder", "vae", "reference_unet", "denoiser", "guidance_encoders")
+
+
+def pipeline_part(pipe: ChampPipeline, name: str) -> torch.nn.Module:
+    """One of ``PARTS``: the networks a rendering stage needs on the device together."""
+    owner = pipe if name in ("image_encoder", "vae") else pipe.model
+    return getattr(owner, name)
 
 
 # 3. Noise schedule and sampler step (pure) --------------------------------------------------------------------------
@@ -393,15 +407,22 @@ def segment_windows(num_frames: int, segment_frames: int, overlap_frames: int) -
 
 
 @contextlib.contextmanager
-def _stage(pipe: ChampPipeline, *modules: torch.nn.Module) -> Iterator[None]:
-    """Have ``modules`` on the device while the block runs; with offload they go back to the CPU after."""
-    if pipe.offload:
+def _stage(pipe: ChampPipeline, place: Callable[[tuple[str, ...]], object] | None, *names: str) -> Iterator[None]:
+    """Have the named ``PARTS`` on the device while the block runs.
+
+    place given: it loads them (ComfyUI's memory manager, which also decides what to offload). Else with
+    ``pipe.offload`` they are moved to the device and back to the CPU after; otherwise they already are there.
+    """
+    modules = [pipeline_part(pipe, name) for name in names]
+    if place is not None:
+        place(names)
+    elif pipe.offload:
         for module in modules:
             module.to(pipe.device)
     try:
         yield
     finally:
-        if pipe.offload:
+        if place is None and pipe.offload:
             for module in modules:
                 module.to("cpu")
             if pipe.device.type == "cuda":
@@ -453,7 +474,8 @@ def render_champ(pipe: ChampPipeline, reference_image, guidance: Mapping[str, ob
                  height: int = 512, num_inference_steps: int = 20, guidance_scale: float = 3.5, seed: int = 0,
                  segment_frames: int = DEFAULT_SEGMENT_FRAMES, overlap_frames: int = DEFAULT_OVERLAP_FRAMES,
                  beta_schedule: str = "linear", decode_batch: int = 8,
-                 progress: Callable[[float], None] | None = None) -> np.ndarray:
+                 progress: Callable[[float], None] | None = None,
+                 place: Callable[[tuple[str, ...]], object] | None = None) -> np.ndarray:
     """Video of the reference person following the guidance passes, (T, height, width, 3) uint8.
 
     reference_image : (H, W, 3) uint8 or float 0..1, the person; stretched to width x height as CHAMP does.
@@ -464,6 +486,9 @@ def render_champ(pipe: ChampPipeline, reference_image, guidance: Mapping[str, ob
     segment_frames, overlap_frames : segment length (<= 32) and the frames each segment continues from.
     decode_batch    : frames per VAE decode (bounds decoder memory).
     progress        : called with the fraction done (0..1) after each denoising step; it may raise to interrupt.
+    place           : called with the names of the ``PARTS`` each stage runs (reference, denoising, decoding)
+                      to get them onto ``pipe.device`` (``nodes.champ_nodes``: ComfyUI's memory manager).
+                      None: ``pipe.offload`` decides.
     """
     num_frames = _check_inputs(pipe, reference_image, guidance, width, height, segment_frames)
     model, device, dtype = pipe.model, pipe.device, pipe.dtype
@@ -480,7 +505,7 @@ def render_champ(pipe: ChampPipeline, reference_image, guidance: Mapping[str, ob
         try:
             # 1. Reference: CLIP embedding and ReferenceNet features, written once for the whole video.
             reference = _to_unit(np.asarray(reference_image)[None], "reference_image")
-            with _stage(pipe, pipe.image_encoder, pipe.vae, model.reference_unet):
+            with _stage(pipe, place, "image_encoder", "vae", "reference_unet"):
                 size = pipe.image_encoder.config.image_size
                 mean = torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)
                 std = torch.tensor(CLIP_STD).view(1, 3, 1, 1)
@@ -495,7 +520,7 @@ def render_champ(pipe: ChampPipeline, reference_image, guidance: Mapping[str, ob
             # 2. Segments, each denoised around the re-noised end of the previous one.
             latents = torch.zeros(1, 4, num_frames, latent_h, latent_w)
             step = 0
-            with _stage(pipe, model.denoiser, model.guidance_encoders):
+            with _stage(pipe, place, "denoiser", "guidance_encoders"):
                 for start, end, known in windows:
                     passes = {name: _resize(_to_unit(frames[start:end], name), height, width).to(device, dtype)
                               for name, frames in guidance.items()}
@@ -522,7 +547,7 @@ def render_champ(pipe: ChampPipeline, reference_image, guidance: Mapping[str, ob
 
         # 3. Decode frame batches.
         frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
-        with _stage(pipe, pipe.vae):
+        with _stage(pipe, place, "vae"):
             for first in range(0, num_frames, decode_batch):
                 chunk = latents[0, :, first:first + decode_batch].permute(1, 0, 2, 3)
                 images = pipe.vae.decode((chunk / pipe.vae.config.scaling_factor).to(device, dtype)).sample
