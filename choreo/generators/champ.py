@@ -140,8 +140,10 @@ def map_guidance_state(state: dict[str, torch.Tensor], config) -> dict[str, torc
     return mapped
 
 
-def load_exactly(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
-    """Copy ``state`` into ``module``: every key known, every parameter and buffer given, every shape equal."""
+def load_exactly(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str,
+                 dtype: torch.dtype = torch.float32) -> None:
+    """Put ``state`` into ``module`` (built on the meta device): every key known, every parameter and buffer given,
+    every shape equal; the tensors are then cast to ``dtype``."""
     expected = module.state_dict()
     unknown = set(state) - set(expected)
     missing = set(expected) - set(state)
@@ -156,7 +158,8 @@ def load_exactly(module: torch.nn.Module, state: dict[str, torch.Tensor], source
     if wrong:
         raise CheckpointError(f"{source} has {len(wrong)} tensors of the wrong shape: {_names(wrong)}. The network "
                               "sizes differ (SD-1.5 unet/config.json, or champ_config.json).")
-    module.load_state_dict(state, strict=True)
+    module.load_state_dict(state, strict=True, assign=True)
+    module.to(dtype)
 
 
 def read_config(champ_dir: Path):
@@ -234,9 +237,11 @@ def _require(champ_dir: Path, stem: str) -> Path:
     return path
 
 
-def load_champ_model(files: ChampFiles, config=None):
-    """The CHAMP networks with the official weights, on the CPU in float32 (``models.champ.ChampModel``).
+def load_champ_model(files: ChampFiles, config=None, dtype: torch.dtype = torch.float32):
+    """The CHAMP networks with the official weights, on the CPU in ``dtype`` (``models.champ.ChampModel``).
 
+    The networks are built on the meta device and take the files' tensors as they are, then one part at a time is
+    cast, so memory peaks near the largest file rather than at random weights plus files.
     config : sizes of CHAMP's own parts; None reads ``champ_config.json`` beside the files, else the official ones.
     """
     champ = _models()
@@ -247,13 +252,16 @@ def load_champ_model(files: ChampFiles, config=None):
         raise CheckpointError(f"No guidance_encoder_<type>.pth in {champ_dir}; CHAMP ships one per guidance type "
                               "(depth, normal, semantic_map, dwpose). Download at least one.")
     config = dataclasses.replace(config, guidance_types=present)
-    reference_unet, unet_dir = _build_unet(files.base_model_dir)
-    denoising_unet, _ = _build_unet(files.base_model_dir)
-    model = champ.ChampModel(reference_unet, denoising_unet, config)
+    with torch.device("meta"):
+        reference_unet, unet_dir = _build_unet(files.base_model_dir)
+        denoising_unet, _ = _build_unet(files.base_model_dir)
+        model = champ.ChampModel(reference_unet, denoising_unet, config)
 
     base = _base_weights(unet_dir)
     reference = {**base, **read_state_dict(_require(champ_dir, REFERENCE_UNET))}
-    load_exactly(model.reference_unet, reference, f"{REFERENCE_UNET} (+ SD-1.5 unet)" if base else REFERENCE_UNET)
+    load_exactly(model.reference_unet, reference, f"{REFERENCE_UNET} (+ SD-1.5 unet)" if base else REFERENCE_UNET,
+                 dtype)
+    del reference
 
     motion_path = _require(champ_dir, MOTION_MODULE)
     motion = read_state_dict(motion_path)
@@ -262,11 +270,17 @@ def load_champ_model(files: ChampFiles, config=None):
         raise CheckpointError(f"{motion_path.name} should hold only motion-module keys, but has {_names(stray)}.")
     # CHAMP's order: SD-1.5 weights, then the motion module, then denoising_unet.pth over both.
     denoising = {**base, **motion, **read_state_dict(_require(champ_dir, DENOISING_UNET))}
-    load_exactly(model.denoiser.unet, denoising, f"{DENOISING_UNET} + {MOTION_MODULE}")
+    del base, motion
+    load_exactly(model.denoiser.unet, denoising, f"{DENOISING_UNET} + {MOTION_MODULE}", dtype)
+    del denoising
 
     for name in present:
         path = _require(champ_dir, GUIDANCE_PREFIX + name)
-        load_exactly(model.guidance_encoders[name], map_guidance_state(read_state_dict(path), config), path.name)
+        load_exactly(model.guidance_encoders[name], map_guidance_state(read_state_dict(path), config), path.name,
+                     dtype)
+    left = [name for name, tensor in [*model.named_parameters(), *model.named_buffers()] if tensor.is_meta]
+    if left:  # a tensor outside every state dict (none in CHAMP's networks): refuse rather than run on nothing
+        raise CheckpointError(f"CHAMP networks have tensors no file provides: {_names(left)}.")
     return model.eval().requires_grad_(False)
 
 
@@ -289,7 +303,7 @@ def load_champ(files: ChampFiles, dtype: str = "fp16", device: str | torch.devic
         raise ChoreoError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}.")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     torch_dtype = DTYPES[dtype]
-    model = load_champ_model(files)
+    model = load_champ_model(files, dtype=torch_dtype)
     vae = AutoencoderKL.from_pretrained(str(files.vae_dir), torch_dtype=torch_dtype).eval().requires_grad_(False)
     if _vae_scale(vae) != model.latent_downscale:
         raise CheckpointError(f"The VAE in {files.vae_dir} down-samples x{_vae_scale(vae)} but the guidance encoders "
@@ -297,7 +311,7 @@ def load_champ(files: ChampFiles, dtype: str = "fp16", device: str | torch.devic
     image_encoder = CLIPVisionModelWithProjection.from_pretrained(str(files.image_encoder_dir))
     image_encoder = image_encoder.eval().requires_grad_(False)
     home = torch.device("cpu") if offload else device
-    model.to(home, torch_dtype)
+    model.to(home)
     image_encoder.to(home, torch_dtype)
     vae.to(home)
     return ChampPipeline(model, vae, image_encoder, device, torch_dtype, offload)
