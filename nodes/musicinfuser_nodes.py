@@ -17,7 +17,7 @@ from ..choreo.generators.musicinfuser import (DEFAULT_FRAMES, DEFAULT_GUIDANCE, 
                                               load_musicinfuser)
 from . import comfy_bridge
 from .convert import audio_from_comfy, audio_to_comfy
-from .socket_types import CATEGORY
+from .socket_types import CATEGORY, MUSIC
 
 MUSICINFUSER = "CHOREO_MUSICINFUSER"  # choreo.generators.musicinfuser.LoadedMusicInfuser (+ its VAE tiling choice)
 SOURCES = ("diffusers folder", "single file transformer")
@@ -85,6 +85,14 @@ def _choices(key: str, default: str, suffix: str = ".safetensors") -> list[str]:
     """Files of a ComfyUI model folder, the recommended name first so a fresh install shows what to download."""
     names = [name for name in comfy_bridge.model_file_names(key) if name.endswith(suffix)]
     return list(dict.fromkeys([default, *names]))
+
+
+def _comfy_placer(loaded):
+    """The generator's stage callback when ComfyUI owns the networks' memory, else None (the generator places)."""
+    if not comfy_bridge.is_managed(loaded):
+        return None
+    networks = loaded.networks()
+    return lambda names: comfy_bridge.load_models(loaded, [networks[name] for name in names])
 
 
 class ChoreoLoadMusicInfuser:
@@ -175,19 +183,17 @@ class ChoreoMusicInfuserGenerate:
                       "tooltip": "Video width in px, multiple of 16 (848 = trained)."}),
             "height": ("INT", {"default": DEFAULT_HEIGHT, "min": 16, "max": 2048, "step": 16,
                        "tooltip": "Video height in px, multiple of 16 (480 = trained)."}),
+        }, "optional": {
+            "music_analysis": (MUSIC, {"tooltip": "Only for adapters fine-tuned with beat channels "
+                                                  "(train_musicinfuser --beat-channels 2): Analyze Music's beats and "
+                                                  "downbeats of the same audio. The official weights have none."}),
         }}
 
-    def generate(self, musicinfuser, prompt, audio, seed, frames, steps, cfg, width, height):
+    def generate(self, musicinfuser, prompt, audio, seed, frames, steps, cfg, width, height, music_analysis=None):
         loaded = musicinfuser["loaded"]
-        place = None
-        if comfy_bridge.is_managed(loaded):
-            networks = loaded.networks()
-
-            def place(names):
-                return comfy_bridge.load_models(loaded, [networks[name] for name in names])
-
         video = generate_music_video(loaded, audio_from_comfy(audio), prompt, seed=seed, num_frames=frames,
                                      num_inference_steps=steps, guidance_scale=cfg, width=width, height=height,
-                                     vae_tiling=musicinfuser["vae_tiling"], place=place,
+                                     analysis=music_analysis, vae_tiling=musicinfuser["vae_tiling"],
+                                     place=_comfy_placer(loaded),
                                      progress=comfy_bridge.progress_reporter(steps))
         return (video.frames, audio_to_comfy(video.audio))

@@ -21,6 +21,7 @@ from safetensors.torch import save_file  # noqa: E402
 
 from choreo.checkpoints import CheckpointError  # noqa: E402
 from choreo.generators.musicinfuser import (FPS, MusicInfuserError, MusicInfuserFiles, adapter_state,  # noqa: E402
+                                            beat_channels,
                                             check_files, choreo_to_official, config_from_file, frames_for_audio,
                                             generate_music_video, load_musicinfuser, official_to_choreo,
                                             read_musicinfuser_file, save_musicinfuser_file, sigma_schedule)
@@ -324,3 +325,37 @@ def test_zero_zica_and_lora_sample_plain_mochi(files, loaded):
         video = vae.decode(latents * std / vae.config.scaling_factor + mean).sample
     theirs = (video[0] / 2 + 0.5).clamp(0, 1).permute(1, 2, 3, 0)
     torch.testing.assert_close(ours.frames, theirs, atol=2e-4, rtol=0)
+
+
+def test_beat_channels_pulse_on_the_wav2vec2_token_clock():
+    from types import SimpleNamespace
+
+    channels = beat_channels(SimpleNamespace(beat_times_s=np.array([0.5, 1.0]), downbeat_times_s=np.array([0.5])),
+                             num_tokens=60)
+    assert channels.shape == (60, 2) and channels.dtype == np.float32
+    peak = int(np.argmax(channels[:, 1]))
+    assert peak == 24  # token 24 is centred at 12.5 ms + 24 x 20 ms = 492.5 ms
+    assert channels[49, 0] > 0.9 and channels[49, 1] < 1e-6  # the beat at 1 s, not a downbeat
+    assert channels[37, 0] < 1e-3  # between beats: silence
+
+
+def test_beats_condition_only_a_beat_model_and_zero_beat_weights_change_nothing(loaded):
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    analysis = SimpleNamespace(beat_times_s=np.arange(0.0, 1.0, 0.25), downbeat_times_s=np.array([0.0]))
+    with pytest.raises(MusicInfuserError, match="no beat/downbeat channels"):
+        generate_music_video(loaded, song(1.0), "x", seed=0, num_frames=7, width=16, height=16, analysis=analysis)
+    beat_loaded = copy.copy(loaded)
+    beat_loaded.model = copy.deepcopy(loaded.model)
+    beat_loaded.model.config = replace(loaded.model.config, beat_channels=2)
+    beat_loaded.model.beat_projection = torch.nn.Linear(2, WIDTH)
+    torch.nn.init.zeros_(beat_loaded.model.beat_projection.weight)
+    torch.nn.init.zeros_(beat_loaded.model.beat_projection.bias)
+    kwargs = dict(seed=3, num_frames=7, num_inference_steps=2, width=16, height=16)
+    official = generate_music_video(loaded, song(1.0), "a dancer", **kwargs)
+    zero = generate_music_video(beat_loaded, song(1.0), "a dancer", analysis=analysis, **kwargs)
+    assert torch.equal(zero.frames, official.frames)  # a zero beat projection: the official model exactly
+    torch.nn.init.normal_(beat_loaded.model.beat_projection.weight, std=2.0)
+    steered = generate_music_video(beat_loaded, song(1.0), "a dancer", analysis=analysis, **kwargs)
+    assert not torch.equal(steered.frames, official.frames)

@@ -116,3 +116,18 @@ def test_a_run_stopped_midway_resumes_to_the_same_weights(mochi_and_clips, monke
 def test_missing_data_says_to_encode_first(tmp_path):
     with pytest.raises(ChoreoError, match="run the 'encode' command first"):
         trainer.load_clips(tmp_path)
+
+
+def test_beat_channels_train_from_zero_when_clips_carry_beats(mochi_and_clips, tmp_path):
+    root = mochi_and_clips
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for path in sorted((root / "clips").glob("*.safetensors")):
+        clip = load_file(str(path))
+        beats = torch.zeros(10, 2)
+        beats[::4, 0] = 1.0
+        save_file({**clip, "beats": beats}, str(clips / path.name))
+    result = train(options(root, "beats", data=str(clips), steps=5, beat_channels=2))
+    stored = load_file(str(result))
+    assert stored["beat_projection.weight"].shape == (16, 2)
+    assert torch.count_nonzero(stored["beat_projection.weight"]) > 0  # learned, from its zero start

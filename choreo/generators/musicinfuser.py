@@ -384,6 +384,27 @@ def music_clip_16k(audio, num_frames: int):
     return clip
 
 
+BEAT_PULSE_S = 0.05  # half-width of a beat's pulse on the token clock (a Wav2Vec2 token spans 20 ms)
+TOKEN_HOP_S = 320 / 16000  # Wav2Vec2's stride: 320 samples at 16 kHz = 20 ms per token
+TOKEN_CENTRE_S = 200 / 16000  # first token's receptive field (400 samples) is centred at 12.5 ms
+
+
+def beat_channels(analysis, num_tokens: int):
+    """(num_tokens, 2) float32 pulses on Wav2Vec2's token clock: channel 0 beats, channel 1 downbeats.
+
+    analysis : ``choreo.music.analysis.MusicAnalysis`` of the same audio, starting with the first frame.
+    Each beat adds exp(-(dt / 50 ms)^2) at the tokens around it, so a beat lights up ~5 tokens (100 ms).
+    """
+    import numpy as np
+
+    times_s = TOKEN_CENTRE_S + TOKEN_HOP_S * np.arange(num_tokens)  # s = s + s/token * tokens
+    channels = np.zeros((num_tokens, 2), np.float32)
+    for channel, events_s in enumerate((analysis.beat_times_s, analysis.downbeat_times_s)):
+        for event_s in np.asarray(events_s, np.float64):
+            channels[:, channel] += np.exp(-((times_s - event_s) / BEAT_PULSE_S) ** 2)
+    return np.minimum(channels, 1.0)
+
+
 def sigma_schedule(num_steps: int) -> list[float]:
     """Mochi's noise levels from 1 to 0: linear to 0.025 over the first half, then quadratic (num_steps + 1)."""
     from diffusers.pipelines.mochi.pipeline_mochi import linear_quadratic_schedule
@@ -421,14 +442,15 @@ def _default_placer(loaded: LoadedMusicInfuser, device, offload: str) -> Callabl
 def generate_music_video(loaded: LoadedMusicInfuser, audio, prompt: str, *, seed: int,
                          num_frames: int = DEFAULT_FRAMES, num_inference_steps: int = DEFAULT_STEPS,
                          guidance_scale: float = DEFAULT_GUIDANCE, width: int = DEFAULT_WIDTH,
-                         height: int = DEFAULT_HEIGHT, negative_prompt: str = "", beats=None,
+                         height: int = DEFAULT_HEIGHT, negative_prompt: str = "", analysis=None,
                          offload: str = "none", vae_tiling: bool = False,
                          place: Callable[[tuple[str, ...]], object] | None = None,
                          progress: Callable[[float], None] | None = None) -> MusicVideo:
     """A dance video to ``audio`` (``choreo.music.audio.Audio``), the MusicInfuser way.
 
     num_frames : video frames at 30 fps, 6k + 1; 0 = the longest that the music covers.
-    beats      : optional (T_a, beat_channels) rhythm channels on Wav2Vec2's clock (models with beat_channels).
+    analysis   : optional ``MusicAnalysis`` of ``audio``: its beats and downbeats condition a model trained with
+                 ``beat_channels = 2`` (ours, beyond the paper); the official weights have no beat channel.
     place      : callback (stage's network names) -> device; default moves them per ``offload``.
     progress   : called with the fraction done after every denoising step (ComfyUI's raises on Cancel).
     Same seed, same inputs -> same video (on the same device and dtype).
@@ -443,6 +465,10 @@ def generate_music_video(loaded: LoadedMusicInfuser, audio, prompt: str, *, seed
     check_request(num_frames, width, height, audio.duration_s)
     if num_inference_steps < 1:
         raise MusicInfuserError(f"num_inference_steps must be at least 1, got {num_inference_steps}.")
+    if analysis is not None and loaded.model.config.beat_channels != 2:
+        raise MusicInfuserError("a music analysis was given but this MusicInfuser has no beat/downbeat channels "
+                                "(the official weights have none); leave it unconnected, or fine-tune with "
+                                "train_musicinfuser --beat-channels 2.")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     place = place or _default_placer(loaded, device, offload)
     pipe, model, dtype = loaded.pipe, loaded.model, loaded.dtype
@@ -459,7 +485,9 @@ def generate_music_video(loaded: LoadedMusicInfuser, audio, prompt: str, *, seed
     clip = torch.from_numpy(music_clip_16k(audio, num_frames))[None].to(device)
     with torch.no_grad():
         music = loaded.music_encoder(clip).to(dtype)
-    beat_tokens = None if beats is None else torch.as_tensor(np.asarray(beats), dtype=dtype, device=device)[None]
+    beat_tokens = None
+    if analysis is not None:
+        beat_tokens = torch.from_numpy(beat_channels(analysis, music.shape[1]))[None].to(device, dtype)
     # 3. denoise from seeded noise with Euler steps on the flow
     device = place(("model",))
     config = model.transformer.config

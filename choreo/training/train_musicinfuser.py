@@ -82,16 +82,17 @@ def load_encoders(mochi: str | Path, wav2vec2: str | Path, dtype="bf16") -> Enco
     return Encoders(pipe, network_module("musicinfuser").MusicEncoder(wav2vec2), torch_dtype)
 
 
-def encode_clip(encoders: Encoders, frames, audio, prompt: str) -> dict:
+def encode_clip(encoders: Encoders, frames, audio, prompt: str, analysis=None) -> dict:
     """Training tensors of one clip.
 
-    frames : (F, H, W, 3) uint8 RGB at 30 fps, F = 6k + 1, H and W multiples of 16.
-    audio  : ``choreo.music.audio.Audio`` starting with the first frame.
+    frames   : (F, H, W, 3) uint8 RGB at 30 fps, F = 6k + 1, H and W multiples of 16.
+    audio    : ``choreo.music.audio.Audio`` starting with the first frame.
+    analysis : optional ``MusicAnalysis`` of ``audio``; adds ``beats`` (T_a, 2) for ``--beat-channels 2``.
     """
     import numpy as np
     import torch
 
-    from ..generators.musicinfuser import check_request, music_clip_16k
+    from ..generators.musicinfuser import beat_channels, check_request, music_clip_16k
 
     num_frames = len(frames)
     check_request(num_frames, frames.shape[2], frames.shape[1], audio.duration_s)
@@ -107,8 +108,11 @@ def encode_clip(encoders: Encoders, frames, audio, prompt: str) -> dict:
         text, mask, _, _ = pipe.encode_prompt(prompt=prompt, do_classifier_free_guidance=False,
                                               max_sequence_length=encoders.max_sequence_length,
                                               device=torch.device("cpu"), dtype=dtype)
-    return {"latents": latents[0], "music": music[0].float(), "prompt_embeds": text[0].float(),
-            "prompt_mask": mask[0].to(torch.uint8)}
+    tensors = {"latents": latents[0], "music": music[0].float(), "prompt_embeds": text[0].float(),
+               "prompt_mask": mask[0].to(torch.uint8)}
+    if analysis is not None:
+        tensors["beats"] = torch.from_numpy(beat_channels(analysis, music.shape[1]))
+    return tensors
 
 
 def read_video_frames(path: Path, num_frames: int, width: int, height: int):
@@ -131,9 +135,14 @@ def read_video_frames(path: Path, num_frames: int, width: int, height: int):
     return np.stack(frames)
 
 
-def encode_videos(encoders: Encoders, videos: Path, out: Path, num_frames: int, width: int, height: int, prompt: str) -> int:
-    """Encode every video under ``videos`` into ``out/<stem>.safetensors``; returns how many were written."""
+def encode_videos(encoders: Encoders, videos: Path, out: Path, num_frames: int, width: int, height: int, prompt: str,
+                  with_beats: bool = False) -> int:
+    """Encode every video under ``videos`` into ``out/<stem>.safetensors``; returns how many were written.
+
+    with_beats : also store our beat analysis's beat/downbeat channels (for ``--beat-channels 2``).
+    """
     from ..datasets.pose_dataset import extract_audio
+    from ..music.analyze import analyze_music
 
     files = sorted(p for p in Path(videos).rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES)
     if not files:
@@ -142,7 +151,9 @@ def encode_videos(encoders: Encoders, videos: Path, out: Path, num_frames: int, 
     for path in files:
         caption = path.with_suffix(".txt")
         text = caption.read_text().strip() if caption.is_file() else prompt
-        tensors = encode_clip(encoders, read_video_frames(path, num_frames, width, height), extract_audio(path), text)
+        audio = extract_audio(path)
+        analysis = analyze_music(audio) if with_beats else None
+        tensors = encode_clip(encoders, read_video_frames(path, num_frames, width, height), audio, text, analysis)
         save_tensors(tensors, out / f"{path.stem}.safetensors", metadata={"prompt": text, "source": path.name})
         LOG.info("encoded %s", path.name)
     return len(files)
@@ -329,6 +340,7 @@ def parse_args(argv: list[str] | None = None):
     encode.add_argument("--height", type=int, default=480)
     encode.add_argument("--prompt", default="a person dancing")
     encode.add_argument("--dtype", default="bf16")
+    encode.add_argument("--beats", action="store_true", help="store beat/downbeat channels (--beat-channels 2)")
     fit = commands.add_parser("train", help="train the adapter on encoded clips")
     fit.add_argument("--resume", action="store_true", help="continue OUT/training_state (required if it exists)")
     defaults = TrainOptions(mochi="", data="", out="")
@@ -353,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     encoders = load_encoders(options.mochi, options.wav2vec2, options.dtype)
     count = encode_videos(encoders, Path(options.videos), Path(options.out), options.frames, options.width,
-                          options.height, options.prompt)
+                          options.height, options.prompt, options.beats)
     LOG.info("encoded %d videos into %s", count, options.out)
     return 0
 
