@@ -13,12 +13,16 @@ then give all three mesh passes at once:
 
 * depth    : camera depth (metres along the view) mapped linearly from ``near_value`` (near end of the
              dance's depth range) to ``far_value`` (far end); background 0. The range is fixed for the
-             whole sequence (from its joints, plus a margin), so brightness does not flicker.
+             whole sequence (from its joints, plus a margin), so brightness does not flicker (CHAMP's
+             compositor normalises each frame on its own instead).
 * normal   : the interpolated vertex normal in camera axes (x right, y up, z towards the camera) as
-             RGB = (n + 1) / 2, the OpenGL / Blender convention of CHAMP's normal maps; background 0.
+             RGB = (n + 1) / 2; background 0. CHAMP's Blender material also turns the normal into camera
+             space (a World -> Camera Vector Transform) before its math nodes; their exact signs and
+             scales were not decoded, so this is Blender's camera convention, unverified beyond that.
 * semantic : CHAMP's colours: SMPL-24 part ``j`` (the joint whose bone moves the vertex most) drawn
-             as ``cv2.COLORMAP_VIRIDIS`` at ``10 j`` (CHAMP's ``smpl_mesh_info.npy`` vertex colours),
-             each pixel taking the part of its nearest triangle corner; background black.
+             as ``cv2.COLORMAP_VIRIDIS`` at ``10 j``, each pixel taking the part of its nearest triangle
+             corner; background black. Checked against CHAMP's ``smpl_mesh_info.npy``: its 6890 vertex
+             colours are exactly these 24, stored BGR and reversed to RGB by its Blender script.
 * skeleton : the DWPose drawing of ``project_motion``'s 136 keypoints (``render.pose_video``).
 
 Perspective views interpolate depth perspective-correctly (1 / depth is affine on screen).
