@@ -99,6 +99,20 @@ def test_the_nearer_of_two_overlapping_squares_wins_whatever_the_face_order(near
     assert np.all(depth[32, 32] == depth[32, 32, 0])  # grey
 
 
+def test_rasterising_in_small_batches_gives_the_same_image(monkeypatch):
+    from choreo.render import body_passes
+
+    body = _joint_blobs(_dance(num_frames=1))
+    view = body_view(body, 160, 160, Camera())
+    vertices = body.pose_frames(0, 1)[0]
+    whole = rasterize(vertices, body.faces, view)
+    monkeypatch.setattr(body_passes, "_MAX_CANDIDATES", 50)
+    batched = rasterize(vertices, body.faces, view)
+    assert (whole.triangle >= 0).sum() > 100
+    np.testing.assert_array_equal(batched.triangle, whole.triangle)
+    np.testing.assert_array_equal(batched.depth_m, whole.depth_m)
+
+
 def _dance(num_frames: int = 3, seed: int = 0) -> Motion3D:
     rng = np.random.default_rng(seed)
     axis_angle = rng.normal(0.0, 0.35, (num_frames, NUM_JOINTS, 3))
