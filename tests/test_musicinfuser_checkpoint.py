@@ -20,11 +20,12 @@ pytest.importorskip("transformers")
 from safetensors.torch import save_file  # noqa: E402
 
 from choreo.checkpoints import CheckpointError  # noqa: E402
-from choreo.generators.musicinfuser import (FPS, MusicInfuserError, MusicInfuserFiles, adapter_state,  # noqa: E402
-                                            beat_channels,
-                                            check_files, choreo_to_official, config_from_file, frames_for_audio,
-                                            generate_music_video, load_musicinfuser, official_to_choreo,
-                                            read_musicinfuser_file, save_musicinfuser_file, sigma_schedule)
+from choreo.generators.musicinfuser import (FPS, MusicInfuserError, MusicInfuserFiles, beat_channels,  # noqa: E402
+                                            check_files, frames_for_audio, generate_music_video, load_musicinfuser,
+                                            sigma_schedule)
+from choreo.generators.musicinfuser_checkpoint import (adapter_state, choreo_to_official,  # noqa: E402
+                                                       config_from_file, official_to_choreo, read_musicinfuser_file,
+                                                       save_musicinfuser_file)
 from choreo.music.audio import Audio  # noqa: E402
 from models.musicinfuser import ZICA_BLOCKS, MusicInfuser, MusicInfuserConfig  # noqa: E402
 

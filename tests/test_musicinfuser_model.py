@@ -86,6 +86,9 @@ def test_forward_backward_trains_only_lora_zica_and_projector():
     attention = model.transformer.transformer_blocks[1].attn1
     assert attention.to_k.lora_A["default"].weight is attention.to_q.lora_A["default"].weight  # fused QKV: one A
     assert attention.add_v_proj.lora_A["default"].weight is attention.add_q_proj.lora_A["default"].weight
+    model.to(torch.float64)
+    assert attention.to_v.lora_A["default"].weight is attention.to_q.lora_A["default"].weight  # ties survive casts
+    model.to(torch.float32)
     model.gradient_checkpointing = True
     loss = model(*inputs()).square().mean()
     loss.backward()

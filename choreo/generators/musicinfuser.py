@@ -7,16 +7,9 @@ Files (what a user downloads):
   Genmo's native key names (``dit.safetensors``, or ComfyUI's repackaged file with ``model.diffusion_model.``
   prefixes), converted by diffusers' ``convert_mochi_transformer_checkpoint_to_diffusers``; the folder then
   only needs its non-transformer parts;
-* ``musicinfuser.safetensors`` (``susunghong/MusicInfuser``, ~1.44 GB bf16), in the official layout: Genmo's
-  native names for the LoRA on fused projections (``blocks.{i}.attn.{qkv_x,qkv_y,proj_x,proj_y}.lora_{A,B}``)
-  plus ``audio_projection.projection.{0,2}.*`` and ``audio_cross_attn_blocks.{j}.to_{q,k,v,out}.*``; its
-  metadata ``kwargs`` holds the LoRA ranks and alphas;
+* ``musicinfuser.safetensors`` (``susunghong/MusicInfuser``, ~1.44 GB bf16) in the official layout, mapped by
+  ``musicinfuser_checkpoint``;
 * a ``facebook/wav2vec2-base-960h`` folder (``config.json`` + ``model.safetensors``).
-
-The official layout was read from the public MusicInfuser code (``SusungHong/MusicInfuser``: ``lora.py``'s
-``LoraLinear`` on ``qkv_x``/``qkv_y``/``proj_x``/``proj_y``, ``audio_adapter.py``, ``train.py``'s save).
-A fused-QKV LoRA delta ``B @ A`` with ``B`` of (3D, r) is three LoRAs sharing ``A``: q, k and v take the
-row blocks of ``B`` in that order (Genmo's ``qkv.view(3, heads, head_dim)``), an exact split.
 
 Sampling follows the official ``sample_model``: Euler steps on Mochi's flow over
 ``linear_quadratic_schedule(steps, 0.025)`` (sigma 1 -> 0), text classifier-free guidance with the music
@@ -27,8 +20,6 @@ the official inference; the returned audio is cut to ``frames / 30`` s so music 
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -37,6 +28,7 @@ from ..checkpoints import CheckpointError
 from ..errors import ChoreoError
 from ..model_cache import MODEL_CACHE, cache_key
 from ..networks import network_module
+from .musicinfuser_checkpoint import config_from_file, official_to_choreo, read_musicinfuser_file
 
 FPS = 30.0  # Mochi's frame clock
 TEMPORAL_COMPRESSION = 6  # video frames per latent frame (after the first)
@@ -48,164 +40,10 @@ DEFAULT_GUIDANCE = 6.0
 DEFAULT_WIDTH, DEFAULT_HEIGHT = 848, 480
 THRESHOLD_NOISE = 0.025  # linear_quadratic_schedule's linear part ends at this noise level
 OFFLOAD_MODES = ("none", "model")
-# Genmo's fused projection -> the diffusers layers it becomes (fused ones split in this row order).
-FUSED_LORA = {"qkv_x": ("to_q", "to_k", "to_v"), "qkv_y": ("add_q_proj", "add_k_proj", "add_v_proj"),
-              "proj_x": ("to_out.0",), "proj_y": ("to_add_out",)}
-OFFICIAL_LORA_KEY = re.compile(r"^blocks\.(\d+)\.attn\.(qkv_x|qkv_y|proj_x|proj_y)\.lora_(A|B)$")
-OFFICIAL_AUDIO_KEY = re.compile(r"^(audio_projection\.projection\.[02]|audio_cross_attn_blocks\.\d+\.to_(q|k|v|out)"
-                                r"|beat_projection)\.(weight|bias)$")
-OURS_LORA_KEY = re.compile(r"^transformer\.transformer_blocks\.(\d+)\.attn1\.(\w+(?:\.0)?)\.lora_(A|B)\.default\.weight$")
 
 
 class MusicInfuserError(ChoreoError):
     """A MusicInfuser input (frames, size, audio length) cannot be used as given."""
-
-
-# --- the official checkpoint <-> our modules -------------------------------------------------------------------
-
-def adapter_state(model) -> dict:
-    """The weights MusicInfuser adds to Mochi, under our module names (LoRA, projector, ZICA, beats)."""
-    return {name: value for name, value in model.state_dict().items()
-            if ".lora_" in name or not name.startswith("transformer.")}
-
-
-def official_to_choreo(official: dict, model) -> dict:
-    """Map an official-layout ``musicinfuser.safetensors`` state onto ``adapter_state(model)``'s names.
-
-    Every key is mapped and every shape checked; keys the model has no place for, keys the model needs but the
-    file lacks, and shape mismatches raise a ``CheckpointError`` naming them. Only the beat projection (ours)
-    may be absent: it then stays zero and the model behaves as the official one.
-    """
-    expected = adapter_state(model)
-    out, unknown = {}, []
-    for key, value in official.items():
-        lora = OFFICIAL_LORA_KEY.match(key)
-        if lora:
-            block, fused, half = lora.groups()
-            targets = FUSED_LORA[fused]
-            pieces = [value] * len(targets) if half == "A" else value.chunk(len(targets), dim=0)
-            for target, piece in zip(targets, pieces):
-                name = f"transformer.transformer_blocks.{block}.attn1.{target}.lora_{half}.default.weight"
-                if name not in expected:
-                    unknown.append(key)
-                    break
-                out[name] = piece.clone()
-        elif OFFICIAL_AUDIO_KEY.match(key) and key in expected:
-            out[key] = value
-        else:
-            unknown.append(key)
-    if unknown:
-        raise CheckpointError(f"MusicInfuser file has {len(unknown)} weights this model has no place for (e.g. "
-                              f"{sorted(unknown)[:4]}); it does not match this Mochi (blocks, ZICA count) or is not "
-                              "a MusicInfuser checkpoint.")
-    missing = sorted(key for key in set(expected) - set(out) if not key.startswith("beat_projection."))
-    if missing:
-        raise CheckpointError(f"MusicInfuser file lacks {len(missing)} weights (e.g. {missing[:4]}); it is "
-                              "incomplete or was trained with other LoRA targets or ZICA blocks.")
-    for key, value in out.items():
-        if tuple(value.shape) != tuple(expected[key].shape):
-            raise CheckpointError(f"MusicInfuser file: {key} has shape {tuple(value.shape)}, the model expects "
-                                  f"{tuple(expected[key].shape)}; LoRA rank or widths differ from the config.")
-    return out
-
-
-def choreo_to_official(state: dict) -> dict:
-    """``adapter_state`` names -> the official layout (q/k/v LoRA fused back; they must share A)."""
-    import torch
-
-    out, fused_parts = {}, {}
-    for key, value in state.items():
-        lora = OURS_LORA_KEY.match(key)
-        if lora is None:
-            out[key] = value
-            continue
-        block, target, half = lora.groups()
-        fused = next(name for name, targets in FUSED_LORA.items() if target in targets)
-        fused_parts.setdefault((block, fused, half), {})[target] = value
-    for (block, fused, half), parts in fused_parts.items():
-        ordered = [parts[target] for target in FUSED_LORA[fused]]
-        if half == "A":
-            if any(not _same(ordered[0], other) for other in ordered[1:]):
-                raise CheckpointError(f"block {block}: the {'/'.join(FUSED_LORA[fused])} LoRAs have different A "
-                                      "matrices, so they cannot be written as one fused-QKV LoRA.")
-            value = ordered[0]
-        else:
-            value = ordered[0] if len(ordered) == 1 else torch.cat(ordered, dim=0)
-        out[f"blocks.{block}.attn.{fused}.lora_{half}"] = value
-    return out
-
-
-def _same(a, b) -> bool:
-    import torch
-
-    return a.shape == b.shape and torch.equal(a, b)
-
-
-def read_musicinfuser_file(path: str | Path) -> tuple[dict, dict]:
-    """(tensors, metadata kwargs) of a ``musicinfuser.safetensors``; nothing is unpickled."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"MusicInfuser file {path} does not exist. Download musicinfuser.safetensors "
-                              "(susunghong/MusicInfuser) into ComfyUI/models/loras.")
-    with safe_open(str(path), framework="pt") as handle:
-        metadata = handle.metadata() or {}
-        tensors = {key: handle.get_tensor(key) for key in handle.keys()}
-    try:
-        kwargs = json.loads(metadata.get("kwargs", "{}"))
-        choreo = json.loads(metadata.get("choreo_config", "{}"))
-    except json.JSONDecodeError as error:
-        raise CheckpointError(f"MusicInfuser file {path.name} has unreadable metadata ({error}).") from None
-    return tensors, {"kwargs": kwargs, "choreo_config": choreo}
-
-
-def config_from_file(tensors: dict, metadata: dict, num_layers: int):
-    """The ``MusicInfuserConfig`` a file was trained with: shapes, LoRA alpha from the metadata, paper defaults."""
-    ZICA_BLOCKS = network_module("musicinfuser").ZICA_BLOCKS
-    MusicInfuserConfig = network_module("musicinfuser").MusicInfuserConfig
-
-    if metadata.get("choreo_config"):
-        fields = dict(metadata["choreo_config"])
-        fields["zica_blocks"] = tuple(fields.get("zica_blocks", ZICA_BLOCKS))
-        return MusicInfuserConfig(**fields)
-    first = tensors.get("audio_projection.projection.0.weight")
-    lora_a = tensors.get("blocks.0.attn.qkv_x.lora_A")
-    if first is None or lora_a is None:
-        raise CheckpointError("MusicInfuser file lacks audio_projection.projection.0.weight or "
-                              "blocks.0.attn.qkv_x.lora_A: it is not a MusicInfuser (LoRA + audio) checkpoint.")
-    kwargs = metadata.get("kwargs", {})
-    rank = int(lora_a.shape[0])
-    for part in ("qkv_proj", "out_proj"):
-        if kwargs.get(f"{part}_lora_rank", rank) != rank or kwargs.get(f"{part}_lora_alpha", rank) != kwargs.get(
-                "qkv_proj_lora_alpha", rank):
-            raise CheckpointError(f"MusicInfuser file metadata {kwargs} gives different ranks or alphas for the QKV "
-                                  "and output LoRAs; Choreo supports one rank and alpha for both.")
-    zica = sorted({int(key.split(".")[1]) for key in tensors if key.startswith("audio_cross_attn_blocks.")})
-    blocks = tuple(b for b in ZICA_BLOCKS if b < num_layers)
-    if len(zica) != len(blocks):
-        raise CheckpointError(f"MusicInfuser file has {len(zica)} ZICA blocks; the paper's layout for a "
-                              f"{num_layers}-block Mochi has {len(blocks)} ({blocks}).")
-    beats = tensors.get("beat_projection.weight")
-    return MusicInfuserConfig(audio_dim=int(first.shape[1]), projector_hidden_dim=int(first.shape[0]),
-                              zica_blocks=blocks, lora_rank=rank,
-                              lora_alpha=float(kwargs.get("qkv_proj_lora_alpha", rank)),
-                              beat_channels=0 if beats is None else int(beats.shape[1]))
-
-
-def save_musicinfuser_file(model, path: str | Path) -> Path:
-    """Write ``model``'s adapter in the official layout (loadable by the official code) plus our config."""
-    import dataclasses
-
-    from ..training.state_files import save_tensors
-
-    config = model.config
-    kwargs = {f"{part}_lora_{name}": value for part in ("qkv_proj", "out_proj")
-              for name, value in (("rank", config.lora_rank), ("alpha", config.lora_alpha), ("dropout", 0.0))}
-    fields = dataclasses.asdict(config)
-    save_tensors(choreo_to_official(adapter_state(model)), Path(path),
-                 metadata={"kwargs": json.dumps(kwargs), "choreo_config": json.dumps(fields)})
-    return Path(path)
 
 
 # --- loading ---------------------------------------------------------------------------------------------------
@@ -240,7 +78,7 @@ class LoadedMusicInfuser:
                 "vae": self.pipe.vae}
 
 
-def _torch_dtype(dtype):
+def resolve_dtype(dtype):
     import torch
 
     table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -333,7 +171,7 @@ def load_musicinfuser(files: MusicInfuserFiles, dtype="bf16") -> LoadedMusicInfu
     import torch
 
     check_files(files)
-    torch_dtype = _torch_dtype(dtype)
+    torch_dtype = resolve_dtype(dtype)
     key = cache_key(files.musicinfuser, torch_dtype, "cpu", variant=(str(files.mochi_folder), str(files.wav2vec2),
                                                                       str(files.transformer)))
 

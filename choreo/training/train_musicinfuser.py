@@ -72,10 +72,10 @@ def load_encoders(mochi: str | Path, wav2vec2: str | Path, dtype="bf16") -> Enco
     from diffusers import MochiPipeline
     from transformers import Wav2Vec2Model
 
-    from ..generators.musicinfuser import _torch_dtype
+    from ..generators.musicinfuser import resolve_dtype
     from ..networks import network_module
 
-    torch_dtype = _torch_dtype(dtype)
+    torch_dtype = resolve_dtype(dtype)
     pipe = MochiPipeline.from_pretrained(str(mochi), transformer=None, dtype=torch_dtype)
     pipe.vae.to(torch.float32)
     wav2vec2 = Wav2Vec2Model.from_pretrained(str(wav2vec2), dtype=torch.float32).eval()
@@ -206,11 +206,12 @@ def build_model(options: TrainOptions):
     """Mochi's transformer from ``options.mochi`` with a fresh or ``options.init`` MusicInfuser adapter."""
     from diffusers import MochiTransformer3DModel
 
-    from ..generators.musicinfuser import _torch_dtype, config_from_file, official_to_choreo, read_musicinfuser_file
+    from ..generators.musicinfuser import resolve_dtype
+    from ..generators.musicinfuser_checkpoint import config_from_file, official_to_choreo, read_musicinfuser_file
     from ..networks import network_module
 
     networks = network_module("musicinfuser")
-    dtype = _torch_dtype(options.dtype)
+    dtype = resolve_dtype(options.dtype)
     transformer = MochiTransformer3DModel.from_pretrained(str(Path(options.mochi) / "transformer"), dtype=dtype)
     if options.init:
         tensors, metadata = read_musicinfuser_file(options.init)
@@ -255,7 +256,7 @@ def training_loss(model, clip: dict, step: int, options: TrainOptions, generator
 
 
 def _save_state(directory: Path, step: int, model, optimizer, generator, options: TrainOptions) -> None:
-    from ..generators.musicinfuser import adapter_state, choreo_to_official
+    from ..generators.musicinfuser_checkpoint import adapter_state, choreo_to_official
 
     directory.mkdir(parents=True, exist_ok=True)
     save_tensors(choreo_to_official(adapter_state(model)), directory / "adapter.safetensors")  # one A per fused QKV
@@ -267,7 +268,7 @@ def _save_state(directory: Path, step: int, model, optimizer, generator, options
 def _load_state(directory: Path, model, optimizer, generator) -> int:
     from safetensors.torch import load_file
 
-    from ..generators.musicinfuser import official_to_choreo
+    from ..generators.musicinfuser_checkpoint import official_to_choreo
 
     model.load_state_dict(official_to_choreo(load_file(str(directory / "adapter.safetensors")), model), strict=False)
     load_optimizer(optimizer, directory / "optimizer.safetensors")
@@ -280,7 +281,7 @@ def train(options: TrainOptions) -> Path:
     import torch
     from accelerate import Accelerator
 
-    from ..generators.musicinfuser import save_musicinfuser_file
+    from ..generators.musicinfuser_checkpoint import save_musicinfuser_file
 
     run = Path(options.out)
     clips = load_clips(options.data)
