@@ -36,10 +36,9 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import numpy as np
-import torch
 
 from ..errors import ChoreoError, MotionInputError
 from .motion3d import Motion3D
@@ -47,6 +46,9 @@ from .skeleton import JOINT, JOINT_NAMES, NUM_JOINTS, PARENTS, SMPL_REST_OFFSETS
 from ..pose.projection import world_rotations
 from ..pose.retarget import skeleton_from_reference
 from ..pose.sequence import PoseSequence2D
+
+if TYPE_CHECKING:  # torch is imported where anny runs, so the rasteriser's users need neither
+    import torch
 
 PHENOTYPES = ("gender", "age", "muscle", "weight", "height", "proportions")
 FITTED_PHENOTYPES = ("gender", "height", "proportions")  # the ones that change bone lengths most
@@ -154,6 +156,8 @@ class AnnyModel:
 
         anny 0.6 has no public call for this step of its forward pass; ``Anny.forward`` runs the same two.
         """
+        import torch
+
         values = shape if isinstance(shape, dict) else {name: getattr(shape, name) for name in PHENOTYPES}
         tensors = {name: torch.as_tensor(value, dtype=self.dtype).reshape(1) for name, value in values.items()}
         phenotypes = self.module.get_tensor_inputs(None, tensors, None, None)[1:]
@@ -165,6 +169,8 @@ class AnnyModel:
 
     def rest(self, shape: AnnyShape) -> tuple[np.ndarray, np.ndarray]:
         """Rest bone poses (104, 4, 4) and rest bone heads (104, 3) float64, metres, world frame."""
+        import torch
+
         with torch.no_grad():
             out = self.module.get_rest_model(self.blendshape_coeffs(shape))
         return out["rest_bone_poses"][0].double().numpy(), out["rest_bone_heads"][0].double().numpy()
@@ -177,6 +183,8 @@ def load_anny_model() -> AnnyModel:
     ``~/.cache/anny``); later calls take about half a second.
     """
     anny = import_anny()
+    import torch
+
     module = anny.Anny(pose_parameterization="world-orient").to(dtype=torch.float32).eval()
     return AnnyModel(module)
 
@@ -223,6 +231,8 @@ def fit_shape(model: AnnyModel, target: Skeleton, start: AnnyShape = AnnyShape()
     start  : phenotypes kept as given, and the starting point of the fitted ones.
     fitted : phenotype names to adjust (each kept inside 0..1 by a sigmoid).
     """
+    import torch
+
     unknown = set(fitted) - set(PHENOTYPES)
     if unknown:
         raise MotionInputError(f"cannot fit unknown anny phenotypes {sorted(unknown)}; choose from {PHENOTYPES}.")
@@ -330,6 +340,8 @@ class AnnyRig:
     def posed_mesh(self, motion: Motion3D, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Vertices (N, V, 3) and SMPL joints (N, 24, 3), float32, metres, z up, of frames start..stop of a
         retargeted motion; the joints are the heads of ``BONE_AT_JOINT``'s bones."""
+        import torch
+
         phenotypes = {name: torch.tensor([getattr(self.shape, name)], dtype=self.model.dtype) for name in PHENOTYPES}
         with torch.no_grad():
             poses = torch.as_tensor(self.bone_poses(motion, start, stop), dtype=self.model.dtype)
