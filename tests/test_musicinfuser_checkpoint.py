@@ -360,3 +360,31 @@ def test_beats_condition_only_a_beat_model_and_zero_beat_weights_change_nothing(
     torch.nn.init.normal_(beat_loaded.model.beat_projection.weight, std=2.0)
     steered = generate_music_video(beat_loaded, song(1.0), "a dancer", analysis=analysis, **kwargs)
     assert not torch.equal(steered.frames, official.frames)
+
+
+def test_real_size_official_layout_maps_onto_real_size_mochi_on_the_meta_device():
+    """The released file's keys and shapes (rank 64, widths 3072/1536, 48 blocks) fit the real model exactly."""
+    from diffusers import MochiTransformer3DModel
+
+    with torch.device("meta"):
+        model = MusicInfuser(MochiTransformer3DModel(), MusicInfuserConfig())
+        official = {}
+        for block in range(48):
+            for fused, rows, columns in (("qkv_x", 9216, 3072), ("qkv_y", 9216, 1536), ("proj_x", 3072, 3072),
+                                         ("proj_y", 1536, 3072)):
+                if fused == "proj_y" and block == 47:
+                    continue
+                official[f"blocks.{block}.attn.{fused}.lora_A"] = torch.empty(64, columns, dtype=torch.bfloat16)
+                official[f"blocks.{block}.attn.{fused}.lora_B"] = torch.empty(rows, 64, dtype=torch.bfloat16)
+        for name, rows, columns in (("0", 3072, 768), ("2", 3072, 3072)):
+            official[f"audio_projection.projection.{name}.weight"] = torch.empty(rows, columns, dtype=torch.bfloat16)
+            official[f"audio_projection.projection.{name}.bias"] = torch.empty(rows, dtype=torch.bfloat16)
+        for index in range(16):
+            for name in ("to_q", "to_k", "to_v", "to_out"):
+                official[f"audio_cross_attn_blocks.{index}.{name}.weight"] = torch.empty(3072, 3072,
+                                                                                         dtype=torch.bfloat16)
+                official[f"audio_cross_attn_blocks.{index}.{name}.bias"] = torch.empty(3072, dtype=torch.bfloat16)
+    ours = official_to_choreo(official, model)
+    assert len(ours) == len(adapter_state(model))
+    stored_bytes = sum(value.numel() * 2 for value in official.values())
+    assert stored_bytes == pytest.approx(1.439e9, rel=1e-3)  # the released musicinfuser.safetensors is ~1.44 GB
