@@ -13,7 +13,7 @@ Files (what a user downloads):
 
 Sampling follows the official ``sample_model``: Euler steps on Mochi's flow over
 ``linear_quadratic_schedule(steps, 0.025)`` (sigma 1 -> 0), text classifier-free guidance with the music
-given to both branches (the music is never dropped), 64 steps, CFG 6, 480x848, 145 frames at 30 fps
+given to both branches (the music is never dropped; an empty negative prompt is all padding, masked out), 64 steps, CFG 6, 480x848, 145 frames at 30 fps
 (trained on 73; longer videos extrapolate). The music clip fed to Wav2Vec2 is ``frames / 30 + 0.09`` s as in
 the official inference; the returned audio is cut to ``frames / 30`` s so music and picture end together.
 """
@@ -153,6 +153,7 @@ def _load(files: MusicInfuserFiles, dtype) -> LoadedMusicInfuser:
         transformer = MochiTransformer3DModel.from_pretrained(str(folder / "transformer"), dtype=dtype,
                                                               variant=variant)
     pipe = MochiPipeline.from_pretrained(str(folder), transformer=transformer, dtype=dtype, variant=variant)
+    pipe.register_to_config(force_zeros_for_empty_prompt=True)  # an empty negative prompt is zeroed, as officially
     tensors, metadata = read_musicinfuser_file(files.musicinfuser)
     config = config_from_file(tensors, metadata, transformer.config.num_layers)
     model = networks.MusicInfuser(transformer, config)
