@@ -18,6 +18,7 @@ from .motion_expert_nodes import Choreo3DInpaint, ChoreoExportMotion, ChoreoGene
 from .smpl_nodes import ChoreoLoadSMPLBody, ChoreoSMPLMesh
 from .dance_frames_nodes import ChoreoRenderDanceFrames
 from .wan_dancer_nodes import ChoreoWanDancerKeyframes
+from .body_nodes import ChoreoBodyFromDance, ChoreoRenderBodyPasses
 
 NODE_CLASS_MAPPINGS = {
     "ChoreoAnalyzeMusic": ChoreoAnalyzeMusic,
@@ -51,6 +52,8 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoSMPLMesh": ChoreoSMPLMesh,
     "ChoreoRenderDanceFrames": ChoreoRenderDanceFrames,
     "ChoreoWanDancerKeyframes": ChoreoWanDancerKeyframes,
+    "ChoreoBodyFromDance": ChoreoBodyFromDance,
+    "ChoreoRenderBodyPasses": ChoreoRenderBodyPasses,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -85,4 +88,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoSMPLMesh": "SMPL Mesh from 3D Dance (Choreo)",
     "ChoreoRenderDanceFrames": "Render Dance Frames (Choreo)",
     "ChoreoWanDancerKeyframes": "Wan-Dancer Keyframes (Choreo)",
+    "ChoreoBodyFromDance": "Body from 3D Dance (Choreo)",
+    "ChoreoRenderBodyPasses": "Render Body Passes (Choreo)",
 }
