@@ -17,6 +17,7 @@ from ..choreo.generators.musicinfuser import (DEFAULT_FRAMES, DEFAULT_GUIDANCE, 
                                               load_musicinfuser)
 from . import comfy_bridge
 from .convert import audio_from_comfy, audio_to_comfy
+from .music_nodes import wav2vec2_models
 from .socket_types import CATEGORY, MUSIC
 
 MUSICINFUSER = "CHOREO_MUSICINFUSER"  # choreo.generators.musicinfuser.LoadedMusicInfuser (+ its VAE tiling choice)
@@ -72,11 +73,23 @@ def _resolve_file(key: str, name: str, what: str) -> Path:
     return Path(path)
 
 
+def _resolve_wav2vec2(name: str) -> Path:
+    """The pack's Wav2Vec2 folders (ComfyUI/models/choreo/wav2vec2/<name>, shared with Music Features)."""
+    folders = wav2vec2_models()
+    if name in folders:
+        return folders[name]
+    if Path(name).is_dir():
+        return Path(name)
+    raise CheckpointError(f"Wav2Vec2 folder {name!r} was not found in "
+                          f"{comfy_bridge.choreo_models_directory('wav2vec2')}; download facebook/wav2vec2-base-960h "
+                          "(config.json + model.safetensors) there as wav2vec2-base-960h/ and press R to refresh.")
+
+
 def _files(source, mochi_folder, transformer, musicinfuser, wav2vec2) -> MusicInfuserFiles:
     return MusicInfuserFiles(
         mochi_folder=_resolve_folder("diffusers", mochi_folder, "model_index.json", "Mochi-1-preview (diffusers)"),
         musicinfuser=_resolve_file("loras", musicinfuser, "MusicInfuser"),
-        wav2vec2=_resolve_folder("audio_encoders", wav2vec2, "config.json", "Wav2Vec2 (facebook/wav2vec2-base-960h)"),
+        wav2vec2=_resolve_wav2vec2(wav2vec2),
         transformer=_resolve_file("diffusion_models", transformer, "Mochi transformer")
         if source == SOURCES[1] else None)
 
@@ -100,7 +113,7 @@ class ChoreoLoadMusicInfuser:
                    "and rank-64 LoRA) for MusicInfuser Generate. Needs the Mochi-1-preview diffusers folder in "
                    "models/diffusers (or its transformer as one file in models/diffusion_models, the folder then "
                    "giving T5, VAE and configs), musicinfuser.safetensors in models/loras and the "
-                   "facebook/wav2vec2-base-960h folder in models/audio_encoders.")
+                   "facebook/wav2vec2-base-960h folder in models/choreo/wav2vec2.")
     CATEGORY = f"{CATEGORY}/video"
     FUNCTION = "load"
     RETURN_TYPES = (MUSICINFUSER,)
@@ -110,7 +123,7 @@ class ChoreoLoadMusicInfuser:
     @classmethod
     def INPUT_TYPES(cls):
         mochi = list(dict.fromkeys([DEFAULT_MOCHI, *_sub_folders("diffusers", "model_index.json")]))
-        wav2vec2 = list(dict.fromkeys([DEFAULT_WAV2VEC2, *_sub_folders("audio_encoders", "config.json")]))
+        wav2vec2 = list(dict.fromkeys([DEFAULT_WAV2VEC2, *wav2vec2_models()]))
         return {"required": {
             "source": (list(SOURCES), {"default": SOURCES[0],
                        "tooltip": "Where Mochi's transformer is: inside the diffusers folder, or one file in Genmo's "
@@ -126,7 +139,7 @@ class ChoreoLoadMusicInfuser:
                              {"tooltip": "MusicInfuser adapter (susunghong/MusicInfuser, 1.44 GB) in models/loras."}),
             "wav2vec2": (wav2vec2, {"default": DEFAULT_WAV2VEC2,
                          "tooltip": "facebook/wav2vec2-base-960h folder (config.json + model.safetensors, "
-                                    "~380 MB) in models/audio_encoders."}),
+                                    "~380 MB) in models/choreo/wav2vec2 (shared with Music Features)."}),
             "dtype": (list(DTYPES), {"default": "bf16",
                       "tooltip": "Precision of the transformer, adapter and T5 (VAE and Wav2Vec2 stay fp32). bf16 "
                                  "as MusicInfuser was trained; fp32 only for tiny tests or CPUs."}),

@@ -205,6 +205,12 @@ def test_loads_once_through_the_model_cache_and_names_missing_files(files, loade
     with pytest.raises(CheckpointError, match=r"missing\.safetensors \(musicinfuser\.safetensors, "
                                               r"ComfyUI/models/loras\).*diffusers"):
         check_files(broken)
+    pickled = tmp_path / "wav2vec2-bin-only"
+    pickled.mkdir()
+    (pickled / "config.json").write_text((files.wav2vec2 / "config.json").read_text())
+    (pickled / "pytorch_model.bin").write_bytes(b"not loaded")
+    with pytest.raises(CheckpointError, match="pickled .bin weights are refused"):
+        check_files(MusicInfuserFiles(files.mochi_folder, files.musicinfuser, pickled))
 
 
 def test_single_file_transformer_in_genmo_layout_loads_like_the_folder(files, loaded, tmp_path):

@@ -82,7 +82,7 @@ def test_workflow_is_a_valid_graph_with_a_model_files_note(nodes, pack):
         assert definitions[source_node["type"]]["output"][slot] == kind
     note = next(node for node in workflow["nodes"] if node["type"] == "Note")["widgets_values"][0]
     for needed in ("Model files", "models/diffusers/mochi-1-preview", "models/loras/musicinfuser.safetensors",
-                   "models/audio_encoders/wav2vec2-base-960h", "1.44 GB"):
+                   "models/choreo/wav2vec2/wav2vec2-base-960h", "1.44 GB"):
         assert needed in note
     thumbnail = WORKFLOW.with_suffix(".jpg")
     assert thumbnail.is_file() and thumbnail.stat().st_size < 60_000

@@ -13,8 +13,8 @@ Files (what a user downloads):
 
 Sampling follows the official ``sample_model``: Euler steps on Mochi's flow over
 ``linear_quadratic_schedule(steps, 0.025)`` (sigma 1 -> 0), text classifier-free guidance with the music
-given to both branches (the music is never dropped; an empty negative prompt is all padding, masked out), 64 steps, CFG 6, 480x848, 145 frames at 30 fps
-(trained on 73; longer videos extrapolate). The music clip fed to Wav2Vec2 is ``frames / 30 + 0.09`` s as in
+given to both branches (the music is never dropped; an empty negative prompt is all padding, masked out),
+64 steps, CFG 6, 480x848, 145 frames at 30 fps (trained on 73; longer videos extrapolate). The music clip fed to Wav2Vec2 is ``frames / 30 + 0.09`` s as in
 the official inference; the returned audio is cut to ``frames / 30`` s so music and picture end together.
 """
 
@@ -99,9 +99,9 @@ def check_files(files: MusicInfuserFiles) -> None:
         missing.append(f"{files.transformer} (Mochi DiT single file, ComfyUI/models/diffusion_models)")
     if not Path(files.musicinfuser).is_file():
         missing.append(f"{files.musicinfuser} (musicinfuser.safetensors, ComfyUI/models/loras)")
-    if not (Path(files.wav2vec2) / "config.json").is_file():
-        missing.append(f"{files.wav2vec2}/config.json (facebook/wav2vec2-base-960h folder, "
-                       "ComfyUI/models/audio_encoders)")
+    if not (Path(files.wav2vec2) / "config.json").is_file() or not list(Path(files.wav2vec2).glob("*.safetensors")):
+        missing.append(f"{files.wav2vec2}/config.json + model.safetensors (facebook/wav2vec2-base-960h, "
+                       "ComfyUI/models/choreo/wav2vec2; pickled .bin weights are refused)")
     if missing:
         raise CheckpointError("MusicInfuser cannot load; missing: " + "; ".join(missing) + ". Mochi goes in "
                               "ComfyUI/models/diffusers/<name> (genmo/mochi-1-preview, diffusers layout).")
@@ -151,15 +151,16 @@ def _load(files: MusicInfuserFiles, dtype) -> LoadedMusicInfuser:
         transformer = _single_file_transformer(Path(files.transformer), folder, dtype)
     else:
         transformer = MochiTransformer3DModel.from_pretrained(str(folder / "transformer"), dtype=dtype,
-                                                              variant=variant)
-    pipe = MochiPipeline.from_pretrained(str(folder), transformer=transformer, dtype=dtype, variant=variant)
+                                                              variant=variant, use_safetensors=True)
+    pipe = MochiPipeline.from_pretrained(str(folder), transformer=transformer, dtype=dtype, variant=variant,
+                                         use_safetensors=True)  # never a pickled .bin
     pipe.register_to_config(force_zeros_for_empty_prompt=True)  # an empty negative prompt is zeroed, as officially
     tensors, metadata = read_musicinfuser_file(files.musicinfuser)
     config = config_from_file(tensors, metadata, transformer.config.num_layers)
     model = networks.MusicInfuser(transformer, config)
     model.load_state_dict(official_to_choreo(tensors, model), strict=False)
     model.to(dtype).eval().requires_grad_(False)
-    wav2vec2 = Wav2Vec2Model.from_pretrained(str(files.wav2vec2), dtype=torch.float32)
+    wav2vec2 = Wav2Vec2Model.from_pretrained(str(files.wav2vec2), dtype=torch.float32, use_safetensors=True)
     if wav2vec2.config.hidden_size != config.audio_dim:
         raise CheckpointError(f"Wav2Vec2 in {files.wav2vec2} gives {wav2vec2.config.hidden_size}-d tokens, the "
                               f"MusicInfuser file expects {config.audio_dim}-d; use facebook/wav2vec2-base-960h.")

@@ -76,9 +76,9 @@ def load_encoders(mochi: str | Path, wav2vec2: str | Path, dtype="bf16") -> Enco
     from ..networks import network_module
 
     torch_dtype = resolve_dtype(dtype)
-    pipe = MochiPipeline.from_pretrained(str(mochi), transformer=None, dtype=torch_dtype)
+    pipe = MochiPipeline.from_pretrained(str(mochi), transformer=None, dtype=torch_dtype, use_safetensors=True)
     pipe.vae.to(torch.float32)
-    wav2vec2 = Wav2Vec2Model.from_pretrained(str(wav2vec2), dtype=torch.float32).eval()
+    wav2vec2 = Wav2Vec2Model.from_pretrained(str(wav2vec2), dtype=torch.float32, use_safetensors=True).eval()
     return Encoders(pipe, network_module("musicinfuser").MusicEncoder(wav2vec2), torch_dtype)
 
 
@@ -212,7 +212,8 @@ def build_model(options: TrainOptions):
 
     networks = network_module("musicinfuser")
     dtype = resolve_dtype(options.dtype)
-    transformer = MochiTransformer3DModel.from_pretrained(str(Path(options.mochi) / "transformer"), dtype=dtype)
+    transformer = MochiTransformer3DModel.from_pretrained(str(Path(options.mochi) / "transformer"), dtype=dtype,
+                                                          use_safetensors=True)
     if options.init:
         tensors, metadata = read_musicinfuser_file(options.init)
         config = config_from_file(tensors, metadata, transformer.config.num_layers)
