@@ -41,6 +41,7 @@ import numpy as np
 from ...errors import MotionInputError
 from ..rotations import euler_to_matrix
 from ..skeleton import JOINT, JOINT_NAMES, MIRROR, NUM_JOINTS
+from .similarity import move_paths
 
 LIBRARY_DIR = Path(__file__).resolve().parent / "library"
 SUPPORTS: dict[str, tuple[bool, bool]] = {
@@ -136,6 +137,14 @@ class MoveLibrary:
 
     def of_style(self, style: str) -> tuple[Move, ...]:
         return tuple(move for move in self.moves if move.style == style)
+
+    @cached_property
+    def paths(self) -> dict[tuple[str, bool], np.ndarray]:
+        """(name, mirrored) -> the move's root-relative joint path (``similarity.move_paths``), computed once:
+        what the planner compares to keep near-identical bars from piling up."""
+        keys = [(move.name, mirrored) for move in self.moves for mirrored in (False, True)]
+        paths = move_paths([move.mirrored() if mirrored else move for move in self.moves for mirrored in (False, True)])
+        return dict(zip(keys, paths))
 
 
 def load_library(directory: Path | None = None) -> MoveLibrary:

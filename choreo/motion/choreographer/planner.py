@@ -3,7 +3,8 @@
 Per phrase the planner knows its length in beats, its section (repeats share a
 label) and its loudness. Moves are drawn with weights for style, energy match,
 pose compatibility with the previous move and bar alignment; a move never plays
-three times in a row, and travelling moves are mirrored to drift back to centre.
+three times in a row, nor does a third bar in a row look nearly the same as the two before it
+(whatever the moves' names: ``similarity``), and travelling moves are mirrored to drift back to centre.
 Repeated sections reuse the first occurrence's phrases, mirrored every other time.
 """
 
@@ -16,6 +17,7 @@ import numpy as np
 from ...errors import MotionInputError
 from ...music.analysis import MusicAnalysis
 from .moves import Move, MoveLibrary, load_library
+from .similarity import bar_distance_m, bar_path
 from .timing import MIXED, BeatGrid, beat_grid, phrases
 
 
@@ -39,6 +41,10 @@ class PlannerConfig:
     recent_weight: float = 0.35         # used within the last four moves (variety)
     max_repeats_in_a_row: int = 2
     return_to_centre_probability: float = 0.85  # mirror a travelling move so it heads back
+    # Bars whose keyframe paths lie closer than this (RMS root-relative joint distance, metres) look alike.
+    # Above the benchmark's 5 cm on the danced motion, which shrinks moves on fast beats (0.7x at 170 BPM).
+    similar_bar_m: float = 0.075
+    max_similar_bars_in_a_row: int = 2
 
 
 def plan_choreography(analysis: MusicAnalysis, seed: int = 0, style: str = MIXED,
@@ -70,7 +76,7 @@ def plan_choreography(analysis: MusicAnalysis, seed: int = 0, style: str = MIXED
         if label not in section_styles:
             section_styles[label] = style if style != MIXED else _pick_style(library, grid.beats_per_bar, rng)
         key = (label, phrase_in_section)
-        reused = _reuse(first_take.get(key), start, length, occurrence[label] % 2 == 1, plan, library, config)
+        reused = _reuse(first_take.get(key), start, length, occurrence[label] % 2 == 1, plan, grid, library, config)
         if reused is None:
             placed = _fill_phrase(start, length, energy, section_styles[label], grid, plan, anchor_x_m, library, rng, config)
             first_take.setdefault(key, placed)
@@ -119,7 +125,7 @@ def _repeat_count(plan: list[PlacedMove], name: str) -> int:
 
 
 def _reuse(template: list[PlacedMove] | None, start: int, length: int, mirror: bool, plan: list[PlacedMove],
-           library: MoveLibrary, config: PlannerConfig) -> list[PlacedMove] | None:
+           grid: BeatGrid, library: MoveLibrary, config: PlannerConfig) -> list[PlacedMove] | None:
     """The first occurrence's moves shifted to ``start``; None when it cannot be reused unchanged."""
     if template is None or sum(item.beats for item in template) != length:
         return None
@@ -128,10 +134,34 @@ def _reuse(template: list[PlacedMove] | None, start: int, length: int, mirror: b
                          item.mirrored != (mirror and library.by_name(item.name).mirrorable)) for item in template]
     history = list(plan)
     for item in placed:
-        if _repeat_count(history, item.name) >= config.max_repeats_in_a_row:
+        if (_repeat_count(history, item.name) >= config.max_repeats_in_a_row
+                or _makes_similar_run(history, item, grid, library, config)):
             return None
         history.append(item)
     return placed
+
+
+def _makes_similar_run(history: list[PlacedMove], item: PlacedMove, grid: BeatGrid, library: MoveLibrary,
+                       config: PlannerConfig) -> bool:
+    """Would ``item`` after ``history`` finish a bar that is the third (or later) near-identical bar in a row?
+
+    Bars run downbeat to downbeat; only bars ``item`` completes are checked, each against the bars before it.
+    """
+    length, limit = grid.beats_per_bar, config.max_similar_bars_in_a_row
+    end = item.start_beat + item.beats
+    reach = item.start_beat - (limit + 1) * length
+    tail = [item]
+    for placed in reversed(history):
+        if placed.start_beat + placed.beats <= reach:
+            break
+        tail.insert(0, placed)
+    downbeats = np.flatnonzero(grid.beat_in_bar[:end] == 0)
+    for bar in downbeats[(downbeats + length > item.start_beat) & (downbeats + length <= end)]:
+        paths = [bar_path(tail, int(bar) - k * length, length, library.paths) for k in range(limit + 1)]
+        if all(path is not None for path in paths) and all(
+                bar_distance_m(later, earlier) < config.similar_bar_m for later, earlier in zip(paths[:-1], paths[1:])):
+            return True
+    return False
 
 
 def _fill_phrase(start: int, length: int, energy: float, style: str, grid: BeatGrid, plan: list[PlacedMove],
@@ -144,12 +174,20 @@ def _fill_phrase(start: int, length: int, energy: float, style: str, grid: BeatG
         history = plan + placed
         def fits(m: Move) -> bool:
             return m.beats <= remaining and _repeat_count(history, m.name) < config.max_repeats_in_a_row
-        candidates = [m for m in library.of_style(style) if fits(m)] or [m for m in library.moves if fits(m)]
+        def fresh(m: Move) -> bool:
+            return any(not _makes_similar_run(history, PlacedMove(m.name, beat, m.beats, side), grid, library, config)
+                       for side in ((False, True) if m.mirrorable else (False,)))
+        in_style = [m for m in library.of_style(style) if fits(m)]
+        candidates = ([m for m in in_style if fresh(m)] or [m for m in library.moves if fits(m) and fresh(m)]
+                      or in_style or [m for m in library.moves if fits(m)])
         weights = np.array([_weight(m, beat, energy, grid, history, library, config) for m in candidates])
         if weights.sum() <= 0:
             weights = np.ones(len(candidates))
         move = candidates[rng.choice(len(candidates), p=weights / weights.sum())]
         mirrored = _choose_mirror(move, anchor_x_m, rng, config)
+        if move.mirrorable and _makes_similar_run(history, PlacedMove(move.name, beat, move.beats, mirrored), grid,
+                                                  library, config):
+            mirrored = not mirrored
         anchor_x_m += float(move.travel_m[0]) * (-1.0 if mirrored else 1.0)
         placed.append(PlacedMove(move.name, beat, move.beats, mirrored))
         beat += move.beats
