@@ -72,7 +72,15 @@ def choreograph(analysis: MusicAnalysis, seed: int = 0, style: str = MIXED, ener
     if keep is not None or keep_mask is not None:
         motion = blend_into_kept(motion, keep, keep_mask, beat_period_s=float(np.median(np.diff(grid.times_s))))
     report(1.0)
-    return _within_joint_limits(motion)
+    limited = _within_joint_limits(motion)
+    if keep is None:
+        return limited
+    # Kept frames were clamped when first danced; stored as float32, a pose on a limit can read a hair outside
+    # it, so they are put back bit for bit instead of being clamped a second time.
+    mask = np.asarray(keep_mask, dtype=bool)
+    rotations, contacts = limited.rotations.copy(), limited.foot_contacts.copy()
+    rotations[mask], contacts[mask] = keep.rotations[mask], keep.foot_contacts[mask]
+    return replace(limited, rotations=rotations, foot_contacts=contacts)
 
 
 def _within_joint_limits(motion: Motion3D) -> Motion3D:
