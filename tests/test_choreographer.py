@@ -10,10 +10,12 @@ import pytest
 from choreo.errors import MotionInputError
 from choreo.motion import metrics
 from choreo.motion.choreographer import STYLES, choreograph, load_library, plan_choreography
-from choreo.motion.choreographer.moves import parse_move
-from choreo.motion.choreographer.planner import PlacedMove
+from choreo.motion.choreographer.moves import MoveLibrary, parse_move
+from choreo.motion.choreographer.planner import PlacedMove, PlannerConfig
+from choreo.motion.choreographer.similarity import bar_distance_m, bar_path
 from choreo.motion.choreographer.synthesis import SynthesisConfig, bounce, build_key_track, hit_clock, interpolate
 from choreo.motion.choreographer.timing import HALF_TIME_INTERVAL_S, beat_grid, hit_beats_in_bar
+from choreo.motion.joint_limits import clamp_to_joint_limits
 from choreo.motion.skeleton import JOINT
 from choreo.music.analysis import MusicAnalysis, Section
 
@@ -323,3 +325,71 @@ def test_every_move_has_a_one_sentence_description_and_one_without_is_refused():
         parse_move(undescribed, source="pop.json")
     with pytest.raises(MotionInputError, match="needs a description"):
         parse_move(dict(good, description="  "), source="pop.json")
+
+
+def test_library_has_a_hundred_named_moves_with_at_least_fourteen_per_style():
+    library = load_library()
+    assert len(library.moves) >= 100
+    assert all(len(library.of_style(style)) >= 14 for style in library.styles), {
+        style: len(library.of_style(style)) for style in library.styles}
+    for move in library.moves:
+        assert move.tags and move.start_pose == move.end_pose == "stand", move.name
+
+
+def test_every_keyframe_lies_inside_the_joint_limits():
+    for move in load_library().moves:
+        for rotations in (move.rotations, move.mirrored().rotations):
+            assert np.allclose(clamp_to_joint_limits(rotations), rotations, atol=1e-9), move.name
+
+
+@pytest.mark.parametrize("style", ["disco", "hiphop", "house", "latin", "pop", "waltz"])
+def test_travelling_moves_stay_near_the_start_spot(style):
+    """Moves that travel (grapevine, Suzie Q, promenade...) are mirrored back: over a minute the dancer
+    never wanders more than a metre sideways."""
+    library = load_library()
+    for seed in range(4):
+        plan = plan_choreography(make_analysis(bpm=120.0, beats_per_bar=3 if style == "waltz" else 4,
+                                               duration_s=60.0), seed=seed, style=style, library=library)
+        travel = [library.by_name(item.name).travel_m[0] * (-1.0 if item.mirrored else 1.0) for item in plan]
+        assert np.abs(np.cumsum(travel)).max() < 1.0, (seed, np.abs(np.cumsum(travel)).max())
+
+
+def _longest_similar_run(plan, beats_per_bar: int, library, tolerance_m: float) -> int:
+    """Longest run of bars (from the plan start) whose keyframe paths lie within ``tolerance_m``."""
+    end = plan[-1].start_beat + plan[-1].beats
+    paths = [bar_path(plan, start, beats_per_bar, library.paths) for start in range(0, end - beats_per_bar + 1,
+                                                                                      beats_per_bar)]
+    best = run = 1
+    for before, after in zip(paths[:-1], paths[1:]):
+        run = run + 1 if bar_distance_m(before, after) < tolerance_m else 1
+        best = max(best, run)
+    return best
+
+
+def test_differently_named_copies_of_a_move_never_fill_three_bars_in_a_row():
+    entries = json.loads((load_library.__globals__["LIBRARY_DIR"] / "pop.json").read_text())
+    roll, spin, hit = (next(e for e in entries if e["name"] == n) for n in ("arm_roll", "pop_spin", "pop_hit"))
+    library = MoveLibrary(tuple(parse_move(dict(roll, name=f"arm_roll_{k}")) for k in "abc")
+                          + (parse_move(spin), parse_move(hit), parse_move(dict(hit, name="pop_hit_b"))))
+    analysis = make_analysis(bpm=120.0, duration_s=40.0)
+    runs = {config: [_longest_similar_run(plan_choreography(analysis, seed, "pop", library, config), 4, library, 0.05)
+                     for seed in range(6)]
+            for config in (PlannerConfig(), PlannerConfig(similar_bar_m=0.0))}
+    assert max(runs[PlannerConfig()]) <= 2
+    assert max(runs[PlannerConfig(similar_bar_m=0.0)]) >= 3  # names alone let the copies repeat
+
+
+@pytest.mark.parametrize("style", ["mixed", "hiphop", "latin", "waltz"])
+def test_no_third_near_identical_bar_in_a_row(style):
+    library = load_library()
+    meter = 3 if style == "waltz" else 4
+    for seed in range(4):
+        plan = plan_choreography(make_analysis(bpm=110.0, beats_per_bar=meter, duration_s=40.0), seed, style, library)
+        assert _longest_similar_run(plan, meter, library, PlannerConfig().similar_bar_m) <= 2, seed
+
+
+@pytest.mark.parametrize("name", ["100bpm_4/4", "3/4", "5/4"])
+def test_danced_bars_do_not_repeat_three_times(dances, name):
+    analysis, motion = dances[name]
+    downbeats = np.rint(analysis.downbeat_times_s * analysis.fps).astype(int)
+    assert metrics.longest_similar_bar_run(motion.joint_positions(), downbeats, tolerance_m=0.05) <= 2
