@@ -159,7 +159,7 @@ def load_exactly(module: torch.nn.Module, state: dict[str, torch.Tensor], source
         raise CheckpointError(f"{source} has {len(wrong)} tensors of the wrong shape: {_names(wrong)}. The network "
                               "sizes differ (SD-1.5 unet/config.json, or champ_config.json).")
     module.load_state_dict(state, strict=True, assign=True)
-    module.to(dtype)
+    torch.nn.Module.to(module, dtype)  # diffusers' ModelMixin.to warns about fp32 modules SD-1.5 does not have
 
 
 def read_config(champ_dir: Path):
