@@ -158,7 +158,10 @@ class MusicInfuser(nn.Module):
         self.config = config
         self.transformer = transformer
         if config.lora_rank > 0:
-            from peft import LoraConfig
+            try:
+                from peft import LoraConfig
+            except ImportError as error:
+                raise ImportError("MusicInfuser's LoRA needs peft: pip install 'peft>=0.17'.") from error
 
             targets = "|".join(name.replace(".", r"\.") for name in LORA_TARGETS)
             transformer.add_adapter(LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha,
