@@ -79,6 +79,7 @@ class LoadedMusicInfuser:
 
 
 def resolve_dtype(dtype):
+    """A torch dtype from "bf16" / "fp16" / "fp32" (or a torch dtype); a ChoreoError naming the choices."""
     import torch
 
     table = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
