@@ -107,7 +107,8 @@ class ChoreoLoadCHAMP:
                               "tooltip": "lambdalabs/sd-image-variations-diffusers (its image_encoder/ folder is "
                                          "read) in ComfyUI/models/diffusers: CLIP ViT-L/14 with projection."}),
             "dtype": (list(DTYPES), {"default": "fp16",
-                      "tooltip": "Weight precision; fp16 as CHAMP (5.1 GB of weights with VAE and image encoder). fp32 on CPU."}),
+                      "tooltip": "Weight precision; fp16 as CHAMP (5.1 GB of weights with the VAE and image "
+                                 "encoder). fp32 on CPU."}),
             "offload": ("BOOLEAN", {"default": False,
                         "tooltip": "Outside ComfyUI's memory manager only (scripts): keep weights in CPU memory "
                                    "and move each stage's networks to the GPU while it runs. Inside ComfyUI its "
