@@ -395,3 +395,19 @@ def test_real_size_official_layout_maps_onto_real_size_mochi_on_the_meta_device(
     assert len(ours) == len(adapter_state(model))
     stored_bytes = sum(value.numel() * 2 for value in official.values())
     assert stored_bytes == pytest.approx(1.439e9, rel=1e-3)  # the released musicinfuser.safetensors is ~1.44 GB
+
+
+def test_command_line_writes_the_video_with_the_music_cut_to_it(files, tmp_path, capsys):
+    import soundfile
+
+    from choreo.generators.musicinfuser import main
+    from choreo.io.video_export import read_video_info
+
+    soundfile.write(str(tmp_path / "song.wav"), song(0.5).samples.T, 22050)
+    assert main(["--mochi", str(files.mochi_folder), "--adapter", str(files.musicinfuser), "--wav2vec2",
+                 str(files.wav2vec2), "--audio", str(tmp_path / "song.wav"), "--out", str(tmp_path / "dance.mp4"),
+                 "--frames", "0", "--steps", "2", "--width", "32", "--height", "32", "--dtype", "fp32"]) == 0
+    info = read_video_info(tmp_path / "dance.mp4")
+    assert info.num_frames == 13  # 6k + 1 frames within 0.5 s at 30 fps
+    assert info.audio_duration_s == pytest.approx(13 / 30, abs=0.03)  # the song ends with the picture
+    assert "musicinfuser steps 2/2" in capsys.readouterr().err

@@ -14,8 +14,9 @@ Files (what a user downloads):
 Sampling follows the official ``sample_model``: Euler steps on Mochi's flow over
 ``linear_quadratic_schedule(steps, 0.025)`` (sigma 1 -> 0), text classifier-free guidance with the music
 given to both branches (the music is never dropped; an empty negative prompt is all padding, masked out),
-64 steps, CFG 6, 480x848, 145 frames at 30 fps (trained on 73; longer videos extrapolate). The music clip fed to Wav2Vec2 is ``frames / 30 + 0.09`` s as in
-the official inference; the returned audio is cut to ``frames / 30`` s so music and picture end together.
+64 steps, CFG 6, 480x848, 145 frames at 30 fps (trained on 73; longer videos extrapolate). The music clip fed
+to Wav2Vec2 is ``frames / 30 + 0.09`` s as in the official inference; the returned audio is cut to
+``frames / 30`` s so music and picture end together.
 """
 
 from __future__ import annotations
@@ -366,3 +367,55 @@ def generate_music_video(loaded: LoadedMusicInfuser, audio, prompt: str, *, seed
     samples = int(round(num_frames / FPS * audio.sample_rate))  # frames / (frames/s) * samples/s
     cut = Audio(np.ascontiguousarray(audio.samples[:, :samples]), audio.sample_rate)
     return MusicVideo(frames=frames.contiguous(), fps=FPS, audio=cut)
+
+
+# --- command line ----------------------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: ``python -m choreo.generators.musicinfuser --mochi DIR --adapter FILE --wav2vec2 DIR
+    --audio SONG --out MP4`` (terminal progress per denoising step; Ctrl+C stops between steps)."""
+    import argparse
+    import sys
+
+    import numpy as np
+
+    from ..io.audio_files import load_audio
+    from ..io.video_export import write_mp4
+    from ..progress import FrameProgress
+
+    parser = argparse.ArgumentParser(prog="python -m choreo.generators.musicinfuser",
+                                     description="A MusicInfuser dance video to a song, with the song.")
+    parser.add_argument("--mochi", required=True, help="Mochi-1-preview diffusers folder")
+    parser.add_argument("--adapter", required=True, help="musicinfuser.safetensors")
+    parser.add_argument("--wav2vec2", required=True, help="facebook/wav2vec2-base-960h folder")
+    parser.add_argument("--transformer", default=None, help="optional single-file Mochi DiT (Genmo's keys)")
+    parser.add_argument("--audio", required=True)
+    parser.add_argument("--out", required=True, help="output .mp4")
+    parser.add_argument("--prompt", default="a professional female dancer dancing K-pop in an advanced dance "
+                                            "setting in a studio with a white background, captured from a front view")
+    parser.add_argument("--frames", type=int, default=DEFAULT_FRAMES, help="6k + 1 at 30 fps; 0 = the song")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS)
+    parser.add_argument("--cfg", type=float, default=DEFAULT_GUIDANCE)
+    parser.add_argument("--width", type=int, default=DEFAULT_WIDTH)
+    parser.add_argument("--height", type=int, default=DEFAULT_HEIGHT)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dtype", default="bf16", choices=("bf16", "fp16", "fp32"))
+    parser.add_argument("--offload", default="model", choices=OFFLOAD_MODES,
+                        help="model: one network at a time on the GPU (24 GB cards); none: all at once")
+    parser.add_argument("--vae-tiling", action="store_true", help="decode in tiles (less VAE memory)")
+    args = parser.parse_args(argv)
+    files = MusicInfuserFiles(Path(args.mochi), Path(args.adapter), Path(args.wav2vec2),
+                              Path(args.transformer) if args.transformer else None)
+    loaded = load_musicinfuser(files, dtype=args.dtype)
+    steps = FrameProgress(stream=sys.stderr, label="musicinfuser steps")
+    video = generate_music_video(loaded, load_audio(args.audio), args.prompt, seed=args.seed, num_frames=args.frames,
+                                 num_inference_steps=args.steps, guidance_scale=args.cfg, width=args.width,
+                                 height=args.height, offload=args.offload, vae_tiling=args.vae_tiling,
+                                 progress=lambda fraction: steps(round(fraction * args.steps), args.steps))
+    frames = (video.frames.numpy() * 255.0 + 0.5).astype(np.uint8)
+    print(write_mp4(args.out, frames, video.fps, video.audio))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
