@@ -181,6 +181,18 @@ def test_a_missing_key_is_named(tmp_path, one_torch_thread):
         generator.load_champ_model(files)
 
 
+def test_an_incomplete_champ_file_is_completed_from_the_sd15_unet_weights(tmp_path, one_torch_thread):
+    files, written = write_tiny_champ(tmp_path, guidance_types=("depth",))
+    state = dict(written[generator.DENOISING_UNET])
+    conv_in = state.pop("conv_in.weight")
+    torch.save(state, files.champ_dir / "denoising_unet.pth")
+    base = {**written[generator.REFERENCE_UNET], "conv_in.weight": conv_in + 1.0}  # an SD-1.5 UNet's keys
+    torch.save(base, files.base_model_dir / "unet" / "diffusion_pytorch_model.bin")
+    model = generator.load_champ_model(files)
+    torch.testing.assert_close(model.denoiser.unet.conv_in.weight, conv_in + 1.0)  # the base fills the gap
+    torch.testing.assert_close(model.denoiser.unet.conv_out.weight, state["conv_out.weight"])  # CHAMP wins
+
+
 def test_an_unknown_key_and_a_wrong_shape_are_named(tmp_path, one_torch_thread):
     files, written = write_tiny_champ(tmp_path, guidance_types=("depth",))
     path = files.champ_dir / "guidance_encoder_depth.pth"

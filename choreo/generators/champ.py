@@ -7,9 +7,11 @@ Files (HF ``fudan-generative-ai/champ``, Apache-2.0; CHAMP's ``configs/inference
   ``.safetensors`` repack with the same keys. ``.pth`` files are read with ``torch.load(weights_only=True)``: plain
   tensors only, no code is unpickled. An optional ``champ_config.json`` (fields of ``models.champ.ChampConfig``)
   describes non-official sizes; without it the official sizes apply.
-- diffusers folders: SD-1.5 (only ``unet/config.json`` is needed; ``unet/diffusion_pytorch_model.safetensors``,
-  when present, fills keys the CHAMP files lack, as CHAMP's loader does), ``sd-vae-ft-mse`` and the image encoder
-  of ``lambdalabs/sd-image-variations-diffusers`` (``image_encoder/``, a CLIP ViT-L/14 with projection).
+- diffusers folders: SD-1.5 (``unet/config.json``; its UNet weights are read, tensor-only, only if a CHAMP file
+  lacks keys, which CHAMP's loader fills from them), ``sd-vae-ft-mse`` and the image encoder of
+  ``lambdalabs/sd-image-variations-diffusers`` (``image_encoder/``, a CLIP ViT-L/14 with projection). The HF repo
+  ``fudan-generative-ai/champ`` holds all of them: ``champ/``, ``stable-diffusion-v1-5/``, ``sd-vae-ft-mse/``,
+  ``image_encoder/``.
 
 Every key of every file is mapped: unknown keys, missing keys and shape mismatches are a ``CheckpointError``
 naming them. Sampling follows CHAMP's inference: DDIM with zero terminal SNR, trailing timesteps and
@@ -223,10 +225,21 @@ def _build_unet(base_model_dir: Path):
     return UNet2DConditionModel.from_config(config), unet_dir
 
 
-def _base_weights(unet_dir: Path) -> dict[str, torch.Tensor]:
-    """SD-1.5 UNet weights when the folder has them (CHAMP's loader starts from them too), else nothing."""
-    path = unet_dir / "diffusion_pytorch_model.safetensors"
-    return read_state_dict(path) if path.is_file() else {}
+BASE_WEIGHT_FILES = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
+
+
+def _with_base(state: dict[str, torch.Tensor], module: torch.nn.Module, unet_dir: Path) -> tuple[dict, str]:
+    """``state`` completed from the SD-1.5 UNet weights where it lacks keys, as CHAMP's loader starts from them.
+
+    The base file (3.4 GB) is read only when a CHAMP file is incomplete; ``.bin`` is read tensor-only. Returns the
+    state and a note for error messages.
+    """
+    missing = set(module.state_dict()) - set(state)
+    path = next((unet_dir / name for name in BASE_WEIGHT_FILES if (unet_dir / name).is_file()), None)
+    if not missing or path is None:
+        return state, ""
+    base = read_state_dict(path)
+    return {**{key: base[key] for key in missing if key in base}, **state}, f" (+ {path.name})"
 
 
 def _require(champ_dir: Path, stem: str) -> Path:
@@ -257,10 +270,9 @@ def load_champ_model(files: ChampFiles, config=None, dtype: torch.dtype = torch.
         denoising_unet, _ = _build_unet(files.base_model_dir)
         model = champ.ChampModel(reference_unet, denoising_unet, config)
 
-    base = _base_weights(unet_dir)
-    reference = {**base, **read_state_dict(_require(champ_dir, REFERENCE_UNET))}
-    load_exactly(model.reference_unet, reference, f"{REFERENCE_UNET} (+ SD-1.5 unet)" if base else REFERENCE_UNET,
-                 dtype)
+    reference = read_state_dict(_require(champ_dir, REFERENCE_UNET))
+    reference, note = _with_base(reference, model.reference_unet, unet_dir)
+    load_exactly(model.reference_unet, reference, REFERENCE_UNET + note, dtype)
     del reference
 
     motion_path = _require(champ_dir, MOTION_MODULE)
@@ -269,9 +281,10 @@ def load_champ_model(files: ChampFiles, config=None, dtype: torch.dtype = torch.
     if stray:
         raise CheckpointError(f"{motion_path.name} should hold only motion-module keys, but has {_names(stray)}.")
     # CHAMP's order: SD-1.5 weights, then the motion module, then denoising_unet.pth over both.
-    denoising = {**base, **motion, **read_state_dict(_require(champ_dir, DENOISING_UNET))}
-    del base, motion
-    load_exactly(model.denoiser.unet, denoising, f"{DENOISING_UNET} + {MOTION_MODULE}", dtype)
+    denoising = {**motion, **read_state_dict(_require(champ_dir, DENOISING_UNET))}
+    del motion
+    denoising, note = _with_base(denoising, model.denoiser.unet, unet_dir)
+    load_exactly(model.denoiser.unet, denoising, f"{DENOISING_UNET} + {MOTION_MODULE}{note}", dtype)
     del denoising
 
     for name in present:
