@@ -5,11 +5,10 @@ ComfyUI ModelPatcher living as long as the loaded pipeline, and the renderer ask
 networks (reference, denoising, decoding); ComfyUI keeps what fits and offloads under memory pressure. Outside
 ComfyUI the loader's ``offload`` option moves stage by stage instead.
 
-Folders (ComfyUI/models/...):
-- ``choreo/champ/``: CHAMP's seven files (``denoising_unet.pth``, ``reference_unet.pth``, ``motion_module.pth``,
-  ``guidance_encoder_{depth,normal,semantic_map,dwpose}.pth``) or ``.safetensors`` repacks with the same keys.
-- ``diffusers/``: ``stable-diffusion-v1-5`` (only ``unet/config.json`` is read), ``sd-vae-ft-mse`` and
-  ``sd-image-variations-diffusers`` (its ``image_encoder/``), as diffusers/transformers folders.
+Folders (ComfyUI/models/...): the HF repo ``fudan-generative-ai/champ`` cloned as ``choreo/champ/`` holds everything
+(``champ/`` with CHAMP's seven files, ``stable-diffusion-v1-5/``, ``sd-vae-ft-mse/``, ``image_encoder/``). Also
+accepted: CHAMP's files directly in ``choreo/<name>/`` (``.pth`` or ``.safetensors`` repacks with the same keys) and
+the three diffusers/transformers folders in ``diffusers/``.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ..choreo.generators.champ import (DEFAULT_OVERLAP_FRAMES, DEFAULT_SEGMENT_FRAMES, DENOISING_UNET, DTYPES,
-                                       PARTS, ChampFiles, ChampPipeline, champ_file, load_champ_cached, missing_files,
+                                       PARTS, ChampFiles, ChampPipeline, load_champ_cached, missing_files,
                                        pipeline_part, render_champ)
 from . import comfy_bridge
 from .convert import frames_to_comfy, image_from_comfy
@@ -33,7 +32,8 @@ GUIDANCE_INPUTS = {
     "dwpose": "DWPose/OpenPose skeleton drawn on black.",
 }
 DEFAULTS = {"champ": "champ", "base_model": "stable-diffusion-v1-5", "vae": "sd-vae-ft-mse",
-            "image_encoder": "sd-image-variations-diffusers"}
+            "image_encoder": "image_encoder"}  # the folder names of the HF repo fudan-generative-ai/champ
+CHAMP_MARKERS = tuple(f"{sub}{DENOISING_UNET}{suffix}" for sub in ("", "champ/") for suffix in (".pth", ".safetensors"))
 
 
 def _subfolders(roots: list[Path]) -> list[str]:
@@ -52,10 +52,18 @@ def _diffusers_roots() -> list[Path]:
 
 
 def champ_folders() -> list[str]:
-    """Folders in ComfyUI/models/choreo holding CHAMP's denoising UNet, the default name first."""
-    found = [name for name in _subfolders(comfy_bridge.model_folders("choreo"))
-             if any(champ_file(root / name, DENOISING_UNET) for root in comfy_bridge.model_folders("choreo"))]
+    """Folders in ComfyUI/models/choreo holding CHAMP's denoising UNet (directly or in ``champ/``), default first."""
+    roots = comfy_bridge.model_folders("choreo")
+    found = [name for name in _subfolders(roots)
+             if any((root / name / marker).is_file() for root in roots for marker in CHAMP_MARKERS)]
     return list(dict.fromkeys([DEFAULTS["champ"], *found]))
+
+
+def _part_roots() -> list[Path]:
+    """Where the SD-1.5, VAE and image-encoder folders are looked for: inside each CHAMP folder (an HF clone),
+    then ComfyUI/models/diffusers."""
+    roots = comfy_bridge.model_folders("choreo")
+    return [root / name for name in champ_folders() for root in roots if (root / name).is_dir()] + _diffusers_roots()
 
 
 def _find(roots: list[Path], name: str, markers: tuple[str, ...]) -> Path:
@@ -69,21 +77,22 @@ def _find(roots: list[Path], name: str, markers: tuple[str, ...]) -> Path:
 
 def resolve_files(champ: str, base_model: str, vae: str, image_encoder: str) -> ChampFiles:
     """Folder names of the loader's combos -> paths (under ./models_user outside ComfyUI)."""
-    roots = _diffusers_roots()
+    champ_dir = _find(comfy_bridge.model_folders("choreo"), champ, CHAMP_MARKERS)
+    clone = champ_dir.parent if champ_dir.name == "champ" and champ_dir.parent.name == champ else champ_dir
+    roots = [clone, *_diffusers_roots()]
     return ChampFiles(
-        champ_dir=_find(comfy_bridge.model_folders("choreo"), champ, (f"{DENOISING_UNET}.pth",
-                                                                        f"{DENOISING_UNET}.safetensors")),
+        champ_dir=champ_dir,
         base_model_dir=_find(roots, base_model, ("unet/config.json",)).parent,
         vae_dir=_find(roots, vae, ("config.json", "vae/config.json")),
-        image_encoder_dir=_find(roots, image_encoder, ("image_encoder/config.json", "config.json")))
+        image_encoder_dir=_find(roots, image_encoder, ("config.json", "image_encoder/config.json")))
 
 
 class ChoreoLoadCHAMP:
     DESCRIPTION = ("Loads CHAMP (Fudan, Apache-2.0): SD-1.5 denoising UNet + ReferenceNet + AnimateDiff motion "
                    "module + guidance encoders for depth, normal, semantic map and DWPose skeleton, the renderer of "
-                   "M2PEnc. CHAMP's .pth files go in ComfyUI/models/choreo/champ (read as plain tensors, nothing is "
-                   "unpickled); SD-1.5 (unet/config.json), sd-vae-ft-mse and the sd-image-variations image encoder "
-                   "are diffusers folders in ComfyUI/models/diffusers.")
+                   "M2PEnc. Clone HF fudan-generative-ai/champ into ComfyUI/models/choreo/champ (CHAMP's .pth "
+                   "files are read as plain tensors, nothing is unpickled); SD-1.5, sd-vae-ft-mse and the image "
+                   "encoder may instead sit in ComfyUI/models/diffusers.")
     CATEGORY = f"{CATEGORY}/render"
     FUNCTION = "load"
     RETURN_TYPES = (CHAMP,)
@@ -92,20 +101,24 @@ class ChoreoLoadCHAMP:
 
     @classmethod
     def INPUT_TYPES(cls):
-        diffusers = _subfolders(_diffusers_roots())
+        diffusers = [name for name in _subfolders(_part_roots()) if name != "champ"]
         choices = lambda key: list(dict.fromkeys([DEFAULTS[key], *diffusers]))
         return {"required": {
             "champ": (champ_folders(), {"default": DEFAULTS["champ"],
-                      "tooltip": "Folder in ComfyUI/models/choreo with CHAMP's denoising_unet, reference_unet, "
-                                 "motion_module and guidance_encoder_<type> files (HF fudan-generative-ai/champ)."}),
+                      "tooltip": "Folder in ComfyUI/models/choreo: a clone of HF fudan-generative-ai/champ (its "
+                                 "champ/ sub-folder holds the files), or denoising_unet, reference_unet, "
+                                 "motion_module and guidance_encoder_<type> .pth/.safetensors directly."}),
             "base_model": (choices("base_model"), {"default": DEFAULTS["base_model"],
-                           "tooltip": "SD-1.5 diffusers folder in ComfyUI/models/diffusers; only unet/config.json "
-                                      "is needed (its UNet weights, if present, fill keys CHAMP's files lack)."}),
+                           "tooltip": "SD-1.5 diffusers folder, inside the CHAMP folder or in ComfyUI/models/"
+                                      "diffusers; unet/config.json is read (its weights only if a CHAMP file lacks "
+                                      "keys)."}),
             "vae": (choices("vae"), {"default": DEFAULTS["vae"],
-                    "tooltip": "stabilityai/sd-vae-ft-mse as a diffusers folder in ComfyUI/models/diffusers."}),
+                    "tooltip": "stabilityai/sd-vae-ft-mse diffusers folder, inside the CHAMP folder or in "
+                               "ComfyUI/models/diffusers."}),
             "image_encoder": (choices("image_encoder"), {"default": DEFAULTS["image_encoder"],
-                              "tooltip": "lambdalabs/sd-image-variations-diffusers (its image_encoder/ folder is "
-                                         "read) in ComfyUI/models/diffusers: CLIP ViT-L/14 with projection."}),
+                              "tooltip": "CLIP ViT-L/14 image encoder of lambdalabs/sd-image-variations-diffusers "
+                                         "(its image_encoder/ folder, or the whole repo), inside the CHAMP folder "
+                                         "or in ComfyUI/models/diffusers."}),
             "dtype": (list(DTYPES), {"default": "fp16",
                       "tooltip": "Weight precision; fp16 as CHAMP (5.1 GB of weights with the VAE and image "
                                  "encoder). fp32 on CPU."}),
@@ -120,8 +133,8 @@ class ChoreoLoadCHAMP:
         """At prompt validation: every missing file is named with the folder it belongs in."""
         missing = missing_files(resolve_files(champ, base_model, vae, image_encoder))
         if missing:
-            return ("CHAMP files are missing: " + "; ".join(missing) + ". Download CHAMP's files from "
-                    "huggingface.co/fudan-generative-ai/champ and the diffusers folders named in the tooltips, "
+            return ("CHAMP files are missing: " + "; ".join(missing) + ". Clone huggingface.co/fudan-generative-"
+                    "ai/champ (git lfs) into ComfyUI/models/choreo/champ, or put the files where the tooltips say, "
                     "then press R to refresh.")
         return True
 

@@ -62,10 +62,26 @@ def test_nodes_document_every_input(nodes):
 
 def test_a_missing_file_is_named_with_its_folder_at_validation(nodes, models):
     message = nodes.ChoreoLoadCHAMP.VALIDATE_INPUTS(champ="champ", base_model="stable-diffusion-v1-5",
-                                                    vae="sd-vae-ft-mse", image_encoder="sd-image-variations-diffusers")
+                                                    vae="sd-vae-ft-mse", image_encoder="image_encoder")
     assert str(models / "choreo" / "champ" / "denoising_unet.pth") in message
-    assert str(models / "diffusers" / "stable-diffusion-v1-5" / "unet" / "config.json") in message
+    assert str(models / "choreo" / "champ" / "stable-diffusion-v1-5" / "unet" / "config.json") in message
     assert "fudan-generative-ai/champ" in message
+
+
+def test_a_clone_of_the_hf_repo_loads_with_the_default_names(nodes, models, tmp_path, one_torch_thread):
+    files, _ = write_tiny_champ(tmp_path / "scratch", guidance_types=("normal",))
+    clone = models / "choreo" / "champ"  # git clone https://huggingface.co/fudan-generative-ai/champ
+    clone.mkdir(parents=True)
+    for folder, name in ((files.champ_dir, "champ"), (files.base_model_dir, "stable-diffusion-v1-5"),
+                         (files.vae_dir, "sd-vae-ft-mse"), (files.image_encoder_dir, "image_encoder")):
+        shutil.move(folder, clone / name)
+    spec = nodes.ChoreoLoadCHAMP.INPUT_TYPES()["required"]
+    defaults = {name: spec[name][1]["default"] for name in ("champ", "base_model", "vae", "image_encoder")}
+    assert all(value in spec[name][0] for name, value in defaults.items())
+    assert nodes.ChoreoLoadCHAMP.VALIDATE_INPUTS(**defaults) is True
+    assert nodes.resolve_files(**defaults).champ_dir == clone / "champ"
+    (champ,) = nodes.ChoreoLoadCHAMP().load(**defaults, dtype="fp32", offload=False)
+    assert champ.guidance_types == ("normal",)
 
 
 def test_load_and_render_through_the_nodes(nodes, models, tmp_path, one_torch_thread):
