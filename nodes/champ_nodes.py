@@ -25,11 +25,12 @@ from .convert import frames_to_comfy, image_from_comfy
 from .socket_types import CATEGORY
 
 CHAMP = "CHOREO_CHAMP"  # choreo.generators.champ.ChampPipeline
+# input name (as Render Body Passes names its outputs) -> (CHAMP guidance type, tooltip)
 GUIDANCE_INPUTS = {
-    "depth": "Depth pass (Render Body Passes), one frame per video frame.",
-    "normal": "Surface-normal pass, same frames as the others.",
-    "semantic_map": "Semantic body-part map in CHAMP's colours, black background.",
-    "dwpose": "DWPose/OpenPose skeleton drawn on black.",
+    "depth": ("depth", "Depth pass (Render Body Passes), one frame per video frame."),
+    "normal": ("normal", "Surface-normal pass, same frames as the others."),
+    "semantic": ("semantic_map", "Semantic body-part map in CHAMP's colours on black (CHAMP's semantic_map)."),
+    "skeleton": ("dwpose", "DWPose/OpenPose skeleton drawn on black (CHAMP's dwpose)."),
 }
 DEFAULTS = {"champ": "champ", "base_model": "stable-diffusion-v1-5", "vae": "sd-vae-ft-mse",
             "image_encoder": "image_encoder"}  # the folder names of the HF repo fudan-generative-ai/champ
@@ -161,7 +162,7 @@ class ChoreoCHAMPRender:
 
     @classmethod
     def INPUT_TYPES(cls):
-        optional = {name: ("IMAGE", {"tooltip": tooltip}) for name, tooltip in GUIDANCE_INPUTS.items()}
+        optional = {name: ("IMAGE", {"tooltip": tooltip}) for name, (_, tooltip) in GUIDANCE_INPUTS.items()}
         return {"required": {
             "champ": (CHAMP, {"tooltip": "From Load CHAMP."}),
             "reference_image": ("IMAGE", {"tooltip": "The person to animate (first image of the batch); stretched "
@@ -182,9 +183,9 @@ class ChoreoCHAMPRender:
         }, "optional": optional}
 
     def render(self, champ, reference_image, width, height, steps, cfg, seed, segment_frames, overlap_frames,
-               depth=None, normal=None, semantic_map=None, dwpose=None):
-        passes = {"depth": depth, "normal": normal, "semantic_map": semantic_map, "dwpose": dwpose}
-        guidance = {name: images for name, images in passes.items() if images is not None}
+               depth=None, normal=None, semantic=None, skeleton=None):
+        passes = {"depth": depth, "normal": normal, "semantic": semantic, "skeleton": skeleton}
+        guidance = {GUIDANCE_INPUTS[name][0]: images for name, images in passes.items() if images is not None}
         report = comfy_bridge.progress_reporter()
 
         def progress(fraction: float) -> None:

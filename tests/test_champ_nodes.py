@@ -57,7 +57,7 @@ def test_nodes_document_every_input(nodes):
                 assert isinstance(entry[1]["default"], int if entry[0] == "INT" else float)
         assert len(cls.DESCRIPTION) > 40 and len(cls.RETURN_TYPES) == len(cls.OUTPUT_TOOLTIPS)
         assert cls.CATEGORY.startswith("Choreo/") and cls.__name__.startswith("Choreo")
-    assert set(nodes.ChoreoCHAMPRender.INPUT_TYPES()["optional"]) == {"depth", "normal", "semantic_map", "dwpose"}
+    assert list(nodes.ChoreoCHAMPRender.INPUT_TYPES()["optional"]) == ["depth", "normal", "semantic", "skeleton"]
 
 
 def test_a_missing_file_is_named_with_its_folder_at_validation(nodes, models):
@@ -95,7 +95,7 @@ def test_load_and_render_through_the_nodes(nodes, models, tmp_path, one_torch_th
     reference = torch.rand(1, 40, 24, 3, generator=torch.Generator().manual_seed(0))
     skeleton = torch.rand(5, 32, 32, 3, generator=torch.Generator().manual_seed(1))
     (images,) = nodes.ChoreoCHAMPRender().render(champ, reference, SIDE_PX, SIDE_PX, 1, 2.0, 0, 3, 1,
-                                                 dwpose=skeleton)
+                                                 skeleton=skeleton)
     assert images.shape == (5, SIDE_PX, SIDE_PX, 3) and images.dtype == torch.float32
     assert 0.0 <= float(images.min()) and float(images.max()) <= 1.0 and float(images.std()) > 0
 
