@@ -131,3 +131,31 @@ def test_beat_channels_train_from_zero_when_clips_carry_beats(mochi_and_clips, t
     stored = load_file(str(result))
     assert stored["beat_projection.weight"].shape == (16, 2)
     assert torch.count_nonzero(stored["beat_projection.weight"]) > 0  # learned, from its zero start
+
+
+def test_dance_videos_encode_into_training_clips(tmp_path):
+    import numpy as np
+
+    from choreo.io.video_export import write_mp4
+    from choreo.music.audio import Audio
+    from test_musicinfuser_checkpoint import tiny_pipeline_folder, tiny_wav2vec2_folder
+
+    tiny_pipeline_folder(tmp_path / "mochi")
+    tiny_wav2vec2_folder(tmp_path / "wav2vec2")
+    encoders = trainer.load_encoders(tmp_path / "mochi", tmp_path / "wav2vec2", dtype="fp32")
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 255, (20, 48, 64, 3), dtype=np.uint8)
+    song = Audio((0.1 * rng.standard_normal((1, 22050))).astype(np.float32), 22050)
+    write_mp4(videos / "clip.mp4", frames, 30.0, song)
+    (videos / "clip.txt").write_text("a dancer in a red dress")
+    assert trainer.encode_videos(encoders, videos, tmp_path / "clips", num_frames=13, width=32, height=32,
+                                 prompt="unused") == 1
+    clip = load_file(str(tmp_path / "clips" / "clip.safetensors"))
+    assert tuple(clip["latents"].shape) == (4, 3, 4, 4)  # 13 frames -> 3 latent frames, 32 px -> 4
+    # (13 / 30 + 0.09) s = 8,374 samples at 16 kHz; Wav2Vec2: (8374 - 400) // 320 + 1 = 25 tokens of 12-d
+    assert tuple(clip["music"].shape) == (25, 12)
+    assert clip["prompt_mask"].sum() == len("a dancer in a red dress")  # the caption beside the video, 1 token/char
+    with pytest.raises(ChoreoError, match="fewer than the 25 asked for"):
+        trainer.encode_videos(encoders, videos, tmp_path / "more", num_frames=25, width=32, height=32, prompt="x")
