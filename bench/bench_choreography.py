@@ -1,5 +1,8 @@
 """Beat choreographer benchmark: beat alignment, repeats, jerk, foot skating, bones, speed, AIST++ statistics.
 
+"near-identical run" is the longest run of consecutive bars whose root-relative joint trajectories lie within
+5 cm RMS (``metrics.longest_similar_bar_run``, as in bench_held_out_dance.py): 1 = no bar repeats its neighbour.
+
 Run as `python bench/bench_choreography.py`. Reads ../shared/data/music and
 ../shared/data/dance (skipped with a message when absent). Prints markdown tables
 only; nothing here asserts. BAS: Bailando definition, 30 fps, sigma = 3 frames,
@@ -29,6 +32,7 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 MUSIC_DIR = SHARED_DATA / "music"
 DANCE_DIR = SHARED_DATA / "dance"
 FPS = 30.0
+SIMILAR_BAR_TOLERANCE_M = 0.05
 
 
 def analysis_from_beats(beats_s: list[float], downbeats_s: list[float], duration_s: float) -> MusicAnalysis:
@@ -75,14 +79,14 @@ def transition_frames(analysis: MusicAnalysis, plan) -> np.ndarray:
 def clip_rows() -> list[str]:
     manifest = json.loads((MUSIC_DIR / "manifest.json").read_text())
     rows = ["| clip | analysis | score beats | BAS aligned | BAS +1/4 | BAS +1/2 | BAS +3/4 | max repeats "
-            "| BAS vs danced beats: aligned / shifted mean "
+            "| near-identical run (seeds 0-4: max / mean) | BAS vs danced beats: aligned / shifted mean "
             "| jerk@transitions m/s³ | jerk inside m/s³ | mean joint speed m/s | skating m/s | PFC | bone std m |",
-            "|" + " --- |" * 15]
+            "|" + " --- |" * 16]
     for clip in manifest["clips"]:
         analysis, source = analyse(clip)
         name = Path(clip["file"]).stem
         if analysis is None:
-            rows.append(f"| {name} | {source} |" + " – |" * 13)
+            rows.append(f"| {name} | {source} |" + " – |" * 14)
             continue
         plan = plan_choreography(analysis, seed=0)
         motion = choreograph(analysis, plan=plan)
@@ -91,19 +95,27 @@ def clip_rows() -> list[str]:
         scores = metrics.shifted_beat_align_scores(positions, np.asarray(beats_s) * FPS)
         own = metrics.shifted_beat_align_scores(positions, analysis.beat_times_s * FPS)
         frames = transition_frames(analysis, plan)
+        runs = [similar_run(analysis, positions)] + [
+            similar_run(analysis, choreograph(analysis, seed=seed).joint_positions()) for seed in range(1, 5)]
         profile = metrics.jerk_profile(positions, FPS)
         near = np.zeros(len(profile), bool)
         for frame in frames:
             near[max(0, frame - 2):frame + 3] = True
         rows.append(
             f"| {name} | {source} | {beat_source} | {scores[0.0]:.3f} | {scores[0.25]:.3f} | {scores[0.5]:.3f} "
-            f"| {scores[0.75]:.3f} | {max_repeats([p.name for p in plan])} "
+            f"| {scores[0.75]:.3f} | {max_repeats([p.name for p in plan])} | {max(runs)} / {np.mean(runs):.2f} "
             f"| {own[0.0]:.3f} / {np.mean([own[f] for f in (0.25, 0.5, 0.75)]):.3f} "
             f"| {metrics.max_jerk_at(positions, FPS, frames):.1f} | {profile[~near].max():.1f} "
             f"| {speed_stats(positions)[0]:.2f} "
             f"| {metrics.foot_skating_m_per_s(positions, motion.foot_contacts, FPS):.2e} "
             f"| {metrics.physical_foot_contact(positions, FPS):.3f} | {metrics.bone_length_std_m(positions):.1e} |")
     return rows
+
+
+def similar_run(analysis: MusicAnalysis, positions: np.ndarray) -> int:
+    """Longest run of near-identical bars of a dance, bars from the music's downbeats."""
+    downbeats = np.rint(np.asarray(analysis.downbeat_times_s) * analysis.fps).astype(int)
+    return metrics.longest_similar_bar_run(positions, downbeats, SIMILAR_BAR_TOLERANCE_M)
 
 
 def timing_rows() -> list[str]:
@@ -163,7 +175,7 @@ def aist_rows() -> list[str]:
 def tempo_rows() -> list[str]:
     """Synthetic click grids across tempi: does the dance keep full-time hits, how fast and smooth is it?"""
     rows = ["| style | BPM | danced hit interval s | mean joint speed m/s | p95 joint speed m/s | peak jerk m/s³ "
-            "| BAS aligned | BAS shifted mean | skating m/s |", "|" + " --- |" * 9]
+            "| BAS aligned | BAS shifted mean | skating m/s | near-identical run |", "|" + " --- |" * 10]
     for style, bpm, meter in (("hiphop", 100.0, 4), ("hiphop", 140.0, 4), ("hiphop", 170.0, 4), ("house", 180.0, 4),
                               ("pop", 120.0, 4), ("waltz", 90.0, 3), ("waltz", 160.0, 3)):
         beats_s = np.arange(0.0, 20.0, 60.0 / bpm)
@@ -176,7 +188,8 @@ def tempo_rows() -> list[str]:
         rows.append(f"| {style} | {bpm:.0f} | {interval:.3f} | {mean:.2f} | {p95:.2f} "
                     f"| {metrics.jerk_profile(positions, FPS).max():.0f} | {scores[0.0]:.3f} "
                     f"| {np.mean([scores[f] for f in (0.25, 0.5, 0.75)]):.3f} "
-                    f"| {metrics.foot_skating_m_per_s(positions, motion.foot_contacts, FPS):.2e} |")
+                    f"| {metrics.foot_skating_m_per_s(positions, motion.foot_contacts, FPS):.2e} "
+                    f"| {similar_run(analysis, positions)} |")
     return rows
 
 

@@ -2,8 +2,8 @@
 
 Different move names can dance the same shape (a bounce and a clap bounce, a sway and a rise), and
 three such bars in a row read as one move repeated. A bar's shape is set by the keys of the moves
-covering it; the dance adds loudness scaling, the groove and foot locking on top, which change every
-bar alike. So each move's path is computed once per library (``MoveLibrary.paths``) and a bar's path
+covering it; the dance adds loudness scaling, the groove and foot locking on top, which differ little
+from bar to bar. So each move's path is computed once per library (``MoveLibrary.paths``) and a bar's path
 is cut from the paths of the moves that cover it. The distance is that of
 ``metrics.longest_similar_bar_run``, which measures the same thing on the finished dance.
 
