@@ -44,3 +44,21 @@ def test_too_many_frames_for_the_position_table_are_refused(one_torch_thread):
     module = network.TemporalModule(8, tiny_config())  # 8 positions
     with pytest.raises(ValueError, match="9 frames exceed the motion module's 8 frame positions"):
         module(torch.randn(9, 8, 2, 2), num_frames=9)
+
+
+def test_real_size_denoiser_is_sd15_with_champs_21_motion_modules():
+    """SD-1.5's UNet (859,520,964 parameters) plus a motion module after every spatial layer (inference.yaml:
+    resolutions 1, 2, 4, 8 and the mid block), built on the meta device."""
+    from diffusers import UNet2DConditionModel
+
+    sd15 = dict(sample_size=64, cross_attention_dim=768, attention_head_dim=8, layers_per_block=2,
+                block_out_channels=(320, 640, 1280, 1280))
+    with torch.device("meta"):
+        model = network.ChampModel(UNet2DConditionModel(**sd15), UNet2DConditionModel(**sd15), network.ChampConfig())
+    state = model.denoiser.unet.state_dict()
+    spatial = sum(v.numel() for k, v in state.items() if ".motion_modules." not in k)
+    modules = {k.split(".temporal_transformer.")[0] for k in state if ".motion_modules." in k}
+    tables = [v.shape for k, v in state.items() if k.endswith("pos_encoder.pe")]
+    assert spatial == 859_520_964
+    assert len(modules) == 2 * 4 + 1 + 3 * 4  # two per down block, one in the middle, three per up block
+    assert len(tables) == 2 * len(modules) and {shape[1] for shape in tables} == {32}
