@@ -19,6 +19,8 @@ from .smpl_nodes import ChoreoLoadSMPLBody, ChoreoSMPLMesh
 from .dance_frames_nodes import ChoreoRenderDanceFrames
 from .wan_dancer_nodes import ChoreoWanDancerKeyframes
 from .body_nodes import ChoreoBodyFromDance, ChoreoRenderBodyPasses
+from .musicinfuser_nodes import ChoreoLoadMusicInfuser, ChoreoMusicInfuserGenerate
+from .champ_nodes import ChoreoCHAMPRender, ChoreoLoadCHAMP
 
 NODE_CLASS_MAPPINGS = {
     "ChoreoAnalyzeMusic": ChoreoAnalyzeMusic,
@@ -54,6 +56,10 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoWanDancerKeyframes": ChoreoWanDancerKeyframes,
     "ChoreoBodyFromDance": ChoreoBodyFromDance,
     "ChoreoRenderBodyPasses": ChoreoRenderBodyPasses,
+    "ChoreoLoadMusicInfuser": ChoreoLoadMusicInfuser,
+    "ChoreoMusicInfuserGenerate": ChoreoMusicInfuserGenerate,
+    "ChoreoLoadCHAMP": ChoreoLoadCHAMP,
+    "ChoreoCHAMPRender": ChoreoCHAMPRender,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -90,4 +96,8 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoWanDancerKeyframes": "Wan-Dancer Keyframes (Choreo)",
     "ChoreoBodyFromDance": "Body from 3D Dance (Choreo)",
     "ChoreoRenderBodyPasses": "Render Body Passes (Choreo)",
+    "ChoreoLoadMusicInfuser": "Load MusicInfuser (Choreo)",
+    "ChoreoMusicInfuserGenerate": "MusicInfuser Generate (Choreo)",
+    "ChoreoLoadCHAMP": "Load CHAMP (Choreo)",
+    "ChoreoCHAMPRender": "CHAMP Render (Choreo)",
 }

@@ -50,7 +50,8 @@ def loader(pack, name):
 
 def test_every_choreo_loader_validates_its_inputs_up_front(pack):
     loaders = [name for name in pack.NODE_CLASS_MAPPINGS if name.startswith("ChoreoLoad")]
-    assert len(loaders) == 6
+    assert {"ChoreoLoadMotionExpert", "ChoreoLoadXDancer", "ChoreoLoadWanAnimate", "ChoreoLoadMusicInfuser",
+            "ChoreoLoadCHAMP"} <= set(loaders)
     assert all(callable(getattr(loader(pack, name), "VALIDATE_INPUTS", None)) for name in loaders)
 
 
