@@ -446,9 +446,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def train_demo(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, float]:
-    """The bundled demo: synthetic choreographer data, both stages, only the weights left in ``--out``."""
-    data_dir = args.work / "data"
-    if not (data_dir / "dataset.json").is_file():
+    """The bundled demo: both stages at demo size, only the weights left in ``--out``; on ``--data`` (e.g. the
+    dance engine's ``xdancer/train``), else on synthetic choreographer data built in ``--work``."""
+    data_dir = args.data or args.work / "data"
+    if args.data is None and not (data_dir / "dataset.json").is_file():
         build_dataset("synthetic", data_dir, count=args.count, seed=args.seed, log=log)
     tokenizer_config, gpt_config = demo_configs()
     tokenizer_settings = TrainSettings(steps=args.tokenizer_steps, batch_size=256, lr=1e-3, warmup_steps=50,
