@@ -142,9 +142,9 @@ class MoveLibrary:
     def paths(self) -> dict[tuple[str, bool], np.ndarray]:
         """(name, mirrored) -> the move's root-relative joint path (``similarity.move_paths``), computed once:
         what the planner compares to keep near-identical bars from piling up."""
-        keys = [(move.name, mirrored) for move in self.moves for mirrored in (False, True)]
-        paths = move_paths([move.mirrored() if mirrored else move for move in self.moves for mirrored in (False, True)])
-        return dict(zip(keys, paths))
+        sides = [(move, mirrored) for move in self.moves for mirrored in (False, True)]
+        paths = move_paths([move.mirrored() if mirrored else move for move, mirrored in sides])
+        return {(move.name, mirrored): path for (move, mirrored), path in zip(sides, paths)}
 
 
 def load_library(directory: Path | None = None) -> MoveLibrary:
