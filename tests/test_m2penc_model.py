@@ -12,7 +12,8 @@ TINY = M2PEncConfig(music_dim=5, grid=8, channels=(4, 8), attention_layers=1, nu
 
 def test_music_becomes_guidance_maps_and_heatmaps_frame_for_frame(one_torch_thread):
     torch.manual_seed(0)
-    guidance, heatmaps = M2PEnc(TINY)(torch.randn(2, 7, 5))
+    with torch.no_grad():
+        guidance, heatmaps = M2PEnc(TINY)(torch.randn(2, 7, 5))
     assert guidance.shape == (2, 7, 10, 8, 8) and heatmaps.shape == (2, 7, 3, 8, 8)
     assert 0.0 <= float(guidance.min()) and float(guidance.max()) <= 1.0
 
