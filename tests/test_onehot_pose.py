@@ -216,3 +216,32 @@ def test_encode_decode_argmax_runs_end_to_end(tiny_vae):
     assert decoded_image.min() >= 0 and decoded_image.max() <= 1
     poses = onehot_to_pose(decoded_image, WIDTH_PX, HEIGHT_PX, FPS, config)
     assert poses.num_frames == 12 and np.isfinite(poses.keypoints_px).all()
+
+
+def test_peak_tracking_equals_argmax_on_an_exact_encoding_of_smooth_motion():
+    config = OneHotConfig(num_bins=128, sigma_bins=2.0)
+    pose = random_pose(num_frames=1, margin_px=40.0)
+    frames = 12
+    drift_px = np.linspace(0.0, 30.0, frames)[:, None, None] * np.array([1.0, -1.0])
+    moving = PoseSequence2D((pose.keypoints_px + drift_px).astype(np.float32), np.ones((frames, 136), np.float32),
+                            WIDTH_PX, HEIGHT_PX, FPS)  # full confidence: every one-bin move gains more than 0.05
+    image = pose_to_onehot(moving, config)
+    plain = onehot_to_pose(image, WIDTH_PX, HEIGHT_PX, FPS, config)
+    tracked = onehot_to_pose(image, WIDTH_PX, HEIGHT_PX, FPS, config, track_penalty=0.05)
+    np.testing.assert_array_equal(tracked.keypoints_px, plain.keypoints_px)
+    np.testing.assert_array_equal(tracked.confidence, plain.confidence)
+
+
+def test_peak_tracking_ignores_a_one_frame_spurious_blob_that_argmax_jumps_to():
+    config = OneHotConfig(num_bins=64, sigma_bins=2.0)
+    pose = random_pose(num_frames=1, margin_px=40.0)
+    still = PoseSequence2D(np.repeat(pose.keypoints_px, 5, 0), np.ones((5, 136), np.float32), WIDTH_PX, HEIGHT_PX, FPS)
+    image = pose_to_onehot(still, config) * 0.8
+    true_bin = int(image[channel_of(0, 0), :, 2].argmax())
+    far_bin = (true_bin + 32) % 64
+    image[channel_of(0, 0), far_bin, 2] = 0.9  # a stronger, spurious peak in frame 2 only
+    plain = onehot_to_pose(image, WIDTH_PX, HEIGHT_PX, FPS, config)
+    tracked = onehot_to_pose(image, WIDTH_PX, HEIGHT_PX, FPS, config, track_penalty=0.05)
+    assert plain.keypoints_px[2, 0, 0] != plain.keypoints_px[1, 0, 0]
+    np.testing.assert_array_equal(tracked.keypoints_px[:, 0], np.repeat(plain.keypoints_px[1:2, 0], 5, axis=0))
+    assert tracked.confidence[2, 0] == pytest.approx(0.8, abs=1e-6)

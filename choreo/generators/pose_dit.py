@@ -56,6 +56,7 @@ OVERLAP_FRAMES = 16  # the paper's N: pose-aware frames shared by consecutive se
 DEFAULT_BODY_BOX = (-2.5, -2.75, 5.0)
 BOX_CANVAS_PX = 1024  # the virtual square canvas the box is drawn on for ``pose_to_onehot``
 NUM_BODY = 18
+TRACK_PENALTY_PER_BIN = 0.05  # decoding: a 20-bin jump between frames costs a full-confidence peak
 LATENT_CLIP = 5.0  # x0 predictions are clamped to +-5 latent standard deviations while sampling
 NOT_GENERATED_PARTS = frozenset({"foot_keypoints_2d", "face_keypoints_2d", "hand_left_keypoints_2d",
                                  "hand_right_keypoints_2d"})
@@ -109,10 +110,15 @@ def normalised_to_onehot(normalised: np.ndarray, onehot: OneHotConfig, body_box:
     return pose_to_onehot(box_sequence(normalised, body_box, 30.0), onehot)
 
 
-def onehot_to_normalised(image: np.ndarray, onehot: OneHotConfig, body_box: Sequence[float]) -> np.ndarray:
-    """(C, W, T) one-hot image (decoded, so peaks refined by their centroid) -> (T, 60, 3) body-frame poses."""
+def onehot_to_normalised(image: np.ndarray, onehot: OneHotConfig, body_box: Sequence[float],
+                         track_penalty: float = 0.0) -> np.ndarray:
+    """(C, W, T) one-hot image (decoded, so peaks refined by their centroid) -> (T, 60, 3) body-frame poses.
+
+    track_penalty : ``onehot_to_pose``'s peak tracking through time (0 = the paper's per-frame argmax).
+    """
     left, top, size = body_box
-    seq = onehot_to_pose(image, BOX_CANVAS_PX, BOX_CANVAS_PX, 30.0, onehot, refine_centroid=True)
+    seq = onehot_to_pose(image, BOX_CANVAS_PX, BOX_CANVAS_PX, 30.0, onehot, refine_centroid=True,
+                         track_penalty=track_penalty)
     points = seq.keypoints_px[:, TOKENIZER_JOINTS].astype(np.float64) / BOX_CANVAS_PX * size + np.array([left, top])
     confidence = seq.confidence[:, TOKENIZER_JOINTS].astype(np.float64)
     points[confidence <= 0] = 0.0
@@ -237,7 +243,8 @@ def generate_pose_dit(models: PoseDiTModels, features: MusicFeatures, reference:
                       num_frames: int | None = None, seed: int = 0, guidance_scale: float = 2.0,
                       num_inference_steps: int = 25, progress: Callable[[float], None] | None = None,
                       keep: PoseSequence2D | None = None, keep_frames: Sequence[int] | np.ndarray | None = None,
-                      keep_joints: Iterable[int] | None = None) -> PoseSequence2D:
+                      keep_joints: Iterable[int] | None = None,
+                      track_penalty: float = TRACK_PENALTY_PER_BIN) -> PoseSequence2D:
     """A dance for the music as 2D poses on the reference canvas.
 
     features            : per-frame music features at the model's fps and extractor.
@@ -252,6 +259,9 @@ def generate_pose_dit(models: PoseDiTModels, features: MusicFeatures, reference:
                           all) say. Kept joints of kept frames are copied exactly into the result; when the kept
                           joints include the whole body, kept frames also condition the model as pose-aware
                           references (a frame mask has no per-joint entries, so joint subsets are copied only).
+    track_penalty       : decoding follows each keypoint's peak through time, a bin of movement between
+                          frames costing this much (``onehot_image.track_peaks``); 0 = the paper's per-frame
+                          argmax, which jumps between blobs when a decoded image has a spurious second one.
     returns             : PoseSequence2D (T, 136) at ``features.fps``: 18 body keypoints, the rest absent.
     """
     import torch
@@ -288,7 +298,8 @@ def generate_pose_dit(models: PoseDiTModels, features: MusicFeatures, reference:
             report((done + fraction * num_inference_steps) / total_steps)
 
         poses = _sample_segment(models, schedule, music[start:stop], reference_onehot, window_known, window_aware,
-                                guidance_scale, num_inference_steps, generator, step_progress, ddim_sample)
+                                guidance_scale, num_inference_steps, generator, step_progress, ddim_sample,
+                                track_penalty)
         first = 0 if index == 0 else OVERLAP_FRAMES
         output[start + first:stop] = poses[first:]
         output[aware] = known[aware]
@@ -301,7 +312,7 @@ def generate_pose_dit(models: PoseDiTModels, features: MusicFeatures, reference:
 
 def _sample_segment(models: PoseDiTModels, schedule, music: np.ndarray, reference_onehot: np.ndarray,
                     known: np.ndarray, aware: np.ndarray, guidance_scale: float, num_inference_steps: int,
-                    generator, progress: Callable[[float], None], ddim_sample) -> np.ndarray:
+                    generator, progress: Callable[[float], None], ddim_sample, track_penalty: float) -> np.ndarray:
     """One segment of <= segment_frames frames: (T, 60, 3) body-frame poses."""
     import torch
 
@@ -337,7 +348,7 @@ def _sample_segment(models: PoseDiTModels, schedule, music: np.ndarray, referenc
         latents = ddim_sample(denoise, shape, schedule, num_inference_steps, eta=0.0, generator=generator,
                               progress=progress, inpaint=inpaint, device=models.device, clip_x0=False)
         image = decode_latents(models, latents)[0]
-    return onehot_to_normalised(image, models.onehot, models.body_box)[:length]
+    return onehot_to_normalised(image, models.onehot, models.body_box, track_penalty)[:length]
 
 
 def pose_dit_generator(models: PoseDiTModels, features: MusicFeatures, reference: PoseSequence2D,

@@ -135,7 +135,8 @@ def pose_to_onehot(pose: PoseSequence2D, config: OneHotConfig = OneHotConfig()) 
 
 
 def onehot_to_pose(image: np.ndarray, canvas_width: int, canvas_height: int, fps: float,
-                   config: OneHotConfig = OneHotConfig(), refine_centroid: bool = False) -> PoseSequence2D:
+                   config: OneHotConfig = OneHotConfig(), refine_centroid: bool = False,
+                   track_penalty: float = 0.0) -> PoseSequence2D:
     """Poses read back from a one-hot image by the paper's argmax (eqs. 1-3).
 
     image           : (C, W, T) float, C = ``config.num_channels`` and W = ``config.num_bins``;
@@ -145,6 +146,10 @@ def onehot_to_pose(image: np.ndarray, canvas_width: int, canvas_height: int, fps
     refine_centroid : replace the argmax bin by the centroid of the positive values within
                       3 sigma (at least 1 bin) of it (symmetric window, shrunk at the image edges), for blurred
                       peaks; off reproduces the paper.
+    track_penalty   : > 0 replaces the per-frame argmax by the best path through time (``track_peaks``):
+                      each bin move between frames costs ``track_penalty`` (in one-hot value units), so a
+                      generated image with a second, spurious blob does not make the keypoint jump to it
+                      and back. 0 reproduces the paper.
     returns         : PoseSequence2D (T, 136). Coordinates are bin centres in pixels; confidence
                       is the smaller of the two axes' peak values (eq. 3); a keypoint with
                       confidence <= 0 is absent (confidence 0, position 0). Feet, face and,
@@ -156,8 +161,12 @@ def onehot_to_pose(image: np.ndarray, canvas_width: int, canvas_height: int, fps
                              f"got {image.shape}; decode with the OneHotConfig that encoded it.")
     num_slots, num_frames = config.num_channels // 2, image.shape[2]
     per_axis = np.asarray(image, np.float32).reshape(num_slots, 2, config.num_bins, num_frames).transpose(3, 0, 1, 2)
-    peak_bin = per_axis.argmax(axis=-1)  # (T, K, 2)
-    peak_value = per_axis.max(axis=-1)
+    if track_penalty > 0:
+        peak_bin = track_peaks(per_axis, track_penalty)  # (T, K, 2)
+        peak_value = np.take_along_axis(per_axis, peak_bin[..., None], axis=-1)[..., 0]
+    else:
+        peak_bin = per_axis.argmax(axis=-1)  # (T, K, 2)
+        peak_value = per_axis.max(axis=-1)
     position_bins = _centroid(per_axis, peak_bin, config.sigma_bins) if refine_centroid else peak_bin.astype(np.float64)
     px_per_bin = np.array([canvas_width, canvas_height], np.float64) / config.num_bins
     slot_px = (position_bins + 0.5) * px_per_bin
@@ -175,6 +184,31 @@ def onehot_to_pose(image: np.ndarray, canvas_width: int, canvas_height: int, fps
         missing |= {"hand_left_keypoints_2d", "hand_right_keypoints_2d"}
     return PoseSequence2D(keypoints_px, confidence, int(canvas_width), int(canvas_height), float(fps),
                           frozenset(missing))
+
+
+def track_peaks(per_axis: np.ndarray, penalty_per_bin: float) -> np.ndarray:
+    """(T, K, 2) int64 bins of the best path of each axis through time (Viterbi).
+
+    per_axis        : (T, K, 2, W) one-hot values per frame, keypoint slot and axis.
+    penalty_per_bin : cost of moving one bin between consecutive frames, in value units.
+    The path maximises sum_t value[t, bin_t] - penalty * sum_t |bin_t - bin_{t-1}|; on an exact
+    encoding (one peak per frame, smooth motion) it is the argmax wherever a move of d bins gains
+    more than ``penalty * d``.
+    """
+    num_frames, num_bins = per_axis.shape[0], per_axis.shape[-1]
+    bins = np.arange(num_bins)
+    move_cost = penalty_per_bin * np.abs(bins[:, None] - bins[None, :]).astype(np.float32)  # (from, to)
+    score = per_axis[0].astype(np.float32)
+    back = np.zeros(per_axis.shape, np.int16)
+    for t in range(1, num_frames):
+        candidates = score[..., :, None] - move_cost  # (K, 2, from, to)
+        back[t] = candidates.argmax(axis=-2)
+        score = np.take_along_axis(candidates, back[t][..., None, :].astype(np.int64), axis=-2)[..., 0, :] + per_axis[t]
+    path = np.zeros(per_axis.shape[:-1], np.int64)
+    path[-1] = score.argmax(axis=-1)
+    for t in range(num_frames - 1, 0, -1):
+        path[t - 1] = np.take_along_axis(back[t], path[t][..., None], axis=-1)[..., 0]
+    return path
 
 
 def _bins(keypoints_px: np.ndarray, canvas_width: int, canvas_height: int, num_bins: int) -> np.ndarray:
