@@ -28,6 +28,8 @@ from ..model_cache import MODEL_CACHE, cache_key
 from ..music.audio import Audio
 from ..music.features import MusicFeatures
 from ..networks import network_module
+from ..pose.layout import BODY, NUM_KEYPOINTS, PARTS
+from ..pose.sequence import PoseSequence2D
 
 DEFAULT_OVERLAP_FRAMES = 6
 
@@ -205,3 +207,18 @@ def heatmap_keypoints(heatmaps: np.ndarray, width: int, height: int) -> tuple[np
     # cell j spans pixels [j, j + 1) * side / grid: its centre is at (j + 0.5) * side / grid - 0.5
     points = (cells.numpy() + 0.5) * side / grid - 0.5 + np.array([left, top], np.float32)
     return points.astype(np.float32), peak.numpy()
+
+
+def decoded_pose(heatmaps: np.ndarray, fps_in: float, num_frames: int, fps: float, width: int,
+                 height: int) -> PoseSequence2D:
+    """The heatmaps' body keypoints as a pose sequence on the caller's clock and canvas (hands and face absent).
+
+    Keypoints are decoded at the encoder's rate and interpolated linearly to ``fps``; confidence is 1.
+    """
+    points, _ = heatmap_keypoints(heatmaps, width, height)
+    keypoints = np.zeros((num_frames, NUM_KEYPOINTS, 2), np.float32)
+    confidence = np.zeros((num_frames, NUM_KEYPOINTS), np.float32)
+    keypoints[:, BODY] = resample_frames(points, fps_in, num_frames, fps)
+    confidence[:, BODY] = 1.0
+    others = frozenset(name for name, start, _ in PARTS if start != BODY.start)
+    return PoseSequence2D(keypoints, confidence, int(width), int(height), float(fps), missing_parts=others)
