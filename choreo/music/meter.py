@@ -88,7 +88,11 @@ def decode_bars(downbeat_evidence: np.ndarray) -> tuple[int, np.ndarray]:
     the prior decides. The best path over all meters, weighted by the prior, wins; a winning 2 is
     reported as 4 (decoded again with 4 positions), as ``detect_meter`` does.
     """
-    evidence = np.clip(np.asarray(downbeat_evidence, dtype=np.float64), EVIDENCE_FLOOR, 1.0 - EVIDENCE_FLOOR)
+    evidence = np.asarray(downbeat_evidence, dtype=np.float64)
+    # Per song, the activation is rescaled to a mean of DOWNBEAT_SHARE: on unfamiliar music the network is
+    # quieter everywhere, which would otherwise read as "few downbeats" and favour the longest bars.
+    evidence = np.clip(evidence * DOWNBEAT_SHARE / max(float(evidence.mean()), 1e-6) if len(evidence) else evidence,
+                       EVIDENCE_FLOOR, 1.0 - EVIDENCE_FLOOR)
     num_beats = len(evidence)
     if num_beats < 8:
         return 4, beat_positions(num_beats, 4, 0)
