@@ -74,13 +74,13 @@ class ChoreoAnalyzeMusic:
                                           "(x2, /2) nearest it, before half / double. 0 = no hint; else "
                                           f"{HINT_RANGE_BPM[0]:g} to {HINT_RANGE_BPM[1]:g}."}),
         }, "optional": {
-            "beat_tracker": (list(BEAT_TRACKERS), {"default": "auto",
-                             "tooltip": "auto: the learned beat/downbeat network bundled with Choreo (the rules "
-                                        "below if its weights are missing). learned: the network. dsp: the "
-                                        "rule-based tracker (spectral flux and bass/chord accents)."}),
+            "beat_tracker": (list(BEAT_TRACKERS), {"default": "dsp",
+                             "tooltip": "dsp: the rule-based tracker (spectral flux, bass and chord accents). "
+                                        "learned: Choreo's small beat/downbeat network (better on rendered "
+                                        "MIDI, weaker on some real songs; see the README)."}),
         }}
 
-    def analyze(self, audio, fps, tempo="auto", tempo_hint_bpm=0.0, beat_tracker="auto"):
+    def analyze(self, audio, fps, tempo="auto", tempo_hint_bpm=0.0, beat_tracker="dsp"):
         core_audio = audio_from_comfy(audio)
         analysis = analyze_music(core_audio, fps=fps, progress=comfy_bridge.progress_reporter(), tempo=tempo,
                                  tempo_hint_bpm=tempo_hint_bpm, beat_tracker=beat_tracker)

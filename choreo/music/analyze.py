@@ -100,7 +100,9 @@ def _notes(clarity: float, tempo_bpm: float) -> tuple[str, ...]:
             "match what you hear: use music with an audible beat, or edit the dance by hand.",)
 
 
-BEAT_TRACKERS = ("auto", "learned", "dsp")
+# The DSP tracker stays the default: the learned one wins on the rendered-MIDI corpus test split but loses on
+# the dev clips (bench/bench_music.py; numbers in assets/checkpoints/beat_tracker/README.md).
+BEAT_TRACKERS = ("dsp", "learned")
 BarsOf = Callable[[np.ndarray], tuple[int, np.ndarray]]  # beat times (N,) s -> (beats_per_bar, beat_in_bar (N,))
 
 
@@ -131,7 +133,8 @@ def counted_beats(beat_times_s: np.ndarray, frame_rate_hz: float, low_onset: np.
 
     Fast beats whose every other beat has no bass become half time (``tempo_octave.half_time_phase``);
     then the hint and the half / double choice move whole octaves (``tempo_octave.octave_steps``).
-    Halving keeps the beats on the downbeat's phase; ``bars`` finds the meter again after every change.
+    Halving keeps the beats on the downbeat's phase and ``bars`` finds the meter again; doubling keeps
+    the bar lines: every downbeat stays one, counted in bars of the same number of (now faster) beats.
     """
     phase = half_time_phase(beat_times_s, low_onset, frame_rate_hz)
     if phase is not None:
@@ -140,30 +143,26 @@ def counted_beats(beat_times_s: np.ndarray, frame_rate_hz: float, low_onset: np.
     steps = octave_steps(beats_tempo_bpm(beat_times_s), tempo, tempo_hint_bpm)
     for _ in range(abs(steps)):
         if steps > 0:
+            first_downbeat = 2 * _first_downbeat(beat_in_bar)
             beat_times_s = beats_with_midpoints(beat_times_s)
+            beat_in_bar = beat_positions(len(beat_times_s), beats_per_bar, first_downbeat)
         else:
             beat_times_s = every_other_beat(beat_times_s, _first_downbeat(beat_in_bar))
-        beats_per_bar, beat_in_bar = bars(beat_times_s)
+            beats_per_bar, beat_in_bar = bars(beat_times_s)
     return beat_times_s, beats_per_bar, beat_in_bar
 
 
 def _check_beat_tracker(beat_tracker: str) -> None:
     if beat_tracker not in BEAT_TRACKERS:
-        raise ChoreoError(f"beat_tracker {beat_tracker!r} is not one of {', '.join(BEAT_TRACKERS)}; choose auto "
-                          "(the learned tracker when its weights are installed), learned, or dsp (rules only).")
-
-
-def _use_learned(beat_tracker: str) -> bool:
-    """Whether this call runs the learned tracker: asked for, or auto with the weights installed."""
-    installed = (DEFAULT_CHECKPOINT_DIR / WEIGHTS_FILE).is_file()
-    if beat_tracker == "learned" and not installed:
+        raise ChoreoError(f"beat_tracker {beat_tracker!r} is not one of {', '.join(BEAT_TRACKERS)}; choose dsp "
+                          "(spectral flux and accent rules) or learned (the beat / downbeat network).")
+    if beat_tracker == "learned" and not (DEFAULT_CHECKPOINT_DIR / WEIGHTS_FILE).is_file():
         raise ChoreoError(f"beat_tracker 'learned' needs {DEFAULT_CHECKPOINT_DIR / WEIGHTS_FILE}, which is missing; "
                           "restore assets/checkpoints/beat_tracker from the repository or choose dsp.")
-    return beat_tracker == "learned" or (beat_tracker == "auto" and installed)
 
 
 def analyze_music(audio: Audio, fps: float = 30.0, progress: Callable[[float], None] | None = None,
-                  tempo: str = "auto", tempo_hint_bpm: float = 0.0, beat_tracker: str = "auto") -> MusicAnalysis:
+                  tempo: str = "auto", tempo_hint_bpm: float = 0.0, beat_tracker: str = "dsp") -> MusicAnalysis:
     """Beats, meter, downbeats, tempo, loudness and sections of a song, on the frame clock of ``fps``.
 
     audio          : the song (any channels, any sample rate).
@@ -171,9 +170,8 @@ def analyze_music(audio: Audio, fps: float = 30.0, progress: Callable[[float], N
     progress       : called with fractions 0..1; exceptions it raises (an interrupt) propagate.
     tempo          : "auto" (the octave a dancer counts), "half" or "double" of it; see ``counted_beats``.
     tempo_hint_bpm : the tempo the user counts, BPM; the beats move to the octave nearest it. 0 = no hint.
-    beat_tracker   : "learned" (the TCN of ``learned_beats``: beats, downbeats and meter from one network),
-                     "dsp" (spectral-flux Viterbi and accent rules), or "auto" (learned when its weights
-                     are installed, else dsp).
+    beat_tracker   : "dsp" (spectral-flux Viterbi and accent rules) or "learned" (the TCN of
+                     ``learned_beats``: beats, downbeats and meter from one network's activations).
 
     >>> analysis = analyze_music(Audio.from_array(click_track, 44100), fps=30)  # doctest: +SKIP
     """
@@ -192,7 +190,7 @@ def analyze_music(audio: Audio, fps: float = 30.0, progress: Callable[[float], N
     low_onset = onset_envelope(spectral["log_mel"][bass_bands])
     report(0.4)
     global_bpm = estimate_tempo(onset, frame_rate_hz)
-    if _use_learned(beat_tracker):
+    if beat_tracker == "learned":
         activations = load_beat_tracker(DEFAULT_CHECKPOINT_DIR).activations(spectral["log_mel"])
         beat_times_s = beats_from_activation(activations[0], frame_rate_hz)
         bars = learned_bars(activations[1], frame_rate_hz)
