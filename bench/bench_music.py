@@ -31,7 +31,8 @@ from choreo.music.audio import Audio  # noqa: E402
 from choreo.music.features import extract_music_features  # noqa: E402
 
 MUSIC_DIR = REPO_ROOT.parent / "shared" / "data" / "music"
-DEFAULT_CORPORA = (Path.home() / ".cache" / "choreo" / "beat_corpus", Path.home() / ".cache" / "choreo" / "music_corpus")
+CACHE_DIR = Path.home() / ".cache" / "choreo"
+DEFAULT_CORPORA = (CACHE_DIR / "beat_corpus", CACHE_DIR / "music_corpus")
 TRACKERS = ("learned", "dsp")
 PEAK_RSS_SCRIPT = """
 import resource, sys, numpy as np, soundfile
@@ -75,7 +76,8 @@ def corpus_test_clips(corpus: Path) -> list[LabelledClip]:
         meters = sorted({bar["meter"] for bar in labels["meter_per_bar"]})
         full_bar_beats = max(bar["beats"] for bar in labels["meter_per_bar"])  # the clip's last bar may be cut
         clips.append(LabelledClip(f"{labels['clip_id']} ({', '.join(meters)})", corpus / labels["audio"],
-                                  beats_s, np.array(labels["downbeats_s"]), full_bar_beats if len(meters) == 1 else None,
+                                  beats_s, np.array(labels["downbeats_s"]),
+                                  full_bar_beats if len(meters) == 1 else None,
                                   float(60.0 / np.median(np.diff(beats_s)))))
     return clips
 
