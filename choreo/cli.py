@@ -17,6 +17,7 @@ from typing import Callable
 from .errors import ChoreoError
 from .io.image_files import WORK_MAX_SIDE_PX
 from .motion.choreographer import STYLES
+from .music.analyze import BEAT_TRACKERS
 from .music.tempo_octave import HINT_RANGE_BPM, TEMPO_CHOICES
 from .pipeline import ASSETS_DIR, DEMO_AUDIO, DEMO_IMAGE, DanceJob, make_dance_video
 from .pose.projection import Camera
@@ -97,6 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tempo-hint", type=number_in(0.0, HINT_RANGE_BPM[1]), default=0.0, metavar="BPM",
                         help="the tempo you count: the beats move to the octave nearest it, before --tempo; "
                              f"{HINT_RANGE_BPM[0]:g} to {HINT_RANGE_BPM[1]:g}, 0 = none (default: %(default)g)")
+    parser.add_argument("--beat-tracker", choices=BEAT_TRACKERS, default="dsp",
+                        help="dsp: the rule-based tracker; learned: the small beat/downbeat network (better on "
+                             "rendered MIDI, weaker on some real songs) (default: %(default)s)")
     parser.add_argument("--energy", type=number_in(*ENERGY_RANGE), default=1.0,
                         help=f"size of the moves, {ENERGY_RANGE[0]:g} to {ENERGY_RANGE[1]:g} (default: %(default)g)")
     parser.add_argument("--draw", choices=sorted(DRAW_STYLES), default="dwpose",
@@ -134,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                    renderer=args.renderer, pose_json=args.pose_json, rtmlib_model=args.rtmlib_model,
                    camera=Camera(yaw_deg=args.yaw), export_data=not args.no_data, keep_image_size=args.keep_size,
                    person_index=args.person_index, reference_source=args.reference,
-                   tempo=args.tempo, tempo_hint_bpm=args.tempo_hint)
+                   tempo=args.tempo, tempo_hint_bpm=args.tempo_hint, beat_tracker=args.beat_tracker)
     started = time.perf_counter()
     try:
         result = make_dance_video(job, log=lambda message: print(f"  {message}", flush=True),

@@ -67,6 +67,7 @@ class DanceJob:
     reference_source: str = "auto"
     tempo: str = "auto"  # or "half" / "double": the octave the beats are counted at (music.tempo_octave)
     tempo_hint_bpm: float = 0.0  # the tempo the user counts; 0 = none
+    beat_tracker: str = "dsp"  # or "learned" (music.learned_beats); analyze.BEAT_TRACKERS
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,8 @@ def make_dance_video(job: DanceJob, log: Callable[[str], None] = lambda message:
     lap(f"fit the person ({fit.source})")
     if not numba_cache_is_warm(librosa_kernel_file()):
         log("first run: compiling the audio analysis (once, ~30 s)")
-    analysis = analyze_music(audio, fps=job.fps, tempo=job.tempo, tempo_hint_bpm=job.tempo_hint_bpm)
+    analysis = analyze_music(audio, fps=job.fps, tempo=job.tempo, tempo_hint_bpm=job.tempo_hint_bpm,
+                             beat_tracker=job.beat_tracker)
     log(f"tempo {analysis.tempo_bpm:.1f} BPM, {len(analysis.beat_times_s)} beats, "
         f"{analysis.beats_per_bar}/4 meter, sections {''.join(s.label for s in analysis.sections)}")
     for note in analysis.notes:
