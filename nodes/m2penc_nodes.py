@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from ..choreo.checkpoints import CheckpointError, find_checkpoints
 from ..choreo.errors import ChoreoError
 from ..choreo.generators.m2penc import (DEFAULT_OVERLAP_FRAMES, decoded_pose, encode_music, guidance_images,
@@ -133,4 +131,4 @@ class ChoreoM2PEncEncode:
         guidance, heatmaps = encode_music(m2penc, music, overlap_frames, progress)
         images = guidance_images(guidance, m2penc.fps, num_frames, fps, width, height)
         pose = decoded_pose(heatmaps, m2penc.fps, num_frames, fps, width, height)
-        return (*(torch.from_numpy(images[name]) for name in PASS_NAMES), pose, float(fps))
+        return (*(images[name] for name in PASS_NAMES), pose, float(fps))

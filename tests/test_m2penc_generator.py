@@ -79,9 +79,9 @@ def test_resampling_15_to_30_fps_interpolates_between_frames():
 
 def test_square_maps_are_centred_on_a_portrait_canvas_with_black_bands():
     guidance = np.ones((2, 10, 8, 8), np.float32)
-    images = guidance_images(guidance, 15.0, 4, 30.0, width=16, height=24)
+    images = guidance_images(guidance, 15.0, 4, 30.0, width=16, height=24, chunk_frames=3)
     assert list(images) == ["depth", "normal", "semantic", "skeleton"]
-    depth = images["depth"]
+    depth = images["depth"].numpy()
     assert depth.shape == (4, 24, 16, 3)
     assert depth[:, 4:20].min() == 1.0 and depth[:, :4].max() == 0.0 and depth[:, 20:].max() == 0.0
 
@@ -92,3 +92,11 @@ def test_heatmap_maxima_decode_to_canvas_pixels():
     points, peak = heatmap_keypoints(heatmaps, width=16, height=24)
     np.testing.assert_allclose(points[0, 0], [5.5 * 2 - 0.5, 2.5 * 2 - 0.5 + 4])
     assert peak.shape == (1, 18) and peak[0, 0] == 1.0
+
+
+def test_scaling_in_chunks_gives_the_same_images_as_in_one_go():
+    guidance = np.random.default_rng(0).random((5, 10, 8, 8)).astype(np.float32)
+    chunked = guidance_images(guidance, 15.0, 9, 30.0, width=20, height=16, chunk_frames=2)
+    whole = guidance_images(guidance, 15.0, 9, 30.0, width=20, height=16, chunk_frames=100)
+    for name in whole:
+        np.testing.assert_array_equal(chunked[name].numpy(), whole[name].numpy())

@@ -153,15 +153,20 @@ def encode_music(model: M2PEncModel, music: np.ndarray, overlap_frames: int = DE
     return guidance / weight_sum, heatmaps / weight_sum
 
 
-def resample_frames(values: np.ndarray, fps_in: float, num_frames: int, fps_out: float) -> np.ndarray:
-    """(T_in, ...) -> (num_frames, ...): output frame i (at i / fps_out s) interpolated linearly between the
+def resample_at(values: np.ndarray, fps_in: float, frames: np.ndarray, fps_out: float) -> np.ndarray:
+    """(T_in, ...) -> (len(frames), ...): output frame i (at i / fps_out s) interpolated linearly between the
     input frames around i * fps_in / fps_out, held at the last input frame past the end."""
     # seconds x input frames/second = fractional input frame
-    position = np.minimum(np.arange(num_frames) * fps_in / fps_out, len(values) - 1)
+    position = np.minimum(np.asarray(frames) * fps_in / fps_out, len(values) - 1)
     low = np.floor(position).astype(np.int64)
     high = np.minimum(low + 1, len(values) - 1)
     weight = (position - low).astype(np.float32).reshape(-1, *([1] * (values.ndim - 1)))
     return (1.0 - weight) * values[low] + weight * values[high]
+
+
+def resample_frames(values: np.ndarray, fps_in: float, num_frames: int, fps_out: float) -> np.ndarray:
+    """Frames 0 .. num_frames - 1 of ``resample_at``: the whole sequence on the output clock."""
+    return resample_at(values, fps_in, np.arange(num_frames), fps_out)
 
 
 def map_placement(grid: int, width: int, height: int) -> tuple[int, int, int]:
@@ -171,25 +176,27 @@ def map_placement(grid: int, width: int, height: int) -> tuple[int, int, int]:
 
 
 def guidance_images(guidance: np.ndarray, fps_in: float, num_frames: int, fps: float, width: int,
-                    height: int) -> dict[str, np.ndarray]:
-    """The four passes as (num_frames, height, width, 3) float32 RGB in [0, 1], named as Render Body Passes.
+                    height: int, chunk_frames: int = 16) -> dict:
+    """The four passes as (num_frames, height, width, 3) float32 torch tensors in [0, 1], named as Render Body Passes.
 
     guidance : (T, 10, G, G) from ``encode_music`` at ``fps_in``; depth is grey (its channel repeated).
+    Frames are scaled ``chunk_frames`` at a time straight into the outputs, so memory is the outputs alone.
     """
     import torch
     import torch.nn.functional as F
 
     slices = network_module("m2penc").guidance_slices()
-    timed = resample_frames(guidance, fps_in, num_frames, fps)
     side, left, top = map_placement(guidance.shape[-1], width, height)
-    scaled = F.interpolate(torch.from_numpy(np.ascontiguousarray(timed)), size=(side, side), mode="bilinear",
-                           align_corners=False).clamp_(0.0, 1.0).permute(0, 2, 3, 1).numpy()
-    images = {}
-    for name, channels in slices.items():
-        canvas = np.zeros((num_frames, height, width, 3), np.float32)
-        part = scaled[..., channels]
-        canvas[:, top:top + side, left:left + side] = np.repeat(part, 3, axis=-1) if part.shape[-1] == 1 else part
-        images[name] = canvas
+    images = {name: torch.zeros((num_frames, height, width, 3), dtype=torch.float32) for name in slices}
+    for start in range(0, num_frames, chunk_frames):
+        stop = min(start + chunk_frames, num_frames)
+        timed = resample_at(guidance, fps_in, np.arange(start, stop), fps)
+        scaled = F.interpolate(torch.from_numpy(np.ascontiguousarray(timed)), size=(side, side), mode="bilinear",
+                               align_corners=False).clamp_(0.0, 1.0).permute(0, 2, 3, 1)  # (n, side, side, 10)
+        for name, channels in slices.items():
+            part = scaled[..., channels]
+            images[name][start:stop, top:top + side, left:left + side] = part.expand(-1, -1, -1, 3) \
+                if part.shape[-1] == 1 else part
     return images
 
 
