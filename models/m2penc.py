@@ -96,12 +96,16 @@ class Attention3D(nn.Module):
         tokens = x.permute(0, 2, 3, 4, 1).reshape(batch, frames, height * width, channels)
         tokens = tokens + self.cell_embedding + frame_position_code(frames, channels, x.device)[:, None].to(x.dtype)
         tokens = tokens.reshape(batch, frames * height * width, channels)  # (B, N, C)
-        q, k, v = self.qkv(self.norm1(tokens)).chunk(3, dim=-1)
-        heads = lambda t: t.reshape(batch, -1, self.num_heads, channels // self.num_heads).transpose(1, 2)  # noqa: E731
-        attended = F.scaled_dot_product_attention(heads(q), heads(k), heads(v))  # (B, heads, N, C / heads)
+        q, k, v = (self._split_heads(t) for t in self.qkv(self.norm1(tokens)).chunk(3, dim=-1))
+        attended = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, C / heads)
         tokens = tokens + self.out(attended.transpose(1, 2).reshape(batch, -1, channels))
         tokens = tokens + self.mlp(self.norm2(tokens))
         return tokens.reshape(batch, frames, height, width, channels).permute(0, 4, 1, 2, 3)
+
+    def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
+        """(B, N, C) -> (B, heads, N, C / heads)."""
+        batch, num_tokens, channels = t.shape
+        return t.reshape(batch, num_tokens, self.num_heads, channels // self.num_heads).transpose(1, 2)
 
 
 @dataclass(frozen=True)
