@@ -73,7 +73,7 @@ class SynthesisConfig:
     groove_elbow_pump_deg: float = 30.0  # elbow flexion with the dip
     groove_by_style: tuple[tuple[str, float], ...] = (
         ("hiphop", 1.0), ("house", 1.0), ("disco", 0.85), ("pop", 0.8), ("latin", 0.8), ("waltz", 0.3))
-    inertia_s: float = 1 / 30
+    inertia_s: float = 2 / 30
 
 
 @dataclass(frozen=True)
