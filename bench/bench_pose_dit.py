@@ -134,12 +134,21 @@ def body_bas(keypoints_px: np.ndarray, beats: np.ndarray) -> tuple[float, float]
     return scores[0.0], scores[0.5]
 
 
+def body_motion(keypoints_px: np.ndarray) -> tuple[float, float]:
+    """Mean speed (px/frame) and mean acceleration magnitude (px/frame², jitter) of the 18 body points."""
+    body = keypoints_px[:, :18].astype(np.float64)
+    speed = np.linalg.norm(np.diff(body, axis=0), axis=-1).mean()
+    acceleration = np.linalg.norm(np.diff(body, n=2, axis=0), axis=-1).mean()
+    return float(speed), float(acceleration)
+
+
 def bas_rows(models, clips: list[dict], steps: int, cfg: float) -> list[str]:
     from choreo.pose.reference import default_reference_pose
 
     canvas = default_reference_pose(512, 768)
     rows = ["| clip of a held-out song | frames | beats | demo BAS aligned / half-beat shifted | engine dance (target) aligned "
-            "/ shifted |", "| --- | --- | --- | --- | --- |"]
+            "/ shifted | body speed px/frame demo / target | body acceleration px/frame² demo / target |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
     totals = []
     for clip in clips:
         features = MusicFeatures(clip["music"], models.fps, models.music_extractor,
@@ -150,11 +159,14 @@ def bas_rows(models, clips: list[dict], steps: int, cfg: float) -> list[str]:
         generated = generate_pose_dit(models, features, reference, seed=0, guidance_scale=cfg,
                                       num_inference_steps=steps)
         demo, target = body_bas(generated.keypoints_px, beats), body_bas(truth.keypoints_px, beats)
-        totals.append(demo + target)
+        motion = body_motion(generated.keypoints_px) + body_motion(truth.keypoints_px)
+        totals.append(demo + target + motion)
         rows.append(f"| {clip['song']} | {len(clip['music'])} | {len(beats)} | {demo[0]:.3f} / "
-                    f"{demo[1]:.3f} | {target[0]:.3f} / {target[1]:.3f} |")
+                    f"{demo[1]:.3f} | {target[0]:.3f} / {target[1]:.3f} | {motion[0]:.2f} / {motion[2]:.2f} | "
+                    f"{motion[1]:.2f} / {motion[3]:.2f} |")
     mean = np.mean(totals, axis=0)
-    rows.append(f"| **mean of {len(clips)}** | | | **{mean[0]:.3f} / {mean[1]:.3f}** | {mean[2]:.3f} / {mean[3]:.3f} |")
+    rows.append(f"| **mean of {len(clips)}** | | | **{mean[0]:.3f} / {mean[1]:.3f}** | {mean[2]:.3f} / {mean[3]:.3f} | "
+                f"{mean[4]:.2f} / {mean[6]:.2f} | {mean[5]:.2f} / {mean[7]:.2f} |")
     return rows
 
 
