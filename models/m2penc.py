@@ -78,13 +78,18 @@ class InflatedConvBlock(nn.Module):
 class Attention3D(nn.Module):
     """Pre-norm multi-head self-attention over all T x H x W positions, then an MLP; both residual.
 
+    ``num_registers`` learned tokens join the sequence and are dropped afterwards (Darcet et al. 2024,
+    "Vision Transformers Need Registers"): without them the first demo run made the top-left cell, the one
+    zero padding marks most, a high-norm attention sink that surfaced as a bright corner in every map.
+
     x : (B, C, T, H, W) -> (B, C, T, H, W)
     """
 
-    def __init__(self, channels: int, num_heads: int, cells: int):
+    def __init__(self, channels: int, num_heads: int, cells: int, num_registers: int):
         super().__init__()
         self.num_heads = num_heads
         self.cell_embedding = nn.Parameter(torch.zeros(cells, channels))
+        self.registers = nn.Parameter(0.02 * torch.randn(num_registers, channels))
         self.norm1 = nn.LayerNorm(channels)
         self.qkv = nn.Linear(channels, 3 * channels)
         self.out = nn.Linear(channels, channels)
@@ -96,10 +101,12 @@ class Attention3D(nn.Module):
         tokens = x.permute(0, 2, 3, 4, 1).reshape(batch, frames, height * width, channels)
         tokens = tokens + self.cell_embedding + frame_position_code(frames, channels, x.device)[:, None].to(x.dtype)
         tokens = tokens.reshape(batch, frames * height * width, channels)  # (B, N, C)
+        tokens = torch.cat([self.registers.expand(batch, -1, -1).to(tokens.dtype), tokens], dim=1)
         q, k, v = (self._split_heads(t) for t in self.qkv(self.norm1(tokens)).chunk(3, dim=-1))
         attended = F.scaled_dot_product_attention(q, k, v)  # (B, heads, N, C / heads)
         tokens = tokens + self.out(attended.transpose(1, 2).reshape(batch, -1, channels))
         tokens = tokens + self.mlp(self.norm2(tokens))
+        tokens = tokens[:, len(self.registers):]
         return tokens.reshape(batch, frames, height, width, channels).permute(0, 4, 1, 2, 3)
 
     def _split_heads(self, t: torch.Tensor) -> torch.Tensor:
@@ -118,6 +125,7 @@ class M2PEncConfig:
     kernel_frames  : temporal extent of the inflated convolutions, frames (odd).
     attention_layers : (inflated conv, 3D attention) pairs at the coarsest level.
     num_heads      : attention heads (divides channels[-1]).
+    num_registers  : learned tokens added to each 3D attention (``Attention3D``).
     num_keypoints  : heatmap channels (18: OpenPose body order of ``choreo.pose.layout``).
     groups         : GroupNorm groups (fewer when a level has fewer channels).
     fps            : frame rate the encoder was trained at, frames/s (music features must match).
@@ -129,6 +137,7 @@ class M2PEncConfig:
     kernel_frames: int = 3
     attention_layers: int = 2
     num_heads: int = 4
+    num_registers: int = 4
     num_keypoints: int = 18
     groups: int = 8
     fps: float = 15.0
@@ -165,7 +174,7 @@ class M2PEnc(nn.Module):
         self.middle = nn.ModuleList()
         for _ in range(config.attention_layers):
             self.middle.append(InflatedConvBlock(c[-1], c[-1], kt, groups))
-            self.middle.append(Attention3D(c[-1], config.num_heads, config.coarse_grid ** 2))
+            self.middle.append(Attention3D(c[-1], config.num_heads, config.coarse_grid ** 2, config.num_registers))
         self.up = nn.ModuleList()
         for level in range(len(c) - 1, 0, -1):
             self.up.append(nn.ModuleList([
