@@ -266,7 +266,7 @@ def generate_pose_dit(models: PoseDiTModels, features: MusicFeatures, reference:
     """
     import torch
 
-    from .diffusion import CosineSchedule, ddim_sample
+    from .diffusion import CosineSchedule
 
     T = _check_inputs(models, features, num_frames, guidance_scale, num_inference_steps)
     report = progress or (lambda fraction: None)
@@ -298,8 +298,7 @@ def generate_pose_dit(models: PoseDiTModels, features: MusicFeatures, reference:
             report((done + fraction * num_inference_steps) / total_steps)
 
         poses = _sample_segment(models, schedule, music[start:stop], reference_onehot, window_known, window_aware,
-                                guidance_scale, num_inference_steps, generator, step_progress, ddim_sample,
-                                track_penalty)
+                                guidance_scale, num_inference_steps, generator, step_progress, track_penalty)
         first = 0 if index == 0 else OVERLAP_FRAMES
         output[start + first:stop] = poses[first:]
         output[aware] = known[aware]
@@ -312,13 +311,18 @@ def generate_pose_dit(models: PoseDiTModels, features: MusicFeatures, reference:
 
 def _sample_segment(models: PoseDiTModels, schedule, music: np.ndarray, reference_onehot: np.ndarray,
                     known: np.ndarray, aware: np.ndarray, guidance_scale: float, num_inference_steps: int,
-                    generator, progress: Callable[[float], None], ddim_sample, track_penalty: float) -> np.ndarray:
+                    generator, progress: Callable[[float], None], track_penalty: float) -> np.ndarray:
     """One segment of <= segment_frames frames: (T, 60, 3) body-frame poses."""
     import torch
 
+    from .diffusion import ddim_sample
+
     length = len(music)
     padded = -(-length // 8) * 8
-    pad = lambda array: np.concatenate([array, np.repeat(array[-1:], padded - length, axis=0)])  # noqa: E731
+
+    def pad(array: np.ndarray) -> np.ndarray:
+        """Frames repeated at the end up to a whole latent column, as ``pad_for_vae`` pads T."""
+        return np.concatenate([array, np.repeat(array[-1:], padded - length, axis=0)])
     music_t = torch.as_tensor(pad(music), device=models.device)[None]
     aware_padded = np.concatenate([aware, np.zeros(padded - length, bool)])
     known_image = normalised_to_onehot(pad(known), models.onehot, models.body_box)
