@@ -21,6 +21,7 @@ from .wan_dancer_nodes import ChoreoWanDancerKeyframes
 from .body_nodes import ChoreoBodyFromDance, ChoreoRenderBodyPasses
 from .musicinfuser_nodes import ChoreoLoadMusicInfuser, ChoreoMusicInfuserGenerate
 from .champ_nodes import ChoreoCHAMPRender, ChoreoLoadCHAMP
+from .pose_dit_nodes import ChoreoLoadPoseDiT, ChoreoPoseDiTGenerate
 
 NODE_CLASS_MAPPINGS = {
     "ChoreoAnalyzeMusic": ChoreoAnalyzeMusic,
@@ -60,6 +61,8 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoMusicInfuserGenerate": ChoreoMusicInfuserGenerate,
     "ChoreoLoadCHAMP": ChoreoLoadCHAMP,
     "ChoreoCHAMPRender": ChoreoCHAMPRender,
+    "ChoreoLoadPoseDiT": ChoreoLoadPoseDiT,
+    "ChoreoPoseDiTGenerate": ChoreoPoseDiTGenerate,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -100,4 +103,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoMusicInfuserGenerate": "MusicInfuser Generate (Choreo)",
     "ChoreoLoadCHAMP": "Load CHAMP (Choreo)",
     "ChoreoCHAMPRender": "CHAMP Render (Choreo)",
+    "ChoreoLoadPoseDiT": "Load Pose DiT (Choreo)",
+    "ChoreoPoseDiTGenerate": "Pose DiT Generate (Choreo)",
 }
