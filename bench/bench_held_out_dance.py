@@ -1,7 +1,7 @@
 """Dance on music none of the generators trained on: the choreographer and every learned demo, side by side.
 
 Run as `python bench/bench_held_out_dance.py [--engine DIR] [--clips 8] [--seconds 15] [--steps 50]
-[--expert NAME=PATH ...]`. Prints markdown tables only; nothing here asserts. One torch thread.
+[--shared-clips N] [--expert NAME=PATH ...]`. Prints markdown tables only; nothing here asserts. One torch thread.
 
 Music: the test split of the training-data engine (songs no demo was trained on: the split is by song,
 ``choreo.datasets.dance_engine``), and the clips of ../shared/data/music (a dev check; some come from
@@ -158,6 +158,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--engine", type=Path, default=DEFAULT_ENGINE, help="dance engine folder (its test split)")
     parser.add_argument("--clips", type=int, default=8, help="test-split clips to dance to")
+    parser.add_argument("--shared-clips", type=int, default=None, help="dev clips to dance to (default: all)")
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps of the Motion Experts")
     parser.add_argument("--expert", action="append", default=[], metavar="NAME=PATH",
                         help="an extra Motion Expert checkpoint folder to score (e.g. one still training)")
@@ -170,7 +171,8 @@ def main() -> None:
     header = ["| clip | BAS aligned | BAS half-beat shifted | mean joint speed m/s | jerk median / p99 / max m/s³ "
               "| skating m/s | seed distance / AIST++ spread | longest near-identical bar run |",
               "|---|---|---|---|---|---|---|---|"]
-    sets = [("engine test split", engine_test_clips(args.engine, args.clips)), ("../shared/data/music", shared_clips())]
+    sets = [("engine test split", engine_test_clips(args.engine, args.clips)),
+            ("../shared/data/music", shared_clips()[:args.shared_clips])]
     for name, make in systems(experts, args.steps).items():
         if args.only and name not in args.only:
             continue
