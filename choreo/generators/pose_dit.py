@@ -46,6 +46,7 @@ from ..networks import network_module
 from ..pose.layout import NUM_KEYPOINTS
 from ..pose.onehot_image import OneHotConfig, onehot_to_pose, pose_to_onehot
 from ..pose.sequence import PoseSequence2D
+from .generation_checks import check_music_features, kept_frame_mask
 from .xdancer import TOKENIZER_JOINTS, from_tokenizer_output, to_tokenizer_input
 
 FAMILY = "pose_dit"
@@ -399,17 +400,8 @@ def parse_frame_ranges(text: str) -> np.ndarray:
 
 def _check_inputs(models: PoseDiTModels, features: MusicFeatures, num_frames: int | None, guidance_scale: float,
                   num_inference_steps: int) -> int:
-    music_dim = models.dit.config.music_dim
-    if features.values.ndim != 2 or features.values.shape[1] != music_dim:
-        raise PoseDiTInputError(f"the model takes {music_dim}-d music features ({models.music_extractor}), got "
-                                f"{features.values.shape[1:]} from {features.extractor!r}. Extract features with "
-                                f"extractor {models.music_extractor!r}.")
-    if abs(features.fps - models.fps) > 1e-6:
-        raise PoseDiTInputError(f"the music features are at {features.fps:g} fps but the model was trained at "
-                                f"{models.fps:g} fps; extract the features at {models.fps:g} fps.")
-    T = features.num_frames if num_frames is None else int(num_frames)
-    if not 1 <= T <= features.num_frames:
-        raise PoseDiTInputError(f"num_frames must be 1..{features.num_frames} (the music's frames), got {T}.")
+    T = check_music_features(features, models.dit.config.music_dim, models.fps, models.music_extractor, num_frames,
+                             PoseDiTInputError)
     if not 1 <= num_inference_steps <= 1000:
         raise PoseDiTInputError(f"num_inference_steps must be 1..1000, got {num_inference_steps}.")
     if not guidance_scale >= 0:
@@ -424,22 +416,7 @@ def _keep_masks(keep: PoseSequence2D | None, keep_frames, keep_joints, num_frame
         if keep_frames is not None or keep_joints is not None:
             raise PoseDiTInputError("keep_frames / keep_joints need the sequence to keep: pass keep=.")
         return frames, joints
-    if keep.num_frames < num_frames:
-        raise PoseDiTInputError(f"keep has {keep.num_frames} frames but {num_frames} are generated; pass the sequence "
-                                "being regenerated, on the same frame clock.")
-    if keep_frames is None:
-        frames[:] = True
-    else:
-        given = np.asarray(keep_frames)
-        if given.dtype == bool:
-            if given.shape not in ((keep.num_frames,), (num_frames,)):
-                raise PoseDiTInputError(f"keep_frames as a mask must have {num_frames} entries, got {given.shape}.")
-            frames[:] = given[:num_frames]
-        else:
-            if given.size and (given.min() < 0 or given.max() >= num_frames):
-                raise PoseDiTInputError(f"keep_frames must lie in 0..{num_frames - 1}, got "
-                                        f"{given.min()}..{given.max()}.")
-            frames[given.astype(np.int64)] = True
+    frames = kept_frame_mask(keep, keep_frames, num_frames, PoseDiTInputError)
     if keep_joints is None:
         joints[:] = True
     else:

@@ -38,6 +38,7 @@ from ..music.features import MusicFeatures
 from ..networks import network_module
 from ..pose.layout import B, LEFT_HAND, RIGHT_HAND
 from ..pose.sequence import PoseSequence2D
+from .generation_checks import check_music_features, kept_frame_mask
 
 FAMILY = "xdancer"
 TOKENIZER_DIR = "tokenizer"
@@ -330,16 +331,8 @@ def xdancer_generator(models: XDancerModels, features: MusicFeatures, reference:
 def _check_generation_inputs(models: XDancerModels, features: MusicFeatures, num_frames: int | None,
                              window: int) -> int:
     config = models.gpt.config
-    if features.values.ndim != 2 or features.values.shape[1] != config.music_dim:
-        raise XDancerInputError(f"the model takes {config.music_dim}-d music features ({models.music_extractor}), "
-                                f"got {features.values.shape[1:]} from {features.extractor!r}. Extract features "
-                                f"with extractor {models.music_extractor!r}.")
-    if abs(features.fps - models.fps) > 1e-6:
-        raise XDancerInputError(f"the music features are at {features.fps:g} fps but the model was trained at "
-                                f"{models.fps:g} fps; extract the features at {models.fps:g} fps.")
-    T = features.num_frames if num_frames is None else int(num_frames)
-    if not 1 <= T <= features.num_frames:
-        raise XDancerInputError(f"num_frames must be 1..{features.num_frames} (the music's frames), got {T}.")
+    T = check_music_features(features, config.music_dim, models.fps, models.music_extractor, num_frames,
+                             XDancerInputError)
     if window > config.block_frames:
         raise XDancerInputError(f"window is {window} frames but the model was trained on at most "
                                 f"{config.block_frames}; use window <= {config.block_frames}.")
@@ -355,21 +348,7 @@ def _keep_masks(keep: PoseSequence2D | None, keep_frames, keep_parts, num_frames
         if keep_frames is not None or keep_parts is not None:
             raise XDancerInputError("keep_frames / keep_parts need the sequence to keep: pass keep=.")
         return frames, part_mask
-    if keep.num_frames < num_frames:
-        raise XDancerInputError(f"keep has {keep.num_frames} frames but {num_frames} are generated; pass the "
-                                "sequence being regenerated, on the same frame clock.")
-    if keep_frames is None:
-        frames[:] = True
-    else:
-        given = np.asarray(keep_frames)
-        if given.dtype == bool:
-            if given.shape != (keep.num_frames,) and given.shape != (num_frames,):
-                raise XDancerInputError(f"keep_frames as a mask must have {num_frames} entries, got {given.shape}.")
-            frames[:] = given[:num_frames]
-        else:
-            if given.size and (given.min() < 0 or given.max() >= num_frames):
-                raise XDancerInputError(f"keep_frames must lie in 0..{num_frames - 1}, got {given.min()}..{given.max()}.")
-            frames[given.astype(np.int64)] = True
+    frames = kept_frame_mask(keep, keep_frames, num_frames, XDancerInputError)
     if keep_parts is None:
         part_mask[:] = True
     else:
