@@ -32,8 +32,9 @@ def encoder_choices() -> dict[str, Path]:
 
 class ChoreoLoadM2PEnc:
     DESCRIPTION = ("Loads an M2PEnc music-to-pose encoder (config.json + model.safetensors) from "
-                   "ComfyUI/models/choreo/m2penc, or the bundled demo: 4 MB, trained for 30 CPU-minutes on the beat "
-                   "choreographer's dances rendered on the anny body (not real dancers), 32x32 maps at 15 fps.")
+                   "ComfyUI/models/choreo/m2penc, or the bundled demo: 4 MB, trained for 12 CPU-minutes on the beat "
+                   "choreographer's dances (27, on 18 real songs) rendered on the anny body, not on real dancers; "
+                   "32x32 maps at 15 fps, so expect a blurry figure.")
     CATEGORY = f"{CATEGORY}/motion"
     FUNCTION = "load"
     RETURN_TYPES = (M2PENC,)
