@@ -74,6 +74,35 @@ def model_folders(key: str) -> list[Path]:
     return [Path(path) for path in folder_paths.get_folder_paths(key)]
 
 
+def registered_folders(key: str) -> list[Path]:
+    """The folders ComfyUI registers for ``key``; none outside ComfyUI or for a key it does not know."""
+    if folder_paths is None:
+        return []
+    try:
+        return [Path(path) for path in folder_paths.get_folder_paths(key)]
+    except KeyError:
+        return []
+
+
+def marked_sub_folders(key: str, marker: str) -> dict[str, Path]:
+    """Folders one level under ``key``'s folders that hold ``marker`` (e.g. a diffusers model_index.json), by
+    name; the first folder wins a repeated name."""
+    found = {}
+    for root in registered_folders(key):
+        if root.is_dir():
+            for child in sorted(root.iterdir()):
+                if (child / marker).is_file():
+                    found.setdefault(child.name, child)
+    return found
+
+
+def safetensors_choices(key: str, recommended: str) -> list[str]:
+    """A combo's names: ``recommended`` first, so a fresh install shows what to download, then the .safetensors
+    files ComfyUI lists for ``key``."""
+    names = [name for name in model_file_names(key) if name.endswith(".safetensors")]
+    return list(dict.fromkeys([recommended, *names]))
+
+
 def model_file_path(key: str, name: str) -> Path:
     if folder_paths is None:
         return Path(name)

@@ -29,34 +29,13 @@ DEFAULT_ADAPTER = "musicinfuser.safetensors"
 DEFAULT_WAV2VEC2 = "wav2vec2-base-960h"
 
 
-def _folder_paths(key: str) -> list[Path]:
-    folder_paths = comfy_bridge.folder_paths
-    if folder_paths is None:
-        return []
-    try:
-        return [Path(path) for path in folder_paths.get_folder_paths(key)]
-    except KeyError:
-        return []
-
-
-def _sub_folders(key: str, marker: str) -> dict[str, Path]:
-    """Folders one level under a ComfyUI model folder that hold ``marker`` (e.g. model_index.json)."""
-    found = {}
-    for root in _folder_paths(key):
-        if root.is_dir():
-            for child in sorted(root.iterdir()):
-                if (child / marker).is_file():
-                    found.setdefault(child.name, child)
-    return found
-
-
 def _resolve_folder(key: str, name: str, marker: str, what: str) -> Path:
-    folders = _sub_folders(key, marker)
+    folders = comfy_bridge.marked_sub_folders(key, marker)
     if name in folders:
         return folders[name]
     if Path(name).is_dir():
         return Path(name)
-    roots = [str(p) for p in _folder_paths(key)] or [f"ComfyUI/models/{key}"]
+    roots = [str(p) for p in comfy_bridge.registered_folders(key)] or [f"ComfyUI/models/{key}"]
     raise CheckpointError(f"{what} folder {name!r} was not found in {roots}; download it there (a folder with "
                           f"{marker}) and press R to refresh.")
 
@@ -94,12 +73,6 @@ def _files(source, mochi_folder, transformer, musicinfuser, wav2vec2) -> MusicIn
         if source == SOURCES[1] else None)
 
 
-def _choices(key: str, default: str, suffix: str = ".safetensors") -> list[str]:
-    """Files of a ComfyUI model folder, the recommended name first so a fresh install shows what to download."""
-    names = [name for name in comfy_bridge.model_file_names(key) if name.endswith(suffix)]
-    return list(dict.fromkeys([default, *names]))
-
-
 def _comfy_placer(loaded):
     """The generator's stage callback when ComfyUI owns the networks' memory, else None (the generator places)."""
     if not comfy_bridge.is_managed(loaded):
@@ -122,7 +95,8 @@ class ChoreoLoadMusicInfuser:
 
     @classmethod
     def INPUT_TYPES(cls):
-        mochi = list(dict.fromkeys([DEFAULT_MOCHI, *_sub_folders("diffusers", "model_index.json")]))
+        found = comfy_bridge.marked_sub_folders("diffusers", "model_index.json")
+        mochi = list(dict.fromkeys([DEFAULT_MOCHI, *found]))
         wav2vec2 = list(dict.fromkeys([DEFAULT_WAV2VEC2, *wav2vec2_models()]))
         return {"required": {
             "source": (list(SOURCES), {"default": SOURCES[0],
@@ -132,10 +106,10 @@ class ChoreoLoadMusicInfuser:
             "mochi_folder": (mochi, {"default": DEFAULT_MOCHI,
                              "tooltip": "genmo/mochi-1-preview in diffusers layout, in models/diffusers (with a "
                                         "single-file transformer its transformer/ needs only config.json)."}),
-            "transformer": (_choices("diffusion_models", DEFAULT_TRANSFORMER),
+            "transformer": (comfy_bridge.safetensors_choices("diffusion_models", DEFAULT_TRANSFORMER),
                             {"tooltip": "single file transformer: Mochi-1 DiT in models/diffusion_models (bf16, "
                                         "~20 GB; fp8-scaled files are not supported)."}),
-            "musicinfuser": (_choices("loras", DEFAULT_ADAPTER),
+            "musicinfuser": (comfy_bridge.safetensors_choices("loras", DEFAULT_ADAPTER),
                              {"tooltip": "MusicInfuser adapter (susunghong/MusicInfuser, 1.44 GB) in models/loras."}),
             "wav2vec2": (wav2vec2, {"default": DEFAULT_WAV2VEC2,
                          "tooltip": "facebook/wav2vec2-base-960h folder (config.json + model.safetensors, "

@@ -56,33 +56,6 @@ def _largest_layer_bytes(pipe) -> int:
                for part in NETWORK_PARTS for m in getattr(pipe, part).modules())
 
 
-def _folder_paths(key: str) -> list[Path]:
-    folder_paths = comfy_bridge.folder_paths
-    if folder_paths is None:
-        return []
-    try:
-        return [Path(path) for path in folder_paths.get_folder_paths(key)]
-    except KeyError:
-        return []
-
-
-def diffusers_folders() -> dict[str, Path]:
-    """Folders with a model_index.json under ComfyUI/models/diffusers (one level deep)."""
-    found = {}
-    for root in _folder_paths("diffusers"):
-        if root.is_dir():
-            for child in sorted(root.iterdir()):
-                if (child / "model_index.json").is_file():
-                    found.setdefault(child.name, child)
-    return found
-
-
-def _choices(key: str, default: str, extra=()) -> list[str]:
-    """Files in a ComfyUI model folder, the recommended name first so a fresh install shows what to download."""
-    names = [name for name in comfy_bridge.model_file_names(key) if name.endswith(".safetensors")]
-    return list(dict.fromkeys([*extra, default, *names]))
-
-
 def _resolve(key: str, name: str) -> Path:
     if comfy_bridge.folder_paths is None:
         return Path(name)
@@ -94,12 +67,12 @@ def _resolve(key: str, name: str) -> Path:
 
 
 def _resolve_folder(name: str) -> Path:
-    folders = diffusers_folders()
+    folders = comfy_bridge.marked_sub_folders("diffusers", "model_index.json")
     if name in folders:
         return folders[name]
     if Path(name).is_dir():
         return Path(name)
-    roots = [str(p) for p in _folder_paths("diffusers")] or ["ComfyUI/models/diffusers"]
+    roots = [str(p) for p in comfy_bridge.registered_folders("diffusers")] or ["ComfyUI/models/diffusers"]
     raise CheckpointError(f"Wan-Animate diffusers folder {name!r} was not found in {roots}. Download "
                           "Wan-AI/Wan2.2-Animate-14B-Diffusers there (with single files, only its config, tokenizer, "
                           "image_processor and scheduler files are needed).")
@@ -119,20 +92,22 @@ class ChoreoLoadWanAnimate:
 
     @classmethod
     def INPUT_TYPES(cls):
-        folders = list(dict.fromkeys([DEFAULT_FOLDER, *diffusers_folders()]))
+        found = comfy_bridge.marked_sub_folders("diffusers", "model_index.json")
+        folders = list(dict.fromkeys([DEFAULT_FOLDER, *found]))
         return {"required": {
             "source": (list(SOURCES), {"default": SOURCES[0],
                        "tooltip": "Where the weights are: one diffusers folder, or ComfyUI-style single files."}),
             "diffusers_folder": (folders, {"default": DEFAULT_FOLDER,
                                  "tooltip": "Folder in ComfyUI/models/diffusers. With single files only its "
                                             "*/config.json, tokenizer/, image_processor/ and scheduler/ are read."}),
-            "transformer": (_choices("diffusion_models", DEFAULT_FILES["diffusion_models"]),
+            "transformer": (comfy_bridge.safetensors_choices("diffusion_models", DEFAULT_FILES["diffusion_models"]),
                             {"tooltip": "single files: Wan2.2-Animate-14B transformer in models/diffusion_models "
                                         "(pick any shard of a sharded checkpoint)."}),
-            "vae": (_choices("vae", DEFAULT_FILES["vae"]), {"tooltip": "single files: Wan 2.1 VAE in models/vae."}),
-            "text_encoder": (_choices("text_encoders", DEFAULT_FILES["text_encoders"]),
+            "vae": (comfy_bridge.safetensors_choices("vae", DEFAULT_FILES["vae"]),
+                    {"tooltip": "single files: Wan 2.1 VAE in models/vae."}),
+            "text_encoder": (comfy_bridge.safetensors_choices("text_encoders", DEFAULT_FILES["text_encoders"]),
                              {"tooltip": "single files: umT5-XXL encoder (fp16/bf16) in models/text_encoders."}),
-            "clip_vision": (_choices("clip_vision", DEFAULT_FILES["clip_vision"]),
+            "clip_vision": (comfy_bridge.safetensors_choices("clip_vision", DEFAULT_FILES["clip_vision"]),
                             {"tooltip": "single files: CLIP ViT-H/14 vision in models/clip_vision."}),
             "dtype": (list(DTYPES), {"default": "bf16",
                       "tooltip": "Precision of the transformer and encoders (the VAE stays fp32). bf16 needs about "
