@@ -8,8 +8,9 @@ from ..choreo.model_cache import MODEL_CACHE
 from ..choreo.motion.anny_body import FIT_TARGETS, AnnyShape, body_from_dance, import_anny, load_anny_model
 from ..choreo.pose.projection import Camera
 from ..choreo.render.body_passes import body_view, iter_body_passes
-from ..choreo.render.frame_range import DEFAULT_MAX_BATCH_GIB, check_batch_bytes, image_batch_bytes, select_frames
+from ..choreo.render.frame_range import check_batch_bytes, image_batch_bytes, select_frames
 from . import comfy_bridge
+from .dance_render_inputs import frame_range_widgets
 from .pose_nodes import camera_inputs
 from .socket_types import BODY, CATEGORY, MOTION, POSE
 
@@ -96,15 +97,8 @@ class ChoreoRenderBodyPasses:
             "height": ("INT", {"default": 512, "min": 64, "max": 4096, "step": 8,
                        "tooltip": "Pass height, pixels."}),
             **camera_inputs(),
-            "start_frame": ("INT", {"default": 0, "min": 0, "max": 10_000_000,
-                            "tooltip": "First frame of the dance to render (frame t is at t / fps seconds)."}),
-            "frame_count": ("INT", {"default": 0, "min": 0, "max": 10_000_000,
-                            "tooltip": "Frames to render; 0 = every stride-th frame to the end of the dance."}),
-            "stride": ("INT", {"default": 1, "min": 1, "max": 10_000,
-                       "tooltip": "Take every stride-th frame (2 halves the frame rate)."}),
-            "max_batch_gib": ("FLOAT", {"default": DEFAULT_MAX_BATCH_GIB, "min": 0.1, "max": 1024.0, "step": 0.5,
-                              "tooltip": "Refuse (before rendering) when the four batches together would exceed "
-                                         "this many GiB as float32."}),
+            **frame_range_widgets("Refuse (before rendering) when the four batches together would exceed this many "
+                                  "GiB as float32."),
         }, "optional": {
             "reference_pose": (POSE, {"tooltip": "Stand the body on this person, as Project 3D to 2D does "
                                                  "(rescaled to this canvas); without it the dance fills the frame."}),

@@ -5,11 +5,10 @@ from __future__ import annotations
 import torch
 
 from ..choreo.render.dance_frames import iter_dance_frames
-from ..choreo.render.frame_range import (DEFAULT_MAX_BATCH_GIB, check_batch_bytes, image_batch_bytes,
-                                         pose_at_frames, select_frames)
+from ..choreo.render.frame_range import check_batch_bytes, image_batch_bytes, pose_at_frames, select_frames
 from . import comfy_bridge
 from .convert import fit_to_canvas, image_from_comfy, mask_from_comfy
-from .dance_render_inputs import REFERENCE_IMAGE, puppet_rig_inputs, renderer_widgets
+from .dance_render_inputs import REFERENCE_IMAGE, frame_range_widgets, puppet_rig_inputs, renderer_widgets
 from .socket_types import CATEGORY, POSE
 
 
@@ -32,15 +31,7 @@ class ChoreoRenderDanceFrames:
             "pose": (POSE, {"tooltip": "The dance as 2D poses (from Project 3D to 2D or the Keyframe Editor)."}),
             "reference_image": REFERENCE_IMAGE,
             **renderer_widgets(),
-            "start_frame": ("INT", {"default": 0, "min": 0, "max": 10_000_000,
-                            "tooltip": "First frame of the dance to render (frame t is at t / fps seconds)."}),
-            "frame_count": ("INT", {"default": 0, "min": 0, "max": 10_000_000,
-                            "tooltip": "Frames to render; 0 = every stride-th frame to the end of the dance."}),
-            "stride": ("INT", {"default": 1, "min": 1, "max": 10_000,
-                       "tooltip": "Take every stride-th frame (2 halves the frame rate)."}),
-            "max_batch_gib": ("FLOAT", {"default": DEFAULT_MAX_BATCH_GIB, "min": 0.1, "max": 1024.0, "step": 0.5,
-                              "tooltip": "Refuse (before rendering) when the batch would exceed this many GiB "
-                                         "as float32."}),
+            **frame_range_widgets("Refuse (before rendering) when the batch would exceed this many GiB as float32."),
         }, "optional": {
             **puppet_rig_inputs(),
         }}

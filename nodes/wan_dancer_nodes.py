@@ -6,13 +6,13 @@ import numpy as np
 import torch
 
 from ..choreo.music.audio import Audio
-from ..choreo.render.frame_range import DEFAULT_MAX_BATCH_GIB, check_batch_bytes, image_batch_bytes
+from ..choreo.render.frame_range import check_batch_bytes, image_batch_bytes
 from ..choreo.render.wan_dancer_keyframes import (KEYFRAME_MODES, SEGMENT_LENGTH, check_same_song, keyframe_times,
                                                   layout_keyframes, render_keyframe_images, segment_audio,
                                                   segment_keyframes)
 from . import comfy_bridge
 from .convert import audio_from_comfy, audio_to_comfy, fit_to_canvas, frames_to_comfy, image_from_comfy, mask_from_comfy
-from .dance_render_inputs import REFERENCE_IMAGE, puppet_rig_inputs, renderer_widgets
+from .dance_render_inputs import REFERENCE_IMAGE, max_batch_widget, puppet_rig_inputs, renderer_widgets
 from .socket_types import CATEGORY, MUSIC, POSE
 
 
@@ -66,8 +66,7 @@ class ChoreoWanDancerKeyframes:
                               "tooltip": "First segment to output (0 = the song's start)."}),
             "segment_count": ("INT", {"default": 0, "min": 0, "max": 10000,
                               "tooltip": "Segments to output; 0 = to the end of the song."}),
-            "max_batch_gib": ("FLOAT", {"default": DEFAULT_MAX_BATCH_GIB, "min": 0.1, "max": 1024.0, "step": 0.5,
-                              "tooltip": "Refuse (before rendering) when the outputs would exceed this many GiB."}),
+            "max_batch_gib": max_batch_widget("Refuse (before rendering) when the outputs would exceed this many GiB."),
         }, "optional": {
             **puppet_rig_inputs(),
         }}
