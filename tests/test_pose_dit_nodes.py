@@ -8,7 +8,7 @@ import importlib
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT, click_track
+from conftest import REPO_ROOT
 
 DEMO = REPO_ROOT / "assets" / "checkpoints" / "pose_dit" / "demo"
 
@@ -18,16 +18,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.fixture(scope="module")
 def pnodes(pack):
     return importlib.import_module(f"{pack.__name__}.nodes.pose_dit_nodes")
-
-
-@pytest.fixture(scope="module")
-def inputs(pack):
-    core = importlib.import_module(f"{pack.__name__}.choreo")
-    audio = importlib.import_module(f"{core.__name__}.music.audio").Audio.from_array(click_track(duration_s=2.0), 22050)
-    features = importlib.import_module(f"{core.__name__}.music.features").extract_music_features(audio, fps=30.0)
-    music = importlib.import_module(f"{core.__name__}.music.analyze").analyze_music(audio, fps=30.0)
-    reference = importlib.import_module(f"{core.__name__}.pose.reference").default_reference_pose(256, 384)
-    return features, music, reference
 
 
 @pytest.fixture
@@ -59,8 +49,8 @@ def test_nodes_document_every_input(pnodes):
         assert cls.CATEGORY.startswith("Choreo/")
 
 
-def test_user_folder_is_listed_loaded_and_generates_with_kept_frames(pnodes, inputs, user_model):
-    features, music, reference = inputs
+def test_user_folder_is_listed_loaded_and_generates_with_kept_frames(pnodes, click_song, user_model):
+    features, music, reference = click_song
     names = pnodes.ChoreoLoadPoseDiT.INPUT_TYPES()["required"]["checkpoint"][0]
     assert names[0] == pnodes.DEMO_NAME and user_model in names
     assert pnodes.ChoreoLoadPoseDiT.VALIDATE_INPUTS(user_model) is True
@@ -79,8 +69,8 @@ def test_user_folder_is_listed_loaded_and_generates_with_kept_frames(pnodes, inp
 
 
 @pytest.mark.skipif(not (DEMO / "dit" / "model.safetensors").is_file(), reason="demo checkpoint not built")
-def test_bundled_demo_dances_two_seconds(pnodes, inputs):
-    features, music, reference = inputs
+def test_bundled_demo_dances_two_seconds(pnodes, click_song):
+    features, music, reference = click_song
     (model,) = pnodes.ChoreoLoadPoseDiT().load(pnodes.DEMO_NAME)
     (pose,) = pnodes.ChoreoPoseDiTGenerate().generate(model, features, reference, seed=0, cfg=2.0, steps=10,
                                                       length_frames=0, music=music)

@@ -7,29 +7,17 @@ import importlib
 import numpy as np
 import pytest
 
-from conftest import click_track
-
 
 @pytest.fixture(scope="module")
 def xnodes(pack):
     return importlib.import_module(f"{pack.__name__}.nodes.xdancer_nodes")
 
 
-@pytest.fixture(scope="module")
-def inputs(pack):
-    core = importlib.import_module(f"{pack.__name__}.choreo")
-    audio = importlib.import_module(f"{core.__name__}.music.audio").Audio.from_array(click_track(duration_s=2.0), 22050)
-    features = importlib.import_module(f"{core.__name__}.music.features").extract_music_features(audio, fps=30.0)
-    music = importlib.import_module(f"{core.__name__}.music.analyze").analyze_music(audio, fps=30.0)
-    reference = importlib.import_module(f"{core.__name__}.pose.reference").default_reference_pose(256, 384)
-    return features, music, reference
-
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_demo_model_generates_two_seconds_and_tokens_decode_back(xnodes, inputs):
-    features, music, reference = inputs
+def test_demo_model_generates_two_seconds_and_tokens_decode_back(xnodes, click_song):
+    features, music, reference = click_song
     names = xnodes.ChoreoLoadXDancer.INPUT_TYPES()["required"]["checkpoint"][0]
     assert names[0] == xnodes.DEMO_NAME
     (model,) = xnodes.ChoreoLoadXDancer().load(xnodes.DEMO_NAME)
@@ -45,8 +33,8 @@ def test_demo_model_generates_two_seconds_and_tokens_decode_back(xnodes, inputs)
     assert encoded["tokens"].shape == (60, 5, 6) and encoded["fps"] == 30.0
 
 
-def test_unknown_checkpoint_and_mismatched_features_are_explained(pack, xnodes, inputs):
-    features, _, reference = inputs
+def test_unknown_checkpoint_and_mismatched_features_are_explained(pack, xnodes, click_song):
+    features, _, reference = click_song
     errors = importlib.import_module(f"{pack.__name__}.choreo.errors")
     with pytest.raises(errors.ChoreoError, match="not in"):
         xnodes.ChoreoLoadXDancer().load("no_such_model")
