@@ -22,6 +22,7 @@ from .body_nodes import ChoreoBodyFromDance, ChoreoRenderBodyPasses
 from .musicinfuser_nodes import ChoreoLoadMusicInfuser, ChoreoMusicInfuserGenerate
 from .champ_nodes import ChoreoCHAMPRender, ChoreoLoadCHAMP
 from .pose_dit_nodes import ChoreoLoadPoseDiT, ChoreoPoseDiTGenerate
+from .m2penc_nodes import ChoreoLoadM2PEnc, ChoreoM2PEncEncode
 
 NODE_CLASS_MAPPINGS = {
     "ChoreoAnalyzeMusic": ChoreoAnalyzeMusic,
@@ -63,6 +64,8 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoCHAMPRender": ChoreoCHAMPRender,
     "ChoreoLoadPoseDiT": ChoreoLoadPoseDiT,
     "ChoreoPoseDiTGenerate": ChoreoPoseDiTGenerate,
+    "ChoreoLoadM2PEnc": ChoreoLoadM2PEnc,
+    "ChoreoM2PEncEncode": ChoreoM2PEncEncode,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -105,4 +108,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoCHAMPRender": "CHAMP Render (Choreo)",
     "ChoreoLoadPoseDiT": "Load Pose DiT (Choreo)",
     "ChoreoPoseDiTGenerate": "Pose DiT Generate (Choreo)",
+    "ChoreoLoadM2PEnc": "Load M2PEnc (Choreo)",
+    "ChoreoM2PEncEncode": "M2PEnc Encode (Choreo)",
 }
