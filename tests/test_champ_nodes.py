@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib
 import shutil
-import sys
-import types
 from pathlib import Path
 
 import pytest
@@ -100,47 +98,6 @@ def test_load_and_render_through_the_nodes(nodes, models, tmp_path, one_torch_th
     assert 0.0 <= float(images.min()) and float(images.max()) <= 1.0 and float(images.std()) > 0
 
 
-class StubModelManagement(types.ModuleType):
-    """The part of ``comfy.model_management`` the bridge calls; records which networks each load asks for."""
-
-    def __init__(self):
-        super().__init__("comfy.model_management")
-        self.loads: list[tuple[list, dict]] = []
-
-    def load_models_gpu(self, patchers, **options):
-        self.loads.append(([patcher.model for patcher in patchers], options))
-
-    @staticmethod
-    def get_torch_device():
-        return torch.device("cpu")
-
-    unet_offload_device = get_torch_device
-
-    @staticmethod
-    def module_size(module):
-        return sum(t.numel() * t.element_size() for t in module.state_dict().values())
-
-    @staticmethod
-    def throw_exception_if_processing_interrupted():
-        return None
-
-
-class StubPatcher:
-    def __init__(self, model, load_device, offload_device, size=0):
-        self.model = model
-
-
-@pytest.fixture
-def comfy(nodes, monkeypatch):
-    management = StubModelManagement()
-    patcher_module = types.ModuleType("comfy.model_patcher")
-    patcher_module.ModelPatcher = StubPatcher
-    monkeypatch.setitem(sys.modules, "comfy.model_patcher", patcher_module)
-    monkeypatch.setattr(nodes.comfy_bridge, "model_management", management)
-    monkeypatch.setattr(nodes.comfy_bridge, "_PATCHERS", {})
-    return management
-
-
 def test_inside_comfyui_its_manager_loads_each_stages_networks(nodes, models, comfy, tmp_path, one_torch_thread):
     install_tiny_champ(models, tmp_path / "scratch")
     names = dict(champ="champ", base_model="sd15", vae="vae-mse", image_encoder="clip-image")
@@ -150,7 +107,7 @@ def test_inside_comfyui_its_manager_loads_each_stages_networks(nodes, models, co
     nodes.ChoreoCHAMPRender().render(champ, reference, SIDE_PX, SIDE_PX, 1, 1.0, 0, 3, 1,
                                      depth=torch.rand(3, 32, 32, 3))
     model = champ.model
-    assert [loaded for loaded, _ in comfy.loads] == [
+    assert [comfy.loaded_modules(index) for index in range(len(comfy.loads))] == [
         [champ.image_encoder, champ.vae, model.reference_unet],  # reference
         [model.denoiser, model.guidance_encoders],  # denoising
         [champ.vae],  # decoding

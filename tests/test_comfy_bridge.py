@@ -1,16 +1,15 @@
 """ComfyUI owns the pack's model memory: loaders hand out patcher-backed models, a node run loads all of its
 networks in one ``load_models_gpu`` call, and a model evicted from the pack's cache leaves nothing referenced.
 
-ComfyUI is replaced by stub ``comfy.model_management`` / ``comfy.model_patcher`` modules that behave like the
-real ones where it matters: ``load_models_gpu`` keeps only weak references to the patchers it loads.
+ComfyUI is replaced by stub ``comfy.model_management`` / ``comfy.model_patcher`` modules (conftest's ``comfy``
+fixture) that behave like the real ones where it matters: ``load_models_gpu`` keeps only weak references to the
+patchers it loads.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
-import sys
-import types
 import weakref
 
 import numpy as np
@@ -21,60 +20,6 @@ torch = pytest.importorskip("torch")
 from conftest import REPO_ROOT  # noqa: E402
 
 MACE_DEMO = REPO_ROOT / "assets" / "checkpoints" / "motion_expert" / "mace_demo"
-
-
-class StubPatcher:
-    def __init__(self, model, load_device, offload_device, size=0):
-        self.model, self.load_device, self.offload_device, self.size = model, load_device, offload_device, size
-
-
-class StubModelManagement(types.ModuleType):
-    """Records every load; like ComfyUI's ``LoadedModel`` it holds the loaded patchers weakly."""
-
-    def __init__(self):
-        super().__init__("comfy.model_management")
-        self.loads: list[tuple[list[weakref.ref], dict]] = []
-        self.freed: list[int] = []
-
-    def load_models_gpu(self, models, **options):
-        self.loads.append(([weakref.ref(patcher) for patcher in models], options))
-
-    def loaded_modules(self, index: int) -> list:
-        return [ref().model for ref in self.loads[index][0]]
-
-    def free_memory(self, memory_required, device, keep_loaded=()):
-        self.freed.append(memory_required)
-
-    @staticmethod
-    def get_torch_device():
-        return torch.device("cpu")
-
-    unet_offload_device = get_torch_device
-
-    @staticmethod
-    def module_size(module):
-        return sum(t.numel() * t.element_size() for t in module.state_dict().values())
-
-    @staticmethod
-    def throw_exception_if_processing_interrupted():
-        return None
-
-
-@pytest.fixture
-def comfy(pack, monkeypatch):
-    """The pack's bridge talking to stub ComfyUI modules; restored after the test."""
-    management = StubModelManagement()
-    patcher_module = types.ModuleType("comfy.model_patcher")
-    patcher_module.ModelPatcher = StubPatcher
-    package = types.ModuleType("comfy")
-    package.model_management, package.model_patcher = management, patcher_module
-    for name, module in (("comfy", package), ("comfy.model_management", management),
-                         ("comfy.model_patcher", patcher_module)):
-        monkeypatch.setitem(sys.modules, name, module)
-    bridge = importlib.import_module(f"{pack.__name__}.nodes.comfy_bridge")
-    monkeypatch.setattr(bridge, "model_management", management)
-    monkeypatch.setattr(bridge, "_PATCHERS", {})
-    return management
 
 
 @pytest.fixture
