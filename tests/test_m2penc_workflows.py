@@ -16,10 +16,12 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT, click_track
-from test_workflows import node_definitions, run_prompt, to_api_prompt, widget_inputs
+from test_workflows import WORKFLOW_DIR, node_definitions, run_prompt, to_api_prompt, widget_inputs
 
 PASSES = ("depth", "normal", "semantic", "skeleton")
-GUIDANCE_NODES = {"m2penc_champ.json": "ChoreoM2PEncEncode", "choreo_body_champ.json": "ChoreoRenderBodyPasses"}
+M2PENC_CHAMP = "Choreo - M2PEnc music to CHAMP video.json"
+BODY_CHAMP = "Choreo - Your dance as body passes to CHAMP.json"
+GUIDANCE_NODES = {M2PENC_CHAMP: "ChoreoM2PEncEncode", BODY_CHAMP: "ChoreoRenderBodyPasses"}
 FPS_SLOT = {"ChoreoM2PEncEncode": 5, "ChoreoRenderBodyPasses": 4}  # the "fps" output of each
 DEMO = REPO_ROOT / "assets" / "checkpoints" / "m2penc" / "demo"
 
@@ -34,7 +36,7 @@ def with_m2penc(pack):
 
 
 def _load(name: str) -> dict:
-    return json.loads((REPO_ROOT / "workflows" / name).read_text())
+    return json.loads((WORKFLOW_DIR / name).read_text())
 
 
 def _only(workflow: dict, node_type: str) -> dict:
@@ -115,7 +117,7 @@ def _run_guidance_half(name: str, with_m2penc, monkeypatch, tmp_path, **small) -
 @pytest.mark.skipif(not (DEMO / "model.safetensors").is_file(), reason="demo checkpoint not built")
 def test_m2penc_half_of_the_workflow_encodes_the_song_into_four_passes(with_m2penc, monkeypatch, tmp_path,
                                                                        one_torch_thread):
-    *passes, pose, fps = _run_guidance_half("m2penc_champ.json", with_m2penc, monkeypatch, tmp_path, width=64,
+    *passes, pose, fps = _run_guidance_half(M2PENC_CHAMP, with_m2penc, monkeypatch, tmp_path, width=64,
                                             height=64, frame_count=20)
     assert fps == 30.0 and all(images.shape == (20, 64, 64, 3) for images in passes)
     assert all(float(images.max()) > 0.1 for images in passes)  # a body, not black frames
@@ -124,7 +126,7 @@ def test_m2penc_half_of_the_workflow_encodes_the_song_into_four_passes(with_m2pe
 def test_choreographer_half_of_the_workflow_renders_body_passes(with_m2penc, monkeypatch, tmp_path, one_torch_thread):
     pytest.importorskip("anny")
     depth, normal, semantic, skeleton, fps, next_start = _run_guidance_half(
-        "choreo_body_champ.json", with_m2penc, monkeypatch, tmp_path, width=64, height=64, frame_count=4)
+        BODY_CHAMP, with_m2penc, monkeypatch, tmp_path, width=64, height=64, frame_count=4)
     assert fps == 30.0 and next_start == 4
     assert all(images.shape == (4, 64, 64, 3) for images in (depth, normal, semantic, skeleton))
     assert float(np.asarray(depth).max()) > 0.2

@@ -1,4 +1,4 @@
-"""MusicInfuser nodes through the pack, and workflows/musicinfuser.json run end to end on tiny weights."""
+"""MusicInfuser nodes through the pack, and its bundled workflow run end to end on tiny weights."""
 
 from __future__ import annotations
 
@@ -17,11 +17,11 @@ pytest.importorskip("transformers")
 from conftest import REPO_ROOT, click_track  # noqa: E402
 from test_musicinfuser_checkpoint import (official_checkpoint, tiny_pipeline_folder, tiny_wav2vec2_folder,  # noqa: E402
                                           write_official)
-from test_workflows import (expected_widget_values, node_definitions, run_prompt, to_api_prompt,  # noqa: E402
-                            widget_inputs)
+from test_workflows import (WORKFLOW_DIR, expected_widget_values, node_definitions, run_prompt,  # noqa: E402
+                            to_api_prompt, widget_inputs)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-WORKFLOW = REPO_ROOT / "workflows" / "musicinfuser.json"
+WORKFLOW = WORKFLOW_DIR / "Choreo - MusicInfuser music to video (Mochi).json"
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from choreo.render.wan_dancer_keyframes import (SEGMENT_LENGTH, WAN_DANCER_FPS, 
 from choreo.timeline import num_frames_for
 from conftest import REPO_ROOT, click_track
 from test_puppet import H, W, character, reference
-from test_workflows import node_definitions, run_prompt, to_api_prompt
+from test_workflows import WORKFLOW_DIR, node_definitions, run_prompt, to_api_prompt
 
 SEGMENT_S = SEGMENT_LENGTH / WAN_DANCER_FPS
 
@@ -212,14 +212,14 @@ def test_outputs_match_the_core_keyframe_node_and_wire_into_wan_dancer(pack):
 
 
 def test_the_workflow_feeds_wan_dancer_one_segment_per_run(pack, tmp_path, monkeypatch):
-    """workflows/choreo_to_wan_dancer.json with its own widget values (at a small size): Choreo's nodes run for
-    real, ComfyUI's nodes are stand-ins that record what they are given, one list entry per segment."""
+    """The Wan-Dancer workflow with its own widget values (at a small size): Choreo's nodes run for real,
+    ComfyUI's nodes are stand-ins that record what they are given, one list entry per segment."""
     input_dir = tmp_path / "input"
     input_dir.mkdir()
     (input_dir / "choreo_demo_character_pose.json").write_bytes((REPO_ROOT / "assets" / "demo_character_pose.json")
                                                                 .read_bytes())
     monkeypatch.setenv("CHOREO_INPUT_DIR", str(input_dir))
-    workflow = json.loads((REPO_ROOT / "workflows" / "choreo_to_wan_dancer.json").read_text())
+    workflow = json.loads((WORKFLOW_DIR / "Choreo - Your dance to Wan-Dancer.json").read_text())
     prompt = to_api_prompt(workflow, node_definitions(pack))
     bridge = next(entry for entry in prompt.values() if entry["class_type"] == "ChoreoWanDancerKeyframes")
     assert (bridge["inputs"]["width"], bridge["inputs"]["height"]) == (480, 832)

@@ -14,7 +14,9 @@ from choreo.io.video_export import read_video_info
 from choreo.timeline import num_frames_for
 from conftest import REPO_ROOT, click_track
 
-WORKFLOWS = sorted((REPO_ROOT / "workflows").glob("*.json"))
+# ComfyUI's template browser lists example_workflows/ by file name, so the names are the titles.
+WORKFLOW_DIR = REPO_ROOT / "example_workflows"
+WORKFLOWS = sorted(WORKFLOW_DIR.glob("*.json"))
 # ComfyUI 0.33.0's definitions of the core nodes the workflows use, vendored (see the file's "source").
 CORE_NODES = json.loads((REPO_ROOT / "tests" / "fixtures" / "comfyui_core_nodes_subset.json").read_text())["nodes"]
 SOCKET_ONLY = {"IMAGE", "AUDIO", "MASK", "LATENT", "VIDEO", "POSE_KEYPOINT", "CONDITIONING"}
@@ -177,14 +179,14 @@ def run_prompt(prompt: dict, pack, fake_nodes: dict) -> dict:
     return ui
 
 
-@pytest.mark.parametrize("name", [path.name for path in WORKFLOWS if path.stem.endswith("_cpu")])
+@pytest.mark.parametrize("name", [path.name for path in WORKFLOWS if path.stem.endswith("(CPU)")])
 def test_cpu_workflow_runs_end_to_end(pack, tmp_path, monkeypatch, name):
     monkeypatch.setenv("CHOREO_OUTPUT_DIR", str(tmp_path))
     input_dir = tmp_path / "input"
     input_dir.mkdir()
     shutil.copyfile(REPO_ROOT / "assets" / "demo_character_pose.json", input_dir / "choreo_demo_character_pose.json")
     monkeypatch.setenv("CHOREO_INPUT_DIR", str(input_dir))
-    workflow = json.loads((REPO_ROOT / "workflows" / name).read_text())
+    workflow = json.loads((WORKFLOW_DIR / name).read_text())
     definitions = node_definitions(pack)
     prompt = to_api_prompt(workflow, definitions)
     song = click_track(tempo_bpm=110.0, duration_s=6.0, sample_rate=44100)
@@ -222,11 +224,11 @@ def _only(workflow: dict, node_type: str) -> dict:
 
 
 @pytest.mark.parametrize("name, sampler_node, frames_in", [
-    ("choreo_to_wan_animate2.json", "WanAnimate2ToVideo", ("pose_video",)),
-    ("choreo_to_scail.json", "WanSCAILToVideo", ("pose_video",)),
+    ("Choreo - Your dance to Wan-Animate 2.json", "WanAnimate2ToVideo", ("pose_video",)),
+    ("Choreo - Your dance to SCAIL.json", "WanSCAILToVideo", ("pose_video",)),
 ])
 def test_pose_video_workflows_drive_one_chunk_with_the_song_cut_to_it(name, sampler_node, frames_in):
-    workflow = json.loads((REPO_ROOT / "workflows" / name).read_text())
+    workflow = json.loads((WORKFLOW_DIR / name).read_text())
     sources = _inputs_by_link(workflow)
     frames = _only(workflow, "ChoreoRenderDanceFrames")
     wan = _only(workflow, sampler_node)
@@ -249,7 +251,7 @@ def test_pose_video_workflows_drive_one_chunk_with_the_song_cut_to_it(name, samp
 
 
 def test_scail_workflow_masks_match_animation_mode():
-    workflow = json.loads((REPO_ROOT / "workflows" / "choreo_to_scail.json").read_text())
+    workflow = json.loads((WORKFLOW_DIR / "Choreo - Your dance to SCAIL.json").read_text())
     sources = _inputs_by_link(workflow)
     wan, masks = _only(workflow, "WanSCAILToVideo"), _only(workflow, "SCAIL2ColoredMask")
     width, height = wan["widgets_values"][:2]
@@ -270,7 +272,7 @@ def test_wan_animate2_workflow_renders_its_81_frame_driving_video_at_30_fps(pack
     shutil.copyfile(REPO_ROOT / "assets" / "demo_character_pose.json", input_dir / "choreo_demo_character_pose.json")
     monkeypatch.setenv("CHOREO_INPUT_DIR", str(input_dir))
     monkeypatch.setenv("CHOREO_OUTPUT_DIR", str(tmp_path))
-    workflow = json.loads((REPO_ROOT / "workflows" / "choreo_to_wan_animate2.json").read_text())
+    workflow = json.loads((WORKFLOW_DIR / "Choreo - Your dance to Wan-Animate 2.json").read_text())
     prompt = to_api_prompt(workflow, node_definitions(pack))
     frames_id = str(_only(workflow, "ChoreoRenderDanceFrames")["id"])
     needed, stack = set(), [frames_id]
