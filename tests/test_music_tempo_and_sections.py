@@ -114,8 +114,8 @@ def test_cli_tempo_flags_reach_the_analysis(tmp_path, analysis_options, capsys):
     song = tmp_path / "click.wav"
     soundfile.write(song, click_track(duration_s=3.0), SAMPLE_RATE)
     assert main(["--audio", str(song), "--out", str(tmp_path / "dance.mp4"), "--tempo", "half",
-                 "--tempo-hint", "100"]) == 2
-    assert analysis_options == [{"fps": 30.0, "tempo": "half", "tempo_hint_bpm": 100.0}]
+                 "--tempo-hint", "100", "--beat-tracker", "learned"]) == 2
+    assert analysis_options == [{"fps": 30.0, "tempo": "half", "tempo_hint_bpm": 100.0, "beat_tracker": "learned"}]
 
 
 def test_cli_refuses_a_tempo_hint_below_30_bpm_before_any_work(tmp_path, analysis_options, capsys):
