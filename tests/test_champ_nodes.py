@@ -34,9 +34,9 @@ def models(nodes, tmp_path, monkeypatch):
     return tmp_path / "models"
 
 
-def install_tiny_champ(models: Path, scratch: Path) -> None:
+def install_tiny_champ(models: Path, scratch: Path, guidance_types=("depth", "dwpose")) -> None:
     """CHAMP's files into models/choreo/champ, the three diffusers folders into models/diffusers."""
-    files, _ = write_tiny_champ(scratch, guidance_types=("depth", "dwpose"))
+    files, _ = write_tiny_champ(scratch, guidance_types=guidance_types)
     (models / "diffusers").mkdir(parents=True)
     (models / "choreo").mkdir(parents=True)
     shutil.move(files.champ_dir, models / "choreo" / "champ")

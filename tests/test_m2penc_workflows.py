@@ -1,7 +1,8 @@
-"""The M2PEnc/CHAMP workflows: guidance wired to CHAMP Render in order, song cut to the video, the guidance half runs.
+"""The M2PEnc/CHAMP workflows: guidance wired to CHAMP Render in order, song cut to the video, and both run.
 
-CHAMP itself needs its public weights and a GPU; here the graphs are checked link by link and everything upstream of
-CHAMP Render runs on the CPU at a small size.
+CHAMP at full size needs its public weights and a GPU; here the graphs are checked link by link, the guidance half
+runs on the CPU at a small size, and the whole graph runs through the pack on tiny random CHAMP weights written in
+CHAMP's official layout (a few seconds on the CPU).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import pytest
 import torch
 
 from conftest import REPO_ROOT, click_track
+from models.champ import GUIDANCE_TYPES
+from test_champ_nodes import install_tiny_champ
+from test_champ_renderer import SIDE_PX
 from test_workflows import WORKFLOW_DIR, node_definitions, run_prompt, to_api_prompt, widget_inputs
 
 PASSES = ("depth", "normal", "semantic", "skeleton")
@@ -86,30 +90,42 @@ def _upstream(prompt: dict, node_id: str) -> dict:
     return {key: value for key, value in prompt.items() if key in needed}
 
 
-def _run_guidance_half(name: str, with_m2penc, monkeypatch, tmp_path, **small) -> tuple:
+def _record(monkeypatch, cls, results: dict, key: str) -> None:
+    """Keep what the node class returns in ``results[key]`` while the prompt runs."""
+    original = getattr(cls, cls.FUNCTION)
+
+    def keep(self, **kwargs):
+        results[key] = original(self, **kwargs)
+        return results[key]
+
+    monkeypatch.setattr(cls, cls.FUNCTION, keep)
+
+
+def _prompt(name: str, with_m2penc, monkeypatch, tmp_path, **small) -> tuple[dict, dict, dict]:
+    """The workflow as an API prompt with the guidance node at ``small`` sizes, its fake inputs, and the song."""
     input_dir = tmp_path / "input"
     input_dir.mkdir()
     shutil.copyfile(REPO_ROOT / "assets" / "demo_character_pose.json", input_dir / "choreo_demo_character_pose.json")
     monkeypatch.setenv("CHOREO_INPUT_DIR", str(input_dir))
     workflow = _load(name)
     prompt = to_api_prompt(workflow, node_definitions(with_m2penc))
-    guidance_id = str(_only(workflow, GUIDANCE_NODES[name])["id"])
-    prompt[guidance_id]["inputs"].update(small)
-    song = click_track(tempo_bpm=110.0, duration_s=4.0, sample_rate=22050)
+    prompt[str(_only(workflow, GUIDANCE_NODES[name])["id"])]["inputs"].update(small)
+    song = {"waveform": torch.from_numpy(click_track(tempo_bpm=110.0, duration_s=4.0, sample_rate=22050))[None, None],
+            "sample_rate": 22050}
     import cv2
 
     character = cv2.cvtColor(cv2.imread(str(REPO_ROOT / "assets" / "demo_character.png")), cv2.COLOR_BGR2RGB)
     picture = torch.from_numpy(cv2.resize(character, (64, 64), interpolation=cv2.INTER_AREA))[None] / 255.0
-    fake_nodes = {"LoadAudio": lambda audio: ({"waveform": torch.from_numpy(song)[None, None], "sample_rate": 22050},),
+    fake_nodes = {"LoadAudio": lambda audio: (song,),
                   "LoadImage": lambda image, **_: (picture, torch.zeros(1, 64, 64))}
-    cls = with_m2penc.NODE_CLASS_MAPPINGS[GUIDANCE_NODES[name]]
-    results, original = {}, getattr(cls, cls.FUNCTION)
+    return prompt, fake_nodes, song
 
-    def keep(self, **kwargs):
-        results["out"] = original(self, **kwargs)
-        return results["out"]
 
-    monkeypatch.setattr(cls, cls.FUNCTION, keep)
+def _run_guidance_half(name: str, with_m2penc, monkeypatch, tmp_path, **small) -> tuple:
+    prompt, fake_nodes, _ = _prompt(name, with_m2penc, monkeypatch, tmp_path, **small)
+    results = {}
+    _record(monkeypatch, with_m2penc.NODE_CLASS_MAPPINGS[GUIDANCE_NODES[name]], results, "out")
+    guidance_id = next(key for key, entry in prompt.items() if entry["class_type"] == GUIDANCE_NODES[name])
     run_prompt(_upstream(prompt, guidance_id), with_m2penc, fake_nodes)
     return results["out"]
 
@@ -130,3 +146,50 @@ def test_choreographer_half_of_the_workflow_renders_body_passes(with_m2penc, mon
     assert fps == 30.0 and next_start == 4
     assert all(images.shape == (4, 64, 64, 3) for images in (depth, normal, semantic, skeleton))
     assert float(np.asarray(depth).max()) > 0.2
+
+
+def _trim_audio(audio: dict, start_index: float, duration: float) -> tuple[dict]:
+    """ComfyUI's TrimAudioDuration for a start >= 0: ``duration`` seconds from ``start_index``."""
+    rate = audio["sample_rate"]
+    start = round(start_index * rate)
+    return ({"waveform": audio["waveform"][..., start:start + round(duration * rate)], "sample_rate": rate},)
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(M2PENC_CHAMP, marks=pytest.mark.skipif(not (DEMO / "model.safetensors").is_file(),
+                                                        reason="demo checkpoint not built")),
+    BODY_CHAMP])
+def test_the_whole_workflow_renders_a_champ_video_on_tiny_weights(name, with_m2penc, monkeypatch, tmp_path,
+                                                                   one_torch_thread):
+    if name == BODY_CHAMP:
+        pytest.importorskip("anny")
+    champ_nodes = importlib.import_module(with_m2penc.NODE_CLASS_MAPPINGS["ChoreoLoadCHAMP"].__module__)
+    assert champ_nodes.comfy_bridge.folder_paths is None  # outside ComfyUI: models_user/ in the working folder
+    install_tiny_champ(tmp_path / "models_user", tmp_path / "scratch", guidance_types=GUIDANCE_TYPES)
+    monkeypatch.chdir(tmp_path)
+    frames = 6
+    prompt, fake_nodes, song = _prompt(name, with_m2penc, monkeypatch, tmp_path, width=64, height=64,
+                                       frame_count=frames)
+    by_type = {entry["class_type"]: entry["inputs"] for entry in prompt.values()}
+    by_type["ChoreoLoadCHAMP"].update(champ="champ", base_model="sd15", vae="vae-mse", image_encoder="clip-image",
+                                      dtype="fp32")
+    by_type["ChoreoCHAMPRender"].update(width=SIDE_PX, height=SIDE_PX, steps=2, cfg=2.0, segment_frames=4,
+                                        overlap_frames=1)  # two segments: the second continues the first
+    by_type["TrimAudioDuration"].update(duration=frames / 30.0)  # the workflow's rule: frame_count / 30 s
+    results, made = {}, {}
+    _record(monkeypatch, with_m2penc.NODE_CLASS_MAPPINGS[GUIDANCE_NODES[name]], results, "guidance")
+    _record(monkeypatch, champ_nodes.ChoreoCHAMPRender, results, "render")
+    fake_nodes.update(PreviewImage=lambda images: (), TrimAudioDuration=_trim_audio,
+                      CreateVideo=lambda **inputs: made.update(inputs) or ("video",),
+                      SaveVideo=lambda video, **_: made.update(saved=video) or ())
+    run_prompt(prompt, with_m2penc, fake_nodes)
+
+    (video,) = results["render"]
+    assert video.shape == (frames, SIDE_PX, SIDE_PX, 3) and video.dtype == torch.float32
+    assert bool(torch.isfinite(video).all()) and 0.0 <= float(video.min()) and float(video.max()) <= 1.0
+    assert float(video.std()) > 0  # a picture, not a flat frame
+    fps = results["guidance"][FPS_SLOT[GUIDANCE_NODES[name]]]
+    assert fps == 30.0 and made["fps"] == fps and made["images"] is video and made["saved"] == "video"
+    samples = round(frames / fps * song["sample_rate"])  # the song cut to the video's length
+    assert made["audio"]["sample_rate"] == song["sample_rate"]
+    assert torch.equal(made["audio"]["waveform"], song["waveform"][..., :samples])
