@@ -11,13 +11,15 @@ from PIL import Image
 
 from ..choreo.edit import (apply_edits, dump_edit_document, edits_are_stale, fingerprint, keep_mask,
                            parse_edit_document, regenerate_around_edits)
-from ..choreo.edit.regenerate import MODES
+from ..choreo.edit.regenerate import MODES, kept_joints
+from ..choreo.generators.pose_dit import PoseDiTInputError, pose_dit_generator
 from ..choreo.motion.choreographer import choreograph
 from ..choreo.pose.projection import ProjectionSettings, project_onto_reference
 from . import comfy_bridge, editor_cache
 from .convert import audio_from_comfy, image_from_comfy
 from .motion_nodes import ChoreoBeatChoreographer
-from .socket_types import CATEGORY, MOTION, MUSIC, POSE
+from .pose_dit_nodes import POSE_DIT_MODEL
+from .socket_types import CATEGORY, MOTION, MUSIC, MUSIC_FEATURES, POSE
 
 MAX_IMAGE_SIDE_PX = 2048
 WORKFLOW_ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")  # the frontend's workflow ids are UUIDs
@@ -72,7 +74,9 @@ class ChoreoRegenerateAroundEdits:
     DESCRIPTION = ("Re-creates the parts of the dance you did not edit, so it stays musical: 'temporal' re-dances "
                    "the frames between keyframes, 'joints' only the joints that are neither keyed nor locked. "
                    "Keyframes still land exactly. New frames are seen with the camera and proportions Project 3D "
-                   "to 2D used (a front orthographic view when the pose did not come from it).")
+                   "to 2D used (a front orthographic view when the pose did not come from it). With a Pose DiT "
+                   "connected, the DiT dances the new parts instead of the beat choreographer, in-painting around "
+                   "the edits.")
     CATEGORY = f"{CATEGORY}/pose"
     FUNCTION = "regenerate"
     RETURN_TYPES = (POSE,)
@@ -100,11 +104,23 @@ class ChoreoRegenerateAroundEdits:
         }, "optional": {
             "motion": (MOTION, {"tooltip": "The 3D motion the dance was projected from; in temporal mode the "
                                            "choreographer then re-plans only the frames away from keyframes."}),
+            "pose_dit_model": (POSE_DIT_MODEL, {"tooltip": "From Load Pose DiT: the one-hot pose DiT re-dances "
+                               "instead of the choreographer (needs music_features). temporal keeps the keyed "
+                               "frames +- keep_margin_frames and dances into and out of them; joints keeps the "
+                               "keyed and locked joints. Body only: hands, feet and face of new motion are absent."}),
+            "music_features": (MUSIC_FEATURES, {"tooltip": "From Music Features, with the extractor and fps the "
+                               "Pose DiT was trained on and at least as many frames as the pose; used only with "
+                               "pose_dit_model."}),
         }}
 
     def regenerate(self, pose, keyframes_json, music, reference_pose, mode, seed, style, energy_scale,
-                   keep_margin_frames, motion=None):
+                   keep_margin_frames, motion=None, pose_dit_model=None, music_features=None):
         document = parse_edit_document(keyframes_json)
+        if pose_dit_model is not None:
+            generate = _pose_dit_generate(pose_dit_model, music_features, pose, document, reference_pose, mode,
+                                          keep_margin_frames)
+            return (regenerate_around_edits(pose, document, generate, mode=mode, seed=seed,
+                                            keep_margin_frames=keep_margin_frames),)
         mask = keep_mask(pose.num_frames, document, keep_margin_frames) if motion is not None else None
         face = "face_keypoints_2d" not in pose.missing_parts
         hands = not {"hand_left_keypoints_2d", "hand_right_keypoints_2d"} & pose.missing_parts
@@ -122,6 +138,30 @@ class ChoreoRegenerateAroundEdits:
 
         return (regenerate_around_edits(pose, document, generate, mode=mode, seed=seed,
                                         keep_margin_frames=keep_margin_frames),)
+
+
+def _pose_dit_generate(model, features, pose, document, reference_pose, mode: str, keep_margin_frames: int):
+    """``seed -> PoseSequence2D`` from the pose DiT, in-painting around the edited dance.
+
+    The edited sequence (edits applied) is what the DiT keeps, so it dances into the new keyframes rather than
+    the old ones: temporal mode keeps whole frames near keyframes (pose-aware conditioning), joints mode keeps
+    the joints ``regenerate_around_edits`` will take from the input on every frame.
+    """
+    if features is None:
+        raise PoseDiTInputError("Regenerate Around Edits got a pose_dit_model but no music_features; connect Music "
+                                "Features (the extractor and fps the Pose DiT was trained on) to music_features.")
+    if features.num_frames < pose.num_frames:
+        raise PoseDiTInputError(f"the music features have {features.num_frames} frames but the pose has "
+                                f"{pose.num_frames}; extract them from the same song at the pose's fps "
+                                f"({pose.fps:g}).")
+    comfy_bridge.load_models(model, [model.autoencoder, model.dit])
+    if mode == "temporal":
+        frames, joints = keep_mask(pose.num_frames, document, keep_margin_frames), None
+    else:
+        frames, joints = None, np.flatnonzero(kept_joints(document))
+    return pose_dit_generator(model, features, reference_pose, num_frames=pose.num_frames,
+                              keep=apply_edits(pose, document), keep_frames=frames, keep_joints=joints,
+                              progress=comfy_bridge.progress_reporter())
 
 
 def workflow_id(extra_pnginfo: object) -> str:

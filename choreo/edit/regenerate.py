@@ -58,7 +58,7 @@ def regenerate_around_edits(seq_before_edits: PoseSequence2D, edits: EditDocumen
         keep_joint = np.ones(NUM_KEYPOINTS, bool)
     else:
         weight = np.ones(seq_before_edits.num_frames)
-        keep_joint = _kept_joints(edits)
+        keep_joint = kept_joints(edits)
     mixed = _mix(seq_before_edits, generated, weight, keep_joint, locked)
     return apply_edits(mixed, edits)
 
@@ -83,8 +83,9 @@ def keep_mask(num_frames: int, edits: EditDocument, keep_margin_frames: int | No
     return keep_weight(num_frames, [k.frame for k in edits.keyframes if k.joints], margin, 0) > 0.5
 
 
-def _kept_joints(edits: EditDocument) -> np.ndarray:
-    """(136,) bool: keyed joints with their ancestor chains (so targets stay reachable) and locked joints."""
+def kept_joints(edits: EditDocument) -> np.ndarray:
+    """(136,) bool joints kept in joints mode: keyed joints with their ancestor chains (so targets stay
+    reachable) and locked joints; a constrained generator should keep the same ones."""
     kept = np.zeros(NUM_KEYPOINTS, bool)
     for joint in edits.keyed_joints():
         kept[[joint] + ancestors(joint)] = True
