@@ -10,12 +10,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from conftest import REPO_ROOT
 from test_edit_apply import R_ELBOW, R_SHOULDER, R_WRIST, rotated
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 KEY_FRAME, MARGIN_FRAMES, BLEND_FRAMES = 30, 4, 4
 L_WRIST, L_ANKLE = 7, 13
+DEMO = REPO_ROOT / "assets" / "checkpoints" / "pose_dit" / "demo"
 FAR_FRAMES = [f for f in range(60) if abs(f - KEY_FRAME) > MARGIN_FRAMES + BLEND_FRAMES]  # the input weighs 0
 
 
@@ -118,3 +120,16 @@ def test_missing_or_short_music_features_are_named(modules, dance, tiny_dit):
     short = replace(features, values=features.values[:30])
     with pytest.raises(error, match="music features have 30 frames but the pose has 60"):
         run(modules, dance, tiny_dit, "joints", music_features=short)
+
+
+@pytest.mark.skipif(not (DEMO / "dit" / "model.safetensors").is_file(), reason="demo checkpoint not built")
+@pytest.mark.parametrize("mode", ["temporal", "joints"])
+def test_the_bundled_demo_re_dances_around_the_keyframe(pack, modules, dance, mode):
+    pose_dit_nodes = importlib.import_module(f"{pack.__name__}.nodes.pose_dit_nodes")
+    (model,) = pose_dit_nodes.ChoreoLoadPoseDiT().load(pose_dit_nodes.DEMO_NAME)
+    pose, document = dance[3], dance[4]
+    result = run(modules, dance, model, mode)
+    assert_keyframe_lands(result, document)
+    assert np.isfinite(result.keypoints_px[:, :18]).all()
+    moved = np.linalg.norm(result.keypoints_px[FAR_FRAMES, :18] - pose.keypoints_px[FAR_FRAMES, :18], axis=-1)
+    assert moved.mean() > 5.0  # pixels (the demo measured 38 temporal, 26 joints)
