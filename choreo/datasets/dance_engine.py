@@ -47,7 +47,7 @@ from ..motion.choreographer import choreograph
 from ..music.analysis import MusicAnalysis
 from ..music.analyze import CLEAR_BEAT_MIN_CLARITY, analyze_music
 from ..music.audio import Audio
-from ..music.features import extract_music_features
+from ..music.features import EXTRACTORS, extract_music_features
 from ..pose.projection import Camera, project_motion
 from .dance_variety import VarietyConfig, draw_variation, mirror_motion, reframe, varied_skeleton
 from .debian_midi import (AUDIO_SUFFIXES, CorpusError, check_package_allowed, package_audio_files,
@@ -247,7 +247,8 @@ def _dance_clip(track: Track, clip_id: str, audio: Audio, start_s: float, output
     if "labels" in track.details:
         labels = json.loads(Path(track.details["labels"]).read_text())
         analysis = with_labelled_beats(analysis, labels["beats_s"], labels["downbeats_s"], start_s)
-    features = extract_music_features(audio, fps=config.fps, extractor=config.extractor)
+    # the beats the dance follows, so that beat-aware features (edge_librosa_beats) describe the same beats
+    features = extract_music_features(audio, fps=config.fps, extractor=config.extractor, analysis=analysis)
     clip_wav = outputs.out / "audio" / f"{clip_id}.wav"
     soundfile.write(clip_wav, audio.mono(), SAMPLE_RATE, subtype="PCM_16")
     for dance in range(config.dances_per_clip):
@@ -371,10 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--clip-max", type=float, default=EngineConfig.clip_max_s, help="longest clip, seconds")
     build.add_argument("--min-beat-clarity", type=float, default=EngineConfig.min_beat_clarity,
                        help="clips whose beat clarity is lower are skipped (no clear beat)")
+    build.add_argument("--extractor", choices=sorted(EXTRACTORS), default=EngineConfig.extractor,
+                       help="music features stored with the poses (edge_librosa_beats: with the danced beats' phase)")
     build.add_argument("--cache", type=Path, default=DEFAULT_CACHE / "debian", help="unpacked Debian packages")
     args = parser.parse_args(argv)
     config = EngineConfig(tuple(args.folder), tuple(args.debian_package), tuple(args.music_corpus), args.seed,
-                          args.dances_per_clip, args.max_tracks, args.clip_min, args.clip_max, args.min_beat_clarity)
+                          args.dances_per_clip, args.max_tracks, args.clip_min, args.clip_max, args.min_beat_clarity,
+                          extractor=args.extractor)
     if not (config.folders or config.debian_packages or config.music_corpora):
         parser.error("name some music: --folder, --debian-package or --music-corpus")
     try:

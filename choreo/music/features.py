@@ -2,8 +2,10 @@
 
 Extractors live in a registry keyed by name. "edge_librosa" reproduces EDGE's 35-d
 recipe exactly (resample to fps x 512 Hz, hop 512, so one feature frame is one
-motion frame at any fps). "jukebox" and "wav2vec2" wrap large pretrained models,
-imported only when asked for, with a clear error when they are not installed.
+motion frame at any fps). "edge_librosa_beats" adds the beat and bar phase of a
+``MusicAnalysis`` (the beats a dance follows) as four smooth columns. "jukebox" and
+"wav2vec2" wrap large pretrained models, imported only when asked for, with a clear
+error when they are not installed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import numpy as np
 
 from ..errors import ChoreoError
 from ..timeline import num_frames_for
+from .analysis import MusicAnalysis
+from .analyze import analyze_music
 from .audio import Audio
 
 EDGE_HOP_LENGTH = 512
@@ -28,6 +32,7 @@ WAV2VEC2_SAMPLE_RATE = 16000
 # them), and unpickling a downloaded file can run any code it names.
 SAFETENSORS_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
 PICKLED_WEIGHTS = ("pytorch_model.bin", "pytorch_model.bin.index.json", "tf_model.h5", "flax_model.msgpack")
+PHASE_COLUMNS = ("beat_phase_sin", "beat_phase_cos", "bar_phase_sin", "bar_phase_cos")
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,8 @@ def _fit_length(values: np.ndarray, num_frames: int) -> np.ndarray:
     return np.concatenate([values, pad], axis=0)
 
 
-def _edge_librosa(audio: Audio, fps: float, model_path: str | None) -> tuple[np.ndarray, tuple[str, ...]]:
+def _edge_librosa(audio: Audio, fps: float, model_path: str | None,
+                  analysis: MusicAnalysis | None) -> tuple[np.ndarray, tuple[str, ...]]:
     """EDGE's baseline features (models.md 1.1): (T, 35) onset, 20 MFCC, 12 CENS, onset peaks, beats."""
     sample_rate = int(round(fps * EDGE_HOP_LENGTH))
     mono = audio.mono()
@@ -75,7 +81,8 @@ def _edge_librosa(audio: Audio, fps: float, model_path: str | None) -> tuple[np.
     return values, EDGE_COLUMNS
 
 
-def _jukebox(audio: Audio, fps: float, model_path: str | None) -> tuple[np.ndarray, tuple[str, ...]]:
+def _jukebox(audio: Audio, fps: float, model_path: str | None,
+             analysis: MusicAnalysis | None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Jukebox layer-66 embeddings (4800-d) via jukemirlib, resampled to the frame clock."""
     try:
         import jukemirlib
@@ -119,7 +126,8 @@ def check_wav2vec2_folder(model_path: str | Path | None) -> Path:
     return folder
 
 
-def _wav2vec2(audio: Audio, fps: float, model_path: str | None) -> tuple[np.ndarray, tuple[str, ...]]:
+def _wav2vec2(audio: Audio, fps: float, model_path: str | None,
+              analysis: MusicAnalysis | None) -> tuple[np.ndarray, tuple[str, ...]]:
     """Last hidden state of a local Hugging Face Wav2Vec2 model, linearly interpolated to the frame clock.
 
     Only safetensors weights of a local folder are read (``check_wav2vec2_folder``): nothing is downloaded and
@@ -143,20 +151,95 @@ def _wav2vec2(audio: Audio, fps: float, model_path: str | None) -> tuple[np.ndar
     return values, tuple(f"wav2vec2_{i}" for i in range(hidden.shape[1]))
 
 
-EXTRACTORS: dict[str, Callable[[Audio, float, str | None], tuple[np.ndarray, tuple[str, ...]]]] = {
+def _count_at(positions: np.ndarray, marks: np.ndarray, fallback_interval: float) -> np.ndarray:
+    """Continuous count of increasing ``marks`` at ``positions`` (same unit): k at the k-th mark, linear between
+    marks, and before the first / after the last mark continued with the nearest interval between marks
+    (``fallback_interval`` when there is one mark or none)."""
+    if len(marks) == 0:
+        return positions / fallback_interval
+    if len(marks) == 1:
+        return (positions - marks[0]) / fallback_interval
+    counts = np.interp(positions, marks, np.arange(len(marks), dtype=np.float64))
+    before, after = positions < marks[0], positions > marks[-1]
+    counts[before] = (positions[before] - marks[0]) / (marks[1] - marks[0])
+    counts[after] = len(marks) - 1 + (positions[after] - marks[-1]) / (marks[-1] - marks[-2])
+    return counts
+
+
+def beat_phase_features(analysis: MusicAnalysis, num_frames: int) -> np.ndarray:
+    """Where each frame falls in its beat and bar, as (T, 4) float32 sin/cos of the beat and bar phase.
+
+    Why: a dance lands its accents on the beats it was choreographed to. EDGE's features carry those only as
+    a one-frame spike from librosa's own tracker, often on other beats than the dance's; a phase that rises
+    smoothly from 0 at each beat (or downbeat) to 1 at the next tells the network at every frame how far the
+    next accent is. sin/cos make the wrap-around at 1 -> 0 continuous.
+
+    analysis   : beats (``beat_times_s``) and downbeats (``downbeat_times_s``, seconds) on the frame clock
+                 ``analysis.fps``; row t is the time t / fps.
+    num_frames : T rows to return.
+    Returns columns ``PHASE_COLUMNS``: sin(2 pi b), cos(2 pi b), sin(2 pi r), cos(2 pi r), where the beat phase b
+    rises linearly in time from 0 at a beat to 1 at the next, and the bar phase r rises linearly in beats from 0
+    at a downbeat to 1 at the next. Before the first and after the last beat (downbeat), the phase goes on
+    with the nearest beat period (bar length in beats); with fewer than two beats the period is
+    60 / ``tempo_bpm``, and without downbeats a bar is ``beats_per_bar`` beats counted from the first beat.
+
+    >>> beat_phase_features(analysis, analysis.num_frames).shape  # doctest: +SKIP
+    (num_frames, 4)
+    """
+    times_s = np.arange(num_frames, dtype=np.float64) / analysis.fps
+    beats_s = np.asarray(analysis.beat_times_s, np.float64)
+    beat_count = _count_at(times_s, beats_s, 60.0 / analysis.tempo_bpm)
+    downbeats_s = np.asarray(analysis.downbeat_times_s, np.float64)
+    if len(downbeats_s) and len(beats_s):
+        downbeat_counts = _count_at(downbeats_s, beats_s, 60.0 / analysis.tempo_bpm)
+        bar_count = _count_at(beat_count, downbeat_counts, float(analysis.beats_per_bar))
+    else:
+        bar_count = beat_count / analysis.beats_per_bar
+    angles = 2 * np.pi * np.stack([beat_count % 1.0, bar_count % 1.0], axis=1)
+    return np.stack([np.sin(angles[:, 0]), np.cos(angles[:, 0]), np.sin(angles[:, 1]), np.cos(angles[:, 1])],
+                    axis=1).astype(np.float32)
+
+
+def _edge_librosa_beats(audio: Audio, fps: float, model_path: str | None,
+                        analysis: MusicAnalysis | None) -> tuple[np.ndarray, tuple[str, ...]]:
+    """EDGE's 35 columns unchanged, then the 4 beat/bar phase columns of ``analysis`` (``beat_phase_features``)."""
+    if analysis is None:
+        raise ChoreoError("extractor 'edge_librosa_beats' needs a music analysis (extract_music_features makes one).")
+    edge, columns = _edge_librosa(audio, fps, model_path, None)
+    edge = _fit_length(np.asarray(edge, np.float32), num_frames_for(audio.duration_s, fps))
+    return np.concatenate([edge, beat_phase_features(analysis, len(edge))], axis=1), columns + PHASE_COLUMNS
+
+
+# (audio, fps, model_path, analysis) -> ((T, C) values, C column names); analysis is None for all but beat-aware ones
+EXTRACTORS: dict[str, Callable[[Audio, float, str | None, MusicAnalysis | None], tuple[np.ndarray, tuple[str, ...]]]] = {
     "edge_librosa": _edge_librosa,
+    "edge_librosa_beats": _edge_librosa_beats,
     "jukebox": _jukebox,
     "wav2vec2": _wav2vec2,
 }
+BEAT_AWARE_EXTRACTORS = frozenset({"edge_librosa_beats"})  # these read a MusicAnalysis; the others ignore it
+
+
+def _check_analysis(analysis: MusicAnalysis, audio: Audio, fps: float) -> None:
+    """The analysis must describe this audio on this frame clock, or its beats would fall on the wrong frames."""
+    if abs(analysis.fps - fps) > 1e-6:
+        raise ChoreoError(f"the music analysis is at {analysis.fps:g} fps but the features are asked at {fps:g} fps; "
+                          "set the same fps on Analyze Music and Music Features.")
+    if abs(analysis.duration_s - audio.duration_s) > 1.0 / fps:
+        raise ChoreoError(f"the music analysis lasts {analysis.duration_s:.2f} s but the audio {audio.duration_s:.2f} "
+                          "s: it belongs to other audio. Analyse the same audio you extract features from.")
 
 
 def extract_music_features(audio: Audio, fps: float = 30.0, extractor: str = "edge_librosa",
-                           model_path: str | None = None) -> MusicFeatures:
+                           model_path: str | None = None, analysis: MusicAnalysis | None = None) -> MusicFeatures:
     """Music features with exactly num_frames_for(duration_s, fps) rows.
 
     audio      : the song; fps : motion frame rate, frames per second.
     extractor  : a key of EXTRACTORS. model_path : local folder with config.json and model.safetensors
                  (wav2vec2 only; see ``check_wav2vec2_folder``).
+    analysis   : the beats to take the phase from, for ``BEAT_AWARE_EXTRACTORS`` (e.g. the exact beats a
+                 training dance followed, or the user's Analyze Music settings); when None they run
+                 ``analyze_music(audio, fps)``. Other extractors ignore it.
 
     >>> extract_music_features(audio, fps=30).values.shape  # doctest: +SKIP
     (num_frames, 35)
@@ -166,6 +249,10 @@ def extract_music_features(audio: Audio, fps: float = 30.0, extractor: str = "ed
     if not fps > 0:
         raise ChoreoError(f"fps must be positive, got {fps!r}.")
     audio.check_analysable()
-    values, columns = EXTRACTORS[extractor](audio, fps, model_path)
+    if extractor in BEAT_AWARE_EXTRACTORS:
+        if analysis is None:
+            analysis = analyze_music(audio, fps=fps)
+        _check_analysis(analysis, audio, fps)
+    values, columns = EXTRACTORS[extractor](audio, fps, model_path, analysis)
     values = _fit_length(np.asarray(values, dtype=np.float32), num_frames_for(audio.duration_s, fps))
     return MusicFeatures(values=values, fps=float(fps), extractor=extractor, columns=columns)
