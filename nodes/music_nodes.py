@@ -92,9 +92,10 @@ class ChoreoAnalyzeMusic:
 
 
 class ChoreoMusicFeatures:
-    DESCRIPTION = ("Per-frame music features for learned dance generators: EDGE's 35-d librosa recipe, "
-                   "Jukebox (needs jukemirlib and a GPU) or Wav2Vec2 (a model folder with safetensors weights in "
-                   "ComfyUI/models/choreo/wav2vec2).")
+    DESCRIPTION = ("Per-frame music features for learned dance generators: EDGE's 35-d librosa recipe, the same "
+                   "plus the beat and bar phase (edge_librosa_beats: from the Analyze Music wired in, else from a "
+                   "default analysis), Jukebox (needs jukemirlib and a GPU) or Wav2Vec2 (a model folder with "
+                   "safetensors weights in ComfyUI/models/choreo/wav2vec2).")
     CATEGORY = f"{CATEGORY}/music"
     FUNCTION = "extract"
     RETURN_TYPES = (MUSIC_FEATURES,)
@@ -108,18 +109,23 @@ class ChoreoMusicFeatures:
             "fps": FPS_INPUT,
             "extractor": (list(EXTRACTORS), {"default": "edge_librosa",
                           "tooltip": "edge_librosa: EDGE's 35 columns (onset, 20 MFCC, 12 chroma, onset peaks, beats), "
-                                     "CPU, no weights. jukebox: 4800-d Jukebox features via jukemirlib (GPU). "
+                                     "CPU, no weights. edge_librosa_beats: those 35 plus sin/cos of the beat and "
+                                     "bar phase (39 columns; for models trained with it). jukebox: 4800-d Jukebox features via jukemirlib (GPU). "
                                      "wav2vec2: hidden states of the Wav2Vec2 model chosen below."}),
         }, "optional": {
             "wav2vec2_model": ([NO_MODEL, *wav2vec2_models()], {"default": NO_MODEL,
                                "tooltip": "For extractor wav2vec2 only: a Hugging Face Wav2Vec2 folder (config.json "
                                           "and model.safetensors, e.g. facebook/wav2vec2-base) inside "
                                           "ComfyUI/models/choreo/wav2vec2; refresh after adding one."}),
+            "analysis": (MUSIC, {"tooltip": "For extractor edge_librosa_beats only: the Analyze Music output of the "
+                                            "same audio at the same fps, so the phase follows its beats (tempo, "
+                                            "hint and tracker settings). Not wired: a default analysis is run."}),
         }}
 
-    def extract(self, audio, fps, extractor, wav2vec2_model=NO_MODEL):
+    def extract(self, audio, fps, extractor, wav2vec2_model=NO_MODEL, analysis=None):
         model_path = self._wav2vec2_folder(wav2vec2_model) if extractor == "wav2vec2" else None
-        return (extract_music_features(audio_from_comfy(audio), fps=fps, extractor=extractor, model_path=model_path),)
+        return (extract_music_features(audio_from_comfy(audio), fps=fps, extractor=extractor, model_path=model_path,
+                                       analysis=analysis),)
 
     @staticmethod
     def _wav2vec2_folder(name: str) -> Path:
