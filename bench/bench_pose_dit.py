@@ -1,6 +1,7 @@
 """One-hot pose DiT benchmark: round-trip error, demo beat alignment on held-out real music, CPU sampling time.
 
-Run as `python bench/bench_pose_dit.py [--model DIR] [--clips N] [--seconds S] [--steps N] [--threads N]`.
+Run as `python bench/bench_pose_dit.py [--model DIR] [--test-split DIR] [--beats librosa|danced] [--clips N]
+[--seconds S] [--steps N] [--threads N]`.
 
 (a) Round trip pose -> body-box one-hot (W bins) -> pose, and the same through the model's trained
     pose-image autoencoder (8x in bins and frames), on
@@ -10,9 +11,12 @@ Run as `python bench/bench_pose_dit.py [--model DIR] [--clips N] [--seconds S] [
       choreographer's dances on held-out songs), errors in torso units and in pixels for a 120-px torso.
 (b) Demo BAS: for the first ``--clips`` songs of the test split (one dance per song, real music the model
     never saw), the first ``--seconds`` of the music features are danced from the clip's first pose
-    (seed 0) and scored against the features' beat column (librosa beats), aligned and half a beat late
-    (Bailando's BAS, sigma 3 frames, on the 18 body points in px with z = 0; ``choreo.motion.metrics``).
-    The engine's own dance on the same music is scored the same way, as the target.
+    (seed 0) and scored against beats aligned and half a beat late (Bailando's BAS, sigma 3 frames, on the
+    18 body points in px with z = 0; ``choreo.motion.metrics``). ``--beats librosa``: the features' beat
+    column (librosa's tracker, EDGE's column 34); ``--beats danced``: the beats the engine's dance followed,
+    where the beat phase of an ``edge_librosa_beats`` split wraps. The engine's own dance on the same music
+    is scored the same way, as the target. A model of ``edge_librosa`` features reads the first 35 columns
+    of an ``edge_librosa_beats`` split (the same EDGE columns), so both can be benched on the same clips.
 (c) Wall time of one 10 s generation on this CPU (``--threads`` torch threads).
 Prints markdown only.
 """
@@ -42,6 +46,7 @@ DEMO = REPO_ROOT / "assets" / "checkpoints" / "pose_dit" / "demo"
 TEST_SPLIT = Path.home() / ".cache" / "choreo" / "dance_engine" / "xdancer" / "test"
 DANCE_DIR = REPO_ROOT.parent / "shared" / "data" / "dance"
 BEAT_COLUMN = 34  # EDGE's 35-d librosa features end with the beat one-hot
+BEAT_PHASE_COLUMNS = (35, 36)  # edge_librosa_beats: sin, cos of the danced beat phase
 TORSO_PX = 120.0
 
 
@@ -54,8 +59,8 @@ def round_trip_normalised(models, poses: np.ndarray) -> tuple[np.ndarray, np.nda
     return direct, through
 
 
-def error_rows_engine(models) -> list[str]:
-    data = load_dataset(TEST_SPLIT)
+def error_rows_engine(models, test_split: Path) -> list[str]:
+    data = load_dataset(test_split)
     poses = data.poses[::4]
     direct, through = round_trip_normalised(models, poses)
     present = poses[..., :18, 2] > 0
@@ -96,12 +101,12 @@ def error_rows_aist(models) -> list[str]:
     return ["| data | path | mean / p95 / max error |", "| --- | --- | --- |"] + rows
 
 
-def test_clips(max_clips: int, seconds: float) -> list[dict]:
+def test_clips(test_split: Path, max_clips: int, seconds: float) -> list[dict]:
     """Clips of the held-out songs, taken from each song in turn: the first dance's poses (T, 60, 3) and raw music (T, C), segments joined by start frame."""
-    data = load_dataset(TEST_SPLIT)
+    data = load_dataset(test_split)
     entries = []
     for shard in data.info["shards"]:
-        entries += json.loads((TEST_SPLIT / shard["file"].replace(".npz", ".json")).read_text())
+        entries += json.loads((test_split / shard["file"].replace(".npz", ".json")).read_text())
     clips: dict[str, dict] = {}
     for index, entry in enumerate(entries):
         if not entry["clip"].endswith("-d0"):
@@ -120,12 +125,36 @@ def test_clips(max_clips: int, seconds: float) -> list[dict]:
             poses[start:start + data.poses.shape[1]] = data.poses[index]
             music[start:start + data.poses.shape[1]] = data.music[index]
         by_song.setdefault(name.rsplit("-c", 1)[0], []).append(
-            {"song": name, "poses": poses[:frames_needed], "music": music[:frames_needed]})
+            {"song": name, "poses": poses[:frames_needed], "music": music[:frames_needed],
+             "extractor": data.info["music_extractor"]})
     chosen = []
     for round_index in range(max(map(len, by_song.values()), default=0)):  # clips taken from every song in turn
         chosen += [songs[round_index] for songs in by_song.values() if round_index < len(songs)]
     chosen = chosen[:max_clips]
     return chosen
+
+
+def model_music(models, clip: dict) -> np.ndarray:
+    """The clip's music columns the model reads: all of them, or EDGE's 35 of an edge_librosa_beats split."""
+    music, width = clip["music"], models.dit.config.music_dim
+    if clip["extractor"] == models.music_extractor:
+        return music
+    if (clip["extractor"], models.music_extractor) == ("edge_librosa_beats", "edge_librosa"):
+        return music[:, :width]
+    sys.exit(f"the test split has {clip['extractor']} features; the model reads {models.music_extractor}.")
+
+
+def beat_frames(clip: dict, beats: str) -> np.ndarray:
+    """(N,) float64 beat frames: librosa's (the beat column) or the danced ones (where the beat phase wraps)."""
+    if beats == "librosa":
+        return np.flatnonzero(clip["music"][:, BEAT_COLUMN] > 0.5).astype(np.float64)
+    if clip["extractor"] != "edge_librosa_beats":
+        sys.exit("--beats danced needs a test split built with --extractor edge_librosa_beats.")
+    sin, cos = clip["music"][:, BEAT_PHASE_COLUMNS[0]], clip["music"][:, BEAT_PHASE_COLUMNS[1]]
+    phase = np.arctan2(sin, cos) / (2 * np.pi) % 1.0
+    wraps = np.flatnonzero(np.diff(phase) < -0.5) + 1  # the beat lies between frames t - 1 and t
+    nearer = np.where(phase[wraps] <= 1 - phase[wraps - 1], wraps, wraps - 1)
+    return np.unique(np.concatenate([[0] if phase[0] < 0.05 else [], nearer])).astype(np.float64)
 
 
 def body_bas(keypoints_px: np.ndarray, beats: np.ndarray) -> tuple[float, float]:
@@ -142,7 +171,7 @@ def body_motion(keypoints_px: np.ndarray) -> tuple[float, float]:
     return float(speed), float(acceleration)
 
 
-def bas_rows(models, clips: list[dict], steps: int, cfg: float) -> list[str]:
+def bas_rows(models, clips: list[dict], steps: int, cfg: float, beats_from: str) -> list[str]:
     from choreo.pose.reference import default_reference_pose
 
     canvas = default_reference_pose(512, 768)
@@ -151,9 +180,9 @@ def bas_rows(models, clips: list[dict], steps: int, cfg: float) -> list[str]:
             "| --- | --- | --- | --- | --- | --- | --- |"]
     totals = []
     for clip in clips:
-        features = MusicFeatures(clip["music"], models.fps, models.music_extractor,
-                                 tuple(str(i) for i in range(clip["music"].shape[1])))
-        beats = np.flatnonzero(clip["music"][:, BEAT_COLUMN] > 0.5).astype(np.float64)
+        music = model_music(models, clip)
+        features = MusicFeatures(music, models.fps, models.music_extractor, tuple(str(i) for i in range(music.shape[1])))
+        beats = beat_frames(clip, beats_from)
         truth = from_tokenizer_output(clip["poses"], canvas, models.fps)  # the engine's dance on a 512x768 canvas
         reference = truth.frame(0)
         generated = generate_pose_dit(models, features, reference, seed=0, guidance_scale=cfg,
@@ -186,6 +215,10 @@ def timing_row(models, steps: int, cfg: float) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=DEMO)
+    parser.add_argument("--test-split", type=Path, default=TEST_SPLIT, help="pose dataset of held-out songs")
+    parser.add_argument("--beats", choices=("librosa", "danced"), default="librosa",
+                        help="BAS against librosa's beats (EDGE's beat column) or the beats the dance followed "
+                             "(needs an edge_librosa_beats split)")
     parser.add_argument("--clips", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--steps", type=int, default=25)
@@ -204,12 +237,13 @@ def main() -> None:
         print("## (a) Round trip, argmax with centroid refinement\n")
         print("\n".join(error_rows_aist(models)))
         print()
-        print("\n".join(error_rows_engine(models)))
+        print("\n".join(error_rows_engine(models, args.test_split)))
         print()
     if "bas" not in skip:
-        print(f"## (b) BAS on held-out real music, first {args.seconds:g} s, seed 0, {args.steps} steps, "
-              f"CFG {args.cfg}\n")
-        print("\n".join(bas_rows(models, test_clips(args.clips, args.seconds), args.steps, args.cfg)))
+        print(f"## (b) BAS on held-out real music ({args.test_split}), {args.beats} beats, first {args.seconds:g} "
+              f"s, seed 0, {args.steps} steps, CFG {args.cfg}\n")
+        print("\n".join(bas_rows(models, test_clips(args.test_split, args.clips, args.seconds), args.steps, args.cfg,
+                                  args.beats)))
         print()
     if "timing" not in skip:
         print("## (c) Sampling time\n")

@@ -176,3 +176,29 @@ def test_the_music_features_node_passes_its_analysis_input_through(pack, clicks)
     np.testing.assert_allclose(features.values[[10, 30, 50, 70], 36], 1.0, atol=1e-6)
     (plain,) = nodes.ChoreoMusicFeatures().extract(comfy_audio, FPS, "edge_librosa_beats")
     assert not np.allclose(plain.values[:, 35:], features.values[:, 35:])  # a default analysis of the clicks
+
+
+def test_the_pose_dit_trainer_takes_the_music_width_of_its_data(tmp_path, one_torch_thread):
+    """The demo's DiT config says 35 columns; on 39-column (edge_librosa_beats) data the DiT reads 39."""
+    from choreo.datasets.pose_dataset import Clip, DatasetWriter
+    from choreo.generators.pose_dit import load_pose_dit
+    from choreo.training.train_pose_dit import DataOptions, TrainSettings, train_autoencoder, train_dit
+    from models.pose_dit import PoseDiTConfig
+    from models.pose_image_vae import PoseImageVAEConfig
+
+    writer = DatasetWriter(tmp_path / "data", segment_frames=32, stride_frames=16,
+                           music_extractor="edge_librosa_beats")
+    poses = np.zeros((48, 60, 3), np.float32)
+    poses[:, :18, 0], poses[:, :18, 1], poses[:, :18, 2] = np.linspace(-1, 1, 18), np.linspace(-2, 1.4, 18), 1.0
+    writer.add(Clip("clip", "test", poses, np.random.default_rng(0).normal(size=(48, 39)).astype(np.float32)))
+    data = writer.close()
+    options = DataOptions(every=1, num_bins=32, sigma_bins=1.5)
+    settings = dict(warmup_steps=1, min_lr_fraction=1.0, log_every=1, save_every=1)
+    train_autoencoder(data, tmp_path / "model", TrainSettings(steps=1, batch_size=8, lr=1e-3, **settings),
+                      PoseImageVAEConfig(block_out_channels=(8, 8, 8, 8)), options)
+    demo_width = PoseDiTConfig(latent_channels=48, latent_bins=4, music_dim=35, hidden=32, num_layers=1, num_heads=2,
+                               rope_axes=(4, 6, 6))
+    train_dit(data, tmp_path / "model", TrainSettings(steps=1, batch_size=2, lr=1e-3, **settings), demo_width, options)
+    models = load_pose_dit(tmp_path / "model")
+    assert models.dit.config.music_dim == 39 and models.music_extractor == "edge_librosa_beats"
+    assert models.music_mean.shape == (39,)

@@ -174,7 +174,10 @@ def encode_training_latents(autoencoder, poses: np.ndarray, options: DataOptions
 def train_dit(data_dir: str | Path, out_dir: str | Path, settings: TrainSettings, config=None,
               options: DataOptions = DataOptions(), state_dir: str | Path | None = None,
               log: Callable[[str], None] = lambda message: None) -> dict[str, float]:
-    """Train (or resume) the DiT on latents of the trained autoencoder in ``out_dir``; returns the last losses."""
+    """Train (or resume) the DiT on latents of the trained autoencoder in ``out_dir``; returns the last losses.
+
+    The DiT's ``music_dim`` is the dataset's music width (35 for edge_librosa, 39 for edge_librosa_beats).
+    """
     import torch
 
     from ..generators.diffusion import CosineSchedule, q_sample
@@ -198,7 +201,8 @@ def train_dit(data_dir: str | Path, out_dir: str | Path, settings: TrainSettings
         np.savez(latents_path, **latents)
     groups = -(-options.onehot.num_channels // 3)
     config = config or dit_module.PoseDiTConfig(latent_channels=groups * vae_config.latent_channels,
-                                                latent_bins=options.num_bins // 8, music_dim=music.shape[-1])
+                                                latent_bins=options.num_bins // 8)
+    config = dataclasses.replace(config, music_dim=music.shape[-1])  # the data's feature width, whatever the extractor
     torch.manual_seed(settings.seed)
     model, config, _ = _initial_model(stage, dit_module.PoseDiTConfig, dit_module.PoseDiT, config, None)
     model, optimizer, device = _prepare(stage, model, settings)
