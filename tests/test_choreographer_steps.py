@@ -64,3 +64,22 @@ def test_a_both_feet_move_is_danced_with_steps_that_land_on_the_beats():
     speed = np.linalg.norm(np.diff(stepping.joint_positions()[:, ankles], axis=0), axis=-1) * FPS
     still_speed = np.linalg.norm(np.diff(still.joint_positions()[:, ankles], axis=0), axis=-1) * FPS
     assert speed.mean() > 2 * still_speed.mean()
+
+
+def test_a_lifted_ankle_leaves_and_lands_with_zero_speed_while_the_body_moves():
+    """The swing between two plants starts and ends at rest even when the free ankle's keyed path is moving."""
+    from choreo.motion.choreographer.foot_lock import _ankle_targets
+
+    frames = 40
+    free = np.zeros((frames, 3))
+    free[:, 0] = np.linspace(0.0, 0.6, frames)  # the body carries the keyed ankle sideways at 0.46 m/s
+    free[:, 2] = 0.1 + 0.1 * np.sin(np.linspace(0.0, np.pi, frames)) ** 2
+    planted = np.zeros(frames, bool)
+    planted[:10] = planted[30:] = True
+    target = _ankle_targets(free, planted, floor_z=0.1)
+    assert np.allclose(target[:10], target[0]) and np.allclose(target[30:], target[30])  # locked while planted
+    speed = np.linalg.norm(np.diff(target, axis=0), axis=-1) * FPS
+    # Lift-off and touch-down nearly at rest: a tenth of the body speed the ankle would otherwise jump to.
+    assert speed[9] < 0.046 and speed[29] < 0.046
+    assert speed[15:25].max() > 0.3  # and it does travel in between
+    assert target[10:30, 2].max() > 0.15  # keeping the keyed lift

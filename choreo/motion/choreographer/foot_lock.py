@@ -25,6 +25,7 @@ _LEGS = ((JOINT["left_hip"], JOINT["left_knee"], JOINT["left_ankle"]),
 _REACH_FRACTION = 0.999
 _FLAT_RAMP_FRAMES = 4.0  # frames over which a lifting foot leaves the flat orientation
 _SPIN_RAD_S = 0.5  # above this heading speed the toes pivot and are not counted as planted
+_SWING_EASE = 0.25  # share of a swing at each end over which the keyed swing eases in and out
 
 
 def world_transforms(skeleton: Skeleton, rotations: np.ndarray, root_m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -99,12 +100,22 @@ def _ankle_targets(free_m: np.ndarray, planted: np.ndarray, floor_z: float) -> n
         _, last_stop, last_spot = locks[-1]
         target[last_stop:] += last_spot - free_m[last_stop - 1]
     for (_, lift, spot_a), (land, _, spot_b) in zip(locks[:-1], locks[1:]):
-        frames = np.arange(lift, land)
-        s = (frames - (lift - 1)) / max(land - (lift - 1), 1)
-        s = (10 * s ** 3 - 15 * s ** 4 + 6 * s ** 5)[:, None]
-        target[lift:land] += (1 - s) * (spot_a - free_m[lift - 1]) + s * (spot_b - free_m[land])
+        u = ((np.arange(lift, land) - (lift - 1)) / max(land - (lift - 1), 1))[:, None]
+        s = _quintic(u)
+        # The keyed swing is the free ankle's departure from its own chord between lift-off and landing,
+        # eased in and out (``_SWING_EASE``): the ankle leaves the floor and lands with zero speed and
+        # acceleration even when the body above it is moving, instead of taking up the body's speed in one
+        # frame (a jerk spike at every lift-off in the benchmark).
+        chord = (1 - s) * free_m[lift - 1] + s * free_m[land]
+        ease = _quintic(np.clip(np.minimum(u, 1 - u) / _SWING_EASE, 0.0, 1.0))
+        target[lift:land] = (1 - s) * spot_a + s * spot_b + ease * (free_m[lift:land] - chord)
     target[:, 2] = np.maximum(target[:, 2], floor_z)
     return target
+
+
+def _quintic(x: np.ndarray) -> np.ndarray:
+    """Smooth 0 -> 1 over x in [0, 1] with zero slope and curvature at both ends."""
+    return 10 * x ** 3 - 15 * x ** 4 + 6 * x ** 5
 
 
 def _flat_weight(planted: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from ...errors import MotionInputError
 from ...music.analysis import MusicAnalysis
 from .moves import Move, MoveLibrary, load_library
 from .similarity import bar_distance_m, bar_path
-from .timing import MIXED, BeatGrid, beat_grid, phrases
+from .timing import HALF_TIME_INTERVAL_S, HALF_TIME_STYLES, MIXED, BeatGrid, beat_grid, phrases
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ def plan_choreography(analysis: MusicAnalysis, seed: int = 0, style: str = MIXED
         else:
             phrase_in_section += 1
         if label not in section_styles:
-            section_styles[label] = style if style != MIXED else _pick_style(library, grid.beats_per_bar, rng)
+            section_styles[label] = style if style != MIXED else _pick_style(library, grid, rng)
         key = (label, phrase_in_section)
         reused = _reuse(first_take.get(key), start, length, occurrence[label] % 2 == 1, plan, grid, library, config)
         if reused is None:
@@ -95,9 +95,15 @@ def check_style(style: str, library: MoveLibrary) -> None:
             f"Unknown dance style '{style}'. Choose one of: {MIXED}, {', '.join(library.styles)}.")
 
 
-def _pick_style(library: MoveLibrary, beats_per_bar: int, rng: np.random.Generator) -> str:
-    """Styles whose moves fill whole bars of this meter are likelier (waltz for 3/4)."""
-    styles = library.styles
+def _pick_style(library: MoveLibrary, grid: BeatGrid, rng: np.random.Generator) -> str:
+    """Styles whose moves fill whole bars of this meter are likelier (waltz for 3/4).
+
+    On beats faster than ``HALF_TIME_INTERVAL_S`` the styles danced in half time are left out, so "mixed"
+    steps on every beat of fast music as the named styles do (``timing.style_min_hit_interval_s``).
+    """
+    beats_per_bar = grid.beats_per_bar
+    fast = len(grid.times_s) > 1 and float(np.median(np.diff(grid.times_s))) < HALF_TIME_INTERVAL_S
+    styles = tuple(s for s in library.styles if not (fast and s in HALF_TIME_STYLES))
     fit = np.array([sum(m.beats % beats_per_bar == 0 and m.beats >= beats_per_bar for m in library.of_style(s)) + 0.2
                     for s in styles], dtype=np.float64)
     return str(styles[rng.choice(len(styles), p=fit / fit.sum())])

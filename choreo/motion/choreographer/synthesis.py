@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import gaussian_filter1d
 
 from ...music.analysis import MusicAnalysis
 from ..joint_limits import clamp_to_joint_limits
@@ -46,9 +47,12 @@ class SynthesisConfig:
     hit_stop      : share of the mean speed shed on each hit, in [0, 1] (1 = the body stops dead on the beat).
     hit_sharpness : in [0, 1], 0 a plain cosine speed dip, 1 a soft rest around each hit (``hit_clock``).
     crisp_*       : hits faster than ``crisp_below_interval_s`` apart rest briefly (``hit_clock``).
-    inertia_s     : sigma (seconds) of a Gaussian low-pass on every joint's rotation track: a body's inertia
-                    rounds off the eased clock's sharp corners, which otherwise put the peak jerk above every
-                    AIST++ dance (measured in bench/bench_choreography.py).
+    inertia_s     : sigma (seconds) of a Gaussian low-pass on every joint's rotation track and on the pelvis
+                    path: a body's inertia rounds off the eased clock's sharp corners and the take-off of
+                    jumps, which otherwise put the peak jerk above every AIST++ dance (bench/bench_choreography.py).
+    amplitude_floor, max_amplitude : the library's keys are drawn at a modest size; danced at 1.2-1.7x
+                    of it the mean joint speed comes nearer real dance (AIST++ break 1.28 m/s).
+    max_root_amplitude : the pelvis offsets (dips, lunges) grow less, so a planted foot stays in reach.
     groove_*      : the groove under every move, times the amplitude and the move's style factor
                     (``groove_by_style``, 1 if unlisted): a side-to-side sway turning round on each hit
                     (pelvis shift, spine side bend, arms swinging forward and back in opposition) and a
@@ -60,9 +64,10 @@ class SynthesisConfig:
                     ``groove_step_full_interval_s`` lift lower, (interval / full)^2, as ``bounce`` does.
     """
 
-    amplitude_floor: float = 0.9
+    amplitude_floor: float = 1.2
     amplitude_gain: float = 0.6
-    max_amplitude: float = 1.4
+    max_amplitude: float = 1.7
+    max_root_amplitude: float = 1.2
     energy_window_s: float = 0.25  # half-width of the loudness window around each keyframe
     full_size_interval_s: float = 0.5  # moves on faster hits shrink in proportion (speed stays, jerk eases)
     hold_fraction: float = 0.0
@@ -132,7 +137,8 @@ def build_key_track(plan: tuple[PlacedMove, ...], library: MoveLibrary, grid: Be
             1.0, interval_s / config.full_size_interval_s)
         delta = matrix_to_axis_angle(np.swapaxes(neutral, -1, -2) @ move.rotations[:keep]) * amplitude[:, None, None]
         rotations.append(neutral @ axis_angle_to_matrix(delta))
-        offsets.append(anchor_m + (move.root_offset_m[:keep] * amplitude[:, None]) @ _BODY_TO_WORLD.T)
+        offsets.append(anchor_m + (move.root_offset_m[:keep] * np.minimum(amplitude, config.max_root_amplitude)[:, None])
+                       @ _BODY_TO_WORLD.T)
         yaws.append(anchor_yaw_deg + move.root_yaw_deg[:keep])
         times.append(key_times)
         supports.append(move.support[:keep])
@@ -405,8 +411,12 @@ def synthesize(track: KeyTrack, frame_times_s: np.ndarray, config: SynthesisConf
         rotations[:, knee] = rotations[:, knee] @ _about(0, np.radians(config.groove_step_knee_deg) * on)
         support[on > 0, side] = False
     frame_period_s = float(np.median(np.diff(frame_times_s))) if len(frame_times_s) > 1 else 1.0
-    rotations = low_pass_rotations(rotations, config.inertia_s / frame_period_s)
+    # Clamped before the low-pass, so a groove pushing a joint into its limit is rounded off there instead of
+    # meeting the final clamp in ``choreograph`` as a corner (a jerk spike).
+    rotations = low_pass_rotations(clamp_to_joint_limits(rotations), config.inertia_s / frame_period_s)
     offsets = interpolate(track.times_s, track.root_offset_m, track.hit, frame_times_s, clock=clock)
     offsets[:, 0] += config.groove_sway_m * sway
     offsets[:, 2] -= config.groove_bounce_m * dip
+    if config.inertia_s > 0 and len(offsets) > 1:
+        offsets = gaussian_filter1d(offsets, config.inertia_s / frame_period_s, axis=0, mode="nearest")
     return FreeMotion(rotations, offsets, yaw_rad, support)

@@ -3,8 +3,8 @@
 Keyframes sit at fractional beat indices; mapping them through the real beat
 times (not a fixed tempo) is what makes the dance follow tempo changes and rubato.
 Fast music is danced on every beat up to ~187 BPM; beyond that, or above ~133 BPM in styles danced
-on fewer hits (waltz, and "mixed", which may pick waltz), the grid keeps only the beats the dancer
-hits (``hit_beats_in_bar``).
+on fewer hits (waltz), or above ~160 BPM in "mixed", the grid keeps only the beats the dancer hits
+(``hit_beats_in_bar``).
 """
 
 from __future__ import annotations
@@ -23,15 +23,20 @@ MIN_HIT_INTERVAL_S = 0.32  # full-tempo footwork up to ~187 BPM
 # Styles a dancer takes in half time sooner (a waltz turns one step per bar when fast): above ~133 BPM.
 HALF_TIME_INTERVAL_S = 0.45
 HALF_TIME_STYLES = frozenset({"waltz"})
+# "mixed", the default, steps every beat to ~160 BPM and halves above: on the dev songs at 170-190 BPM every
+# beat scored below half time (bench/bench_choreography.py), as dancers take punk and drum & bass half time.
+MIXED_MIN_HIT_INTERVAL_S = 0.375
 
 
 def style_min_hit_interval_s(style: str) -> float:
     """Shortest hit-to-hit interval danced in ``style``.
 
-    "mixed" picks a style per section after the grid is laid, waltz included, so it keeps the grid every
-    style can dance (half time above ~133 BPM); a named style other than waltz steps every beat to ~187 BPM.
+    Waltz turns one step per bar above ~133 BPM; "mixed" steps every beat to ~160 BPM (leaving waltz out
+    on beats faster than ~133, ``planner._pick_style``); every other style steps every beat to ~187 BPM.
     """
-    return HALF_TIME_INTERVAL_S if style in HALF_TIME_STYLES or style == MIXED else MIN_HIT_INTERVAL_S
+    if style in HALF_TIME_STYLES:
+        return HALF_TIME_INTERVAL_S
+    return MIXED_MIN_HIT_INTERVAL_S if style == MIXED else MIN_HIT_INTERVAL_S
 
 
 @dataclass(frozen=True)
@@ -66,7 +71,7 @@ def beat_grid(analysis: MusicAnalysis, style: str = MIXED, min_hit_interval_s: f
 
     Very fast music is danced with fewer hits than beats, as dancers do: when the median beat period is
     shorter than ``min_hit_interval_s`` (default ``style_min_hit_interval_s``: every beat up to
-    ~187 BPM, waltz and "mixed" up to ~133 BPM) only the beats of ``hit_beats_in_bar`` are kept (half
+    ~187 BPM, "mixed" up to ~160, waltz up to ~133 BPM) only the beats of ``hit_beats_in_bar`` are kept (half
     time in 4/4, the downbeat in 3/4). With fewer than two beats the grid falls back to
     ``analysis.tempo_bpm`` from t = 0. Plan and dance must use the same ``style`` (``choreograph`` does).
     """
