@@ -78,11 +78,11 @@ class SynthesisConfig:
     crisp_below_interval_s: float = 0.55
     groove_sway_m: float = 0.1
     groove_side_bend_deg: float = 5.0  # per spine joint (three of them)
-    groove_bounce_m: float = 0.08     # pelvis dip mid-way between hits
+    groove_bounce_m: float = 0.1      # pelvis dip mid-way between hits
     groove_bounce_full_interval_s: float = 0.8  # faster hits bounce shallower (``bounce``)
     groove_chest_pump_deg: float = 6.0  # spine1 forward bend with the dip
-    groove_arm_swing_deg: float = 45.0  # shoulders, forward / back, opposite arms
-    groove_elbow_pump_deg: float = 30.0  # elbow flexion with the dip
+    groove_arm_swing_deg: float = 60.0  # shoulders, forward / back, opposite arms
+    groove_elbow_pump_deg: float = 40.0  # elbow flexion with the dip
     groove_by_style: tuple[tuple[str, float], ...] = (
         ("hiphop", 1.0), ("house", 1.0), ("disco", 0.85), ("pop", 0.8), ("latin", 0.8), ("waltz", 0.3))
     inertia_s: float = 2 / 30
