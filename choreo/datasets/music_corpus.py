@@ -3,7 +3,8 @@
 Beat trackers need audio with exact labels in every meter and tempo. MIDI gives both: the file's
 tempo map and time signatures are the labels (``midi_labels``), and fluidsynth turns the notes
 into audio (``midi_render``). Sources are songs composed here from seeds (``midi_songs``) and MIDI
-files inside Debian packages the user names (``debian_midi``; evaluation packages refused).
+files inside Debian packages the user names (``debian_midi``: ``.mid`` files and MIDI lumps of Doom
+WAD archives; evaluation packages refused).
 
 Layout of ``--out``::
 
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import io
 import json
 import sys
 import time
@@ -37,9 +39,8 @@ import numpy as np
 import soundfile
 
 from ..errors import ChoreoError
-from .debian_midi import (CorpusError, check_package_allowed, package_licence, package_midi_files,
-                          unpack_package)
-from .midi_labels import MidiLabelError, MidiLabels, grid_fit, read_midi_labels
+from .debian_midi import CorpusError, check_package_allowed, package_licence, package_midi, unpack_package
+from .midi_labels import MidiLabelError, MidiLabels, grid_fit, midi_labels
 from .midi_render import SAMPLE_RATE, find_soundfonts, render_midi, vary_midi
 from .midi_songs import random_song_spec, write_song
 
@@ -102,37 +103,47 @@ def synthetic_songs(config: CorpusConfig) -> list[Song]:
 
 
 def debian_songs(package: str, cache_dir: Path, skipped: list[str], min_grid_fit: float = 0.6) -> list[Song]:
-    """Every labellable MIDI file in a Debian package; the others are listed in ``skipped`` with the reason.
+    """Every labellable MIDI file or WAD MIDI lump in a Debian package; the others are listed in ``skipped``.
 
     A file is labellable when it reads, has notes, and at least ``min_grid_fit`` of its note
     onsets sit on its own tempo map's grid; below that the tempo map does not describe the music.
     """
     root = unpack_package(package, cache_dir)
     licence = package_licence(root, package)
+    found_skips: list[str] = []
+    packaged = package_midi(root, found_skips)
+    skipped += [f"debian:{package}{reason}" for reason in found_skips]
     songs, seen = [], set()
-    for path in package_midi_files(root):
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        relative = path.relative_to(root).as_posix()
+    for item in packaged:
+        where = f"debian:{package}{item.location}"
+        digest = hashlib.sha256(item.data).hexdigest()
         if digest in seen:
-            skipped.append(f"debian:{package}/{relative} (duplicate of another file in the package)")
+            skipped.append(f"{where} (duplicate of another file in the package)")
             continue
         seen.add(digest)
         try:
-            labels = read_midi_labels(path)
-            midi = mido.MidiFile(path)
+            midi = _parse_midi(item.data, where)
+            labels = midi_labels(midi)
         except MidiLabelError as error:
-            skipped.append(f"debian:{package}/{relative} ({error})")
+            skipped.append(f"{where} ({error})")
             continue
         fit = grid_fit(midi)
         if fit < min_grid_fit:
-            skipped.append(f"debian:{package}/{relative} (only {fit:.0%} of note onsets on the tempo map's grid, "
+            skipped.append(f"{where} (only {fit:.0%} of note onsets on the tempo map's grid, "
                            f"below --min-grid-fit {min_grid_fit:.0%}: the tempo map does not describe the music)")
             continue
-        song_id = f"debian-{package}-{path.relative_to(root).with_suffix('').as_posix()}".replace("/", "_")
-        songs.append(Song(song_id, midi, labels, f"debian:{package}", licence,
-                          {"package": package, "path": "/" + relative, "deb": (root / ".deb-name").read_text(),
+        songs.append(Song(f"debian-{package}-{item.song_key}", midi, labels, f"debian:{package}", licence,
+                          {"package": package, "path": item.location, "deb": (root / ".deb-name").read_text(),
                            "grid_fit": round(fit, 3)}))
     return songs
+
+
+def _parse_midi(data: bytes, where: str) -> mido.MidiFile:
+    """The MIDI file in ``data``; unreadable bytes raise ``MidiLabelError`` naming ``where``."""
+    try:
+        return mido.MidiFile(file=io.BytesIO(data))
+    except (OSError, ValueError, EOFError, KeyError, IndexError) as error:
+        raise MidiLabelError(f"cannot read MIDI file {where}: {error}. Check it opens in a MIDI player.") from error
 
 
 def _write_song(song: Song, out: Path, config: CorpusConfig, soundfonts: list[Path]) -> list[dict]:
