@@ -20,7 +20,13 @@ Positions are learned per role (music slot, context frame, window frame, slot in
 frame) instead of one absolute table, so a missing context does not shift the motion.
 Each part has its own output head over its codebook. ``generate`` samples with
 temperature / top-k / top-p from a ``torch.Generator``, forces any tokens it is given
-(overlap frames, kept keyframes, locked parts), and uses a KV cache unless asked not to.
+(overlap frames, kept keyframes, locked parts), and keeps earlier keys and values in a KV cache.
+
+The cache is static: fixed-size buffers written at a position tensor and read whole under a
+causal mask, so a one-token step (``decode_step``) has the same shapes at every position and
+can run as a CUDA graph (``generate(..., compile=True)``), one kernel launch sequence per token
+instead of a Python round-trip per layer op. The prefix and runs of given tokens go through
+in chunks (prefill).
 """
 
 from __future__ import annotations
@@ -67,49 +73,55 @@ class CausalSelfAttention(nn.Module):
         self.dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, cache: "KVCache | None" = None, layer: int = 0) -> torch.Tensor:
-        """x (B, L, C) -> (B, L, C); with ``cache``, x continues the cached positions and is appended to them."""
+    def forward(self, x: torch.Tensor, cache: "KVCache | None" = None, layer: int = 0,
+                positions: torch.Tensor | None = None, stop: int | None = None) -> torch.Tensor:
+        """x (B, L, C) -> (B, L, C).
+
+        With ``cache``, x sits at the absolute sequence ``positions`` (L,) long: its keys and values are
+        written there, and each query attends to the cached keys at positions up to its own. ``stop``: see
+        ``KVCache.update``.
+        """
         B, L, C = x.shape
         q, k, v = self.qkv(x).split(C, dim=2)
         q, k, v = (t.view(B, L, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))  # (B, nh, L, hs)
-        past = 0
-        if cache is not None:
-            past = cache.length
-            k, v = cache.append(layer, k, v)
         dropout = self.dropout if self.training else 0.0
-        if past == 0:
+        if cache is None:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=True)
-        elif L == 1:
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout)
         else:
-            # query i of this chunk sits at past + i and sees keys 0 .. past + i
-            mask = torch.ones(L, past + L, dtype=torch.bool, device=x.device).tril(diagonal=past)
+            k, v, key_positions = cache.update(layer, k, v, positions, stop)                        # (B, nh, S, hs)
+            # causal over absolute positions; the slots not written yet lie after every query, so they drop out too
+            mask = key_positions <= positions[:, None]                                               # (L, S)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         return self.resid_dropout(self.proj(y.transpose(1, 2).reshape(B, L, C)))
 
 
 class KVCache:
-    """Keys and values of every layer for positions 0 .. length-1, in buffers preallocated to ``max_length``."""
+    """Keys and values of every layer at sequence positions 0 .. max_length-1, in buffers allocated once.
+
+    Writes go to a position *tensor* (``index_copy_``), so no write changes a shape. A read returns either
+    the whole buffers (``stop=None``: the same shapes at every step, which CUDA graphs need; the causal
+    mask hides the slots not written yet) or the first ``stop`` positions (fewer keys, a new shape every
+    step: cheaper in eager mode). The buffers start at zero because a masked slot holding NaN (what
+    ``torch.empty`` may return) would still poison the attention output (0 x NaN).
+    """
 
     def __init__(self, config: "MotionGPTConfig", batch: int, max_length: int, device, dtype):
         shape = (config.n_layer, batch, config.n_head, max_length, config.n_embd // config.n_head)
-        self.keys = torch.empty(shape, device=device, dtype=dtype)
-        self.values = torch.empty(shape, device=device, dtype=dtype)
-        self.length = 0
-        self.pending = 0
+        self.keys = torch.zeros(shape, device=device, dtype=dtype)
+        self.values = torch.zeros(shape, device=device, dtype=dtype)
+        self.positions = torch.arange(max_length, device=device)
 
-    def append(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Store k, v (B, nh, L, hs) after the cached positions; return all keys and values so far."""
-        end = self.length + k.shape[2]
-        self.keys[layer, :, :, self.length:end] = k
-        self.values[layer, :, :, self.length:end] = v
-        self.pending = k.shape[2]
-        return self.keys[layer, :, :, :end], self.values[layer, :, :, :end]
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor, positions: torch.Tensor,
+               stop: int | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Store k, v (B, nh, L, hs) of ``layer`` at ``positions`` (L,) long.
 
-    def advance(self) -> None:
-        """Called after all layers ran on a chunk: its positions become part of the cache."""
-        self.length += self.pending
-        self.pending = 0
+        returns keys, values (B, nh, S, hs) and their positions (S,) for S = ``stop`` (the first stop
+        positions) or, with stop None, S = max_length (all of them).
+        """
+        keys, values = self.keys[layer], self.values[layer]
+        keys.index_copy_(2, positions, k)
+        values.index_copy_(2, positions, v)
+        return keys[:, :, :stop], values[:, :, :stop], self.positions[:stop]
 
 
 class MLP(nn.Module):
@@ -131,13 +143,18 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x), cache, layer)
+    def forward(self, x: torch.Tensor, cache: KVCache | None = None, layer: int = 0,
+                positions: torch.Tensor | None = None, stop: int | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), cache, layer, positions, stop)
         return x + self.mlp(self.ln_2(x))
 
 
 class MotionGPT(nn.Module):
     """Music- and context-conditioned autoregressive model of pose tokens; see the module docstring."""
+
+    # devices where generate(..., compile=True) compiles the decode step: CUDA graphs are CUDA-only, and on a
+    # CPU the inductor compile (tens of seconds) would not pay back within a dance
+    COMPILE_DEVICES = ("cuda",)
 
     def __init__(self, config: MotionGPTConfig):
         super().__init__()
@@ -164,6 +181,9 @@ class MotionGPT(nn.Module):
             if name.endswith("proj.weight") and "blocks" in name:
                 nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
         self.register_buffer("slot_part", torch.arange(S) // config.tokens_per_part, persistent=False)
+        # generate(..., compile=True) on CUDA: the compiled decode_step and one (cache, step) per batch and dtype
+        self._compiled_step = None
+        self._decoders: dict = {}
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -221,13 +241,23 @@ class MotionGPT(nn.Module):
             ids[:, 0] = c.num_parts * c.codebook_size
         return ids
 
-    def _run(self, x: torch.Tensor, cache: KVCache | None = None) -> torch.Tensor:
+    def _run(self, x: torch.Tensor, cache: KVCache | None = None, positions: torch.Tensor | None = None,
+             stop: int | None = None) -> torch.Tensor:
+        """x (B, L, E) at sequence ``positions`` (L,) (with a cache) -> final hidden states (B, L, E)."""
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
-            x = block(x, cache, i)
-        if cache is not None:
-            cache.advance()
+            x = block(x, cache, i, positions, stop)
         return self.ln_f(x)
+
+    def decode_step(self, x: torch.Tensor, position: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """One input through the network against the whole cache: the same shapes at every position.
+
+        The unit a CUDA graph captures (``generate(..., compile=True)``): the position is a tensor and the
+        whole cache is read under a mask, so nothing about the call changes from one token to the next.
+        x (B, 1, E) input embedding, position (1,) long its sequence position -> (B, E) the final hidden
+        state, which predicts the next token.
+        """
+        return self._run(x, cache, position)[:, -1]
 
     def _part_logits(self, h: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """h (B, L, E) at stream positions (L,) -> logits (B, L, V) of each position's part."""
@@ -267,7 +297,8 @@ class MotionGPT(nn.Module):
     @torch.no_grad()
     def generate(self, music: torch.Tensor, context: torch.Tensor | None = None, forced: torch.Tensor | None = None,
                  temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                 generator: torch.Generator | None = None, use_cache: bool = True) -> torch.Tensor:
+                 generator: torch.Generator | None = None, cache: str = "static",
+                 compile: bool = False) -> torch.Tensor:
         """Sample a window of tokens, frame by frame and part by part.
 
         music     : (B, N, music_dim) float; N frames are generated (N <= block_frames).
@@ -276,11 +307,23 @@ class MotionGPT(nn.Module):
                     -1 entries are sampled.
         temperature, top_k, top_p : see ``sample_logits``; temperature 0 picks the most likely token.
         generator : torch.Generator for reproducible draws (one draw per sampled position).
-        use_cache : keep keys/values of earlier positions (KV cache); False recomputes the whole sequence
-                    at every sampled position (same tokens up to float rounding, quadratically slower).
+        cache     : how earlier positions are kept; every choice gives the same tokens up to float rounding.
+                    "static": a KV cache read whole at every one-token step (``decode_step``: fixed shapes);
+                    "dynamic": a KV cache read up to the current position (a new shape every step);
+                    "none": the whole sequence is recomputed at every position (quadratically slower).
+                    The prefix and every run of two or more given tokens go through in one chunk.
+        compile   : on CUDA with the static cache, run ``decode_step`` as a CUDA graph
+                    (``torch.compile(mode="reduce-overhead", fullgraph=True)``), compiled on first use and
+                    kept with the model, with one cache per batch size and dtype; the first call compiles
+                    (tens of seconds). Ignored on other devices (the eager static path runs).
         returns   : (B, N, 30) long tokens.
         """
+        if cache not in ("static", "dynamic", "none"):
+            raise ValueError(f"cache must be 'static', 'dynamic' or 'none', got {cache!r}.")
+        if compile and cache != "static":
+            raise ValueError(f"compile=True needs cache='static' (fixed shapes to capture), got cache={cache!r}.")
         c = self.config
+        music = music.to(self.tok_emb.weight.dtype)      # features arrive as float32; a half model computes in half
         B, N, _ = music.shape
         S, V = c.tokens_per_frame, c.codebook_size
         L = N * S
@@ -291,9 +334,27 @@ class MotionGPT(nn.Module):
         out = forced.clone()
         prefix = self.embed_prefix(music, context)
         static = self.stream_position_embedding(music)   # (B, L, E)
-        cache = KVCache(c, B, prefix.shape[1] + L, music.device, prefix.dtype) if use_cache else None
+        P = prefix.shape[1]                              # stream input j sits at sequence position P + j
+        kv, step = None, self.decode_step
+        if compile and music.device.type in self.COMPILE_DEVICES:
+            kv, step = self._compiled_decoder(B, music.device, prefix.dtype)
+        elif cache != "none":
+            kv = KVCache(c, B, P + L, music.device, prefix.dtype)
+        sequence_positions = torch.arange(P + L, device=music.device)
+
+        def last_hidden(x: torch.Tensor, start: int) -> torch.Tensor:
+            """Final hidden state (B, E) of the last input of x (B, n, E), inputs at sequence positions start ..."""
+            end = start + x.shape[1]
+            if kv is None:                               # recompute the whole sequence up to the last input
+                previous = torch.cat([out[:, :1].clamp_min(0), out[:, :end - P - 1]], 1)
+                stream = self.tok_emb(self.stream_token_ids(previous, 0)) + static[:, :end - P]
+                return self._run(torch.cat([prefix, stream], 1))[:, -1]
+            if cache == "static" and x.shape[1] == 1:
+                return step(x, sequence_positions[start:end], kv)
+            return self._run(x, kv, sequence_positions[start:end], stop=end)[:, -1]
+
         bos = self.tok_emb(self.stream_token_ids(out[:, :1].clamp_min(0), 0)) + static[:, :1]
-        h_last = self._run(torch.cat([prefix, bos], 1), cache)[:, -1]
+        h_last = last_hidden(torch.cat([prefix, bos], 1), 0)
         j = 0
         while j < L:
             k = j + 1
@@ -307,15 +368,33 @@ class MotionGPT(nn.Module):
                 out[:, j] = torch.where(forced[:, j] >= 0, forced[:, j], choice)
             if k < L:
                 # stream inputs j+1 .. k carry tokens j .. k-1; the last one's output predicts token k
-                if use_cache:
-                    x = self.tok_emb(self.stream_token_ids(out[:, j:k], j + 1)) + static[:, j + 1:k + 1]
-                    h_last = self._run(x, cache)[:, -1]
-                else:
-                    previous = torch.cat([out[:, :1].clamp_min(0), out[:, :k]], 1)
-                    x = self.tok_emb(self.stream_token_ids(previous, 0)) + static[:, :k + 1]
-                    h_last = self._run(torch.cat([prefix, x], 1))[:, -1]
+                x = self.tok_emb(self.stream_token_ids(out[:, j:k], j + 1)) + static[:, j + 1:k + 1]
+                h_last = last_hidden(x, P + j + 1)
             j = k
         return out.view(B, N, S)
+
+    def _compiled_decoder(self, batch: int, device: torch.device, dtype: torch.dtype):
+        """(cache, step): ``decode_step`` under CUDA graphs and a cache for whole windows, made once per model.
+
+        One cache per (batch, device, dtype) holds ``block_size`` positions, so every window reuses the same
+        buffers (CUDA graphs replay fixed addresses; stale slots are masked by position). The step's
+        output is copied because the next replay overwrites the graph's output buffer.
+        """
+        key = (batch, str(device), dtype)
+        if key not in self._decoders:
+            kv = KVCache(self.config, batch, self.config.block_size, device, dtype)
+            torch._dynamo.mark_static_address(kv.keys)
+            torch._dynamo.mark_static_address(kv.values)
+            if self._compiled_step is None:
+                self._compiled_step = torch.compile(self.decode_step, mode="reduce-overhead", fullgraph=True)
+            compiled = self._compiled_step
+
+            def step(x: torch.Tensor, position: torch.Tensor, cache: KVCache) -> torch.Tensor:
+                torch.compiler.cudagraph_mark_step_begin()
+                return compiled(x, position.clone(), cache).clone()
+
+            self._decoders[key] = (kv, step)
+        return self._decoders[key]
 
 
 def sample_logits(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,

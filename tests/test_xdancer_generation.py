@@ -106,8 +106,8 @@ def test_long_generation_has_the_right_length_and_consistent_overlaps(models, re
     calls = []
     generate = models.gpt.generate
 
-    def recording(music, context, forced, *args):
-        out = generate(music, context, forced, *args)
+    def recording(music, context, forced, *args, **kwargs):
+        out = generate(music, context, forced, *args, **kwargs)
         calls.append((music.shape[1], None if context is None else context.clone(), forced.clone(), out.clone()))
         return out
 

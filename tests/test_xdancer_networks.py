@@ -171,7 +171,7 @@ def test_kv_cache_generation_equals_no_cache_generation(top_k, top_p):
     forced[:, 0] = torch.randint(0, 16, (2, 30))
     cached = model.generate(music, context, forced, 1.0, top_k, top_p, torch.Generator().manual_seed(5))
     plain = model.generate(music, context, forced, 1.0, top_k, top_p, torch.Generator().manual_seed(5),
-                           use_cache=False)
+                           cache="none")
     assert torch.equal(cached, plain)
 
 

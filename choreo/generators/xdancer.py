@@ -255,7 +255,8 @@ def generate_xdancer_motion(models: XDancerModels, features: MusicFeatures, refe
                             top_k: int | None = None, top_p: float | None = 0.9, window: int = 64,
                             overlap: int = 12, progress: Callable[[float], None] | None = None,
                             keep: PoseSequence2D | None = None, keep_frames: Sequence[int] | np.ndarray | None = None,
-                            keep_parts: Iterable[str] | None = None) -> tuple[PoseSequence2D, np.ndarray]:
+                            keep_parts: Iterable[str] | None = None, cache: str = "static",
+                            compile: bool = False) -> tuple[PoseSequence2D, np.ndarray]:
     """A dance for the music, as poses on the reference canvas and as pose tokens.
 
     features    : per-frame music features at the model's fps and extractor (``models.fps``, ``music_extractor``).
@@ -268,6 +269,8 @@ def generate_xdancer_motion(models: XDancerModels, features: MusicFeatures, refe
                   ``keep_parts`` say: keep_frames (T,) bool or frame indices (default all frames),
                   keep_parts names of tokenizer parts (default all). Kept joints are copied exactly
                   from ``keep`` in the output poses; everything else is generated around them.
+    cache, compile : the GPT's KV cache ("static", "dynamic", "none") and, on CUDA, CUDA-graph decoding
+                  (see ``MotionGPT.generate``); they change speed, not the dance.
     returns     : (PoseSequence2D (T, 136) at ``features.fps``, tokens (T, 5, 6) int64).
     """
     import torch
@@ -298,7 +301,7 @@ def generate_xdancer_motion(models: XDancerModels, features: MusicFeatures, refe
             picks = context_frames(*previous, config.motion_context_frames)
             context = torch.as_tensor(tokens[picks], device=models.device).flatten(1)[None]
         out = models.gpt.generate(music_t[None, start:stop], context, given.flatten(1)[None], temperature,
-                                  top_k, top_p, generator)
+                                  top_k, top_p, generator, cache=cache, compile=compile)
         tokens[start:stop] = out[0].view(stop - start, config.num_parts, config.tokens_per_part).cpu().numpy()
         previous = (start, stop)
         report((i + 1) / len(starts))
