@@ -1,6 +1,7 @@
 """X-Dancer motion benchmark: tokenizer error per part (multi-part vs whole-body codebook), GPT speed, demo BAS.
 
-Run as `python bench/bench_xdancer.py [--tokenizer-steps N] [--bas-clips N] [--bas-seconds S]`.
+Run as `python bench/bench_xdancer.py [--tokenizer-steps N] [--bas-clips N] [--bas-seconds S]
+[--speed-seconds S] [--repeats N] [--skip a,b,c]`.
 Prints markdown tables only; nothing here asserts. Uses 1 torch thread unless --threads says otherwise.
 
 (a) Both tokenizers (the paper's 5-part codebooks and the single whole-body codebook with the
@@ -9,8 +10,13 @@ Prints markdown tables only; nothing here asserts. Uses 1 torch thread unless --
     to 2D on a 512 x 512 canvas with hands (body about 410 px tall). Error = mean absolute
     coordinate error (L1 per coordinate, as the paper's "L1 per joint") in px of that canvas on
     held-out dances, over joints whose true confidence is > 0.
-(b) GPT tokens/s on this CPU, sampling a window after a full prefix (music context + 8 context
-    frames), with and without the KV cache, at the default MotionGPTConfig (or the demo's).
+(b) GPT sampling speed. Time for 10 s of dance (300 frames at 30 fps, windows of 32 frames
+    overlapping by 8, the whole generate_xdancer_motion call, tokenizer included) with the demo
+    checkpoint on random music features: dynamic KV cache (a new shape every token) vs static cache
+    (decode_step, fixed shapes), eager, on the CPU; and, only when torch.cuda.is_available(), the
+    same two and the static cache compiled (CUDA graphs, compile=True) on the GPU. Best of --repeats runs; the
+    compiled row's first call (compilation) is reported apart. Then tokens/s per window size for the
+    three cache modes on the CPU.
 (c) With assets/checkpoints/xdancer/demo present: BAS of its dances on ../shared/data/music
     (25-s clips cut to --bas-seconds) against the labelled beats and the half-beat-shifted beats,
     on the 18 body joints in px with z = 0 (BAS depends only on motion-speed minima).
@@ -30,11 +36,12 @@ import torch
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from choreo.generators.xdancer import (generate_xdancer_motion, load_xdancer, reference_body_frame,  # noqa: E402
-                                       to_tokenizer_input)
+from choreo.generators.xdancer import (XDancerModels, generate_xdancer_motion, load_xdancer,  # noqa: E402
+                                       reference_body_frame, to_tokenizer_input)
 from choreo.motion import metrics  # noqa: E402
 from choreo.motion.choreographer import choreograph  # noqa: E402
 from choreo.music.analysis import MusicAnalysis, Section  # noqa: E402
+from choreo.music.features import MusicFeatures  # noqa: E402
 from choreo.pose.projection import project_motion  # noqa: E402
 from choreo.pose.reference import default_reference_pose  # noqa: E402
 from choreo.pose.smoothing import smooth_pose_sequence  # noqa: E402
@@ -121,31 +128,93 @@ def bench_tokenizers(steps: int, batch: int) -> None:
     print("\n".join(rows))
 
 
-def tokens_per_second(model: MotionGPT, frames: int, use_cache: bool) -> float:
+def speed_models(device: str) -> tuple[XDancerModels, str]:
+    """The demo checkpoint, or random weights of its size when it is absent (speed does not depend on training)."""
+    if (DEMO / "gpt" / "config.json").is_file():
+        return load_xdancer(DEMO, device), "demo checkpoint"
+    gpt = MotionGPT(MotionGPTConfig(codebook_size=256, n_layer=2, n_head=4, n_embd=64, block_frames=32,
+                                    motion_context_frames=4, dropout=0.0)).eval()
+    tokenizer = PoseVQVAE(PoseVQVAEConfig(codebook_size=256, hidden=48, decoder_layers=2)).eval()
+    music_dim = gpt.config.music_dim
+    return (XDancerModels(tokenizer.to(device), gpt.to(device), np.zeros(music_dim, np.float32),
+                          np.ones(music_dim, np.float32), FPS, "edge_librosa"), "random weights of the demo's size")
+
+
+def best_time_s(run, repeats: int, device: str) -> float:
+    """Shortest wall time of ``repeats`` calls of run() (GPU work waited for)."""
+    times = []
+    for _ in range(repeats):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        run()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def bench_dance_speed(seconds: float, repeats: int) -> None:
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    num_frames = num_frames_for(seconds, FPS)
+    rows, source = [], ""
+    for device in devices:
+        models, source = speed_models(device)
+        window = min(32, models.gpt.config.block_frames)
+        features = MusicFeatures(np.random.default_rng(0).standard_normal((num_frames, models.gpt.config.music_dim))
+                                 .astype(np.float32), models.fps, models.music_extractor,
+                                 tuple(f"c{i}" for i in range(models.gpt.config.music_dim)))
+        reference = default_reference_pose(512, 768)
+        tokens = num_frames * models.gpt.config.tokens_per_frame
+        name = torch.cuda.get_device_name() if device == "cuda" else f"CPU, {torch.get_num_threads()} thread(s)"
+        modes = [("dynamic cache, eager", "dynamic", False), ("static cache, eager", "static", False)]
+        if device == "cuda":
+            modes.append(("static cache, compiled (CUDA graphs)", "static", True))
+        for label, cache, compile in modes:
+            def run():
+                return generate_xdancer_motion(models, features, reference, seed=0, window=window,
+                                               overlap=min(8, window // 4), cache=cache, compile=compile)
+            first = ""
+            if compile:
+                start = time.perf_counter()
+                run()
+                torch.cuda.synchronize()
+                first = f"{time.perf_counter() - start:.1f} s"
+            elapsed = best_time_s(run, repeats, device)
+            rows.append(f"| {name} | {label} | {elapsed:.2f} s | {tokens / elapsed:.0f} | {first or '-'} |")
+    print(f"\n### X-Dancer sampling time for {seconds:g} s of dance ({num_frames} frames, {source}, torch "
+          f"{torch.__version__}, best of {repeats})\n")
+    if len(devices) == 1:
+        print("No GPU here: the GPU rows (eager and compiled) print only when torch.cuda.is_available().\n")
+    print("| device | decoding | time | tokens/s | first call (compiles) |")
+    print("|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+def tokens_per_second(model: MotionGPT, frames: int, cache: str, repeats: int) -> float:
     c = model.config
     music = torch.randn(1, frames, c.music_dim)
     context = torch.randint(0, c.codebook_size, (1, c.motion_context_frames, c.tokens_per_frame))
-    start = time.perf_counter()
-    model.generate(music, context, top_p=0.9, generator=torch.Generator().manual_seed(0), use_cache=use_cache)
-    return frames * c.tokens_per_frame / (time.perf_counter() - start)
+    elapsed = best_time_s(lambda: model.generate(music, context, top_p=0.9, generator=torch.Generator().manual_seed(0),
+                                                 cache=cache), repeats, "cpu")
+    return frames * c.tokens_per_frame / elapsed
 
 
-def bench_gpt_speed() -> None:
-    config, source = MotionGPTConfig(), "default MotionGPTConfig"
-    if (DEMO / "gpt" / "config.json").is_file():
-        config, source = load_xdancer(DEMO).gpt.config, "demo checkpoint"
-    model = MotionGPT(config).eval()
+def bench_gpt_speed(repeats: int) -> None:
+    models, source = speed_models("cpu")
+    model, config = models.gpt, models.gpt.config
     params = sum(p.numel() for p in model.parameters()) / 1e6
-    print(f"\n### GPT sampling speed, {source} ({config.n_layer} layers, {config.n_embd} wide, {params:.1f} M "
-          f"params), torch {torch.__version__}, {torch.get_num_threads()} threads, prefix "
-          f"{config.num_music_context_tokens} music + {config.motion_context_frames}x30 context tokens\n")
-    print("| window | KV cache tokens/s | no cache tokens/s | speed-up |")
+    print(f"\n### GPT sampling speed per window, {source} ({config.n_layer} layers, {config.n_embd} wide, "
+          f"{params:.1f} M params), CPU, {torch.get_num_threads()} thread(s), prefix "
+          f"{config.num_music_context_tokens} music + {config.motion_context_frames}x30 context tokens, best of "
+          f"{repeats}\n")
+    print("| window | static cache tokens/s | dynamic cache tokens/s | no cache tokens/s |")
     print("|---|---|---|---|")
     for frames in (2, 8):
-        cached, plain = tokens_per_second(model, frames, True), tokens_per_second(model, frames, False)
-        print(f"| {frames} frames ({frames * 30} tokens) | {cached:.0f} | {plain:.0f} | {cached / plain:.1f}x |")
-    full = tokens_per_second(model, config.block_frames, True)
-    print(f"| {config.block_frames} frames, cache only | {full:.0f} | - | - |")
+        speeds = [tokens_per_second(model, frames, cache, repeats) for cache in ("static", "dynamic", "none")]
+        print(f"| {frames} frames ({frames * 30} tokens) | " + " | ".join(f"{v:.0f}" for v in speeds) + " |")
+    speeds = [tokens_per_second(model, config.block_frames, cache, repeats) for cache in ("static", "dynamic")]
+    print(f"| {config.block_frames} frames | {speeds[0]:.0f} | {speeds[1]:.0f} | - |")
 
 
 def bench_demo_bas(max_clips: int, seconds: float) -> None:
@@ -198,6 +267,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--bas-clips", type=int, default=3)
     parser.add_argument("--bas-seconds", type=float, default=10.0)
+    parser.add_argument("--speed-seconds", type=float, default=10.0, help="(b) seconds of dance to time")
+    parser.add_argument("--repeats", type=int, default=3, help="(b) runs per timing; the best is reported")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: a,b,c")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads; 1 because on a busy 2-core machine more threads thrash")
@@ -207,7 +278,8 @@ def main() -> None:
     if "a" not in skip:
         bench_tokenizers(args.tokenizer_steps, args.batch)
     if "b" not in skip:
-        bench_gpt_speed()
+        bench_dance_speed(args.speed_seconds, args.repeats)
+        bench_gpt_speed(args.repeats)
     if "c" not in skip:
         bench_demo_bas(args.bas_clips, args.bas_seconds)
 

@@ -123,7 +123,19 @@ def test_bfloat16_static_decoding_gives_valid_tokens():
 def test_unknown_cache_and_compile_without_the_static_cache_are_refused():
     model = tiny_gpt()
     music, context, forced = window()
-    with pytest.raises(ValueError, match="cache must be"):
+    with pytest.raises(ValueError, match="cache must be 'auto'"):
         sample(model, music, context, forced, "paged", 0.0)
     with pytest.raises(ValueError, match="needs cache='static'"):
         sample(model, music, context, forced, "dynamic", 0.0, compile=True)
+
+
+def test_auto_cache_steps_with_fixed_shapes_only_when_asked_to_compile_on_a_cpu(monkeypatch):
+    model = tiny_gpt()
+    music, context, forced = window()
+    steps = []
+    decode_step = model.decode_step
+    monkeypatch.setattr(model, "decode_step", lambda *args: steps.append(1) or decode_step(*args))
+    plain = model.generate(music, context, forced, 0.0)                  # auto: the dynamic cache on a CPU
+    assert steps == []
+    assert torch.equal(model.generate(music, context, forced, 0.0, compile=True), plain)   # eager static here
+    assert len(steps) > 0

@@ -255,7 +255,7 @@ def generate_xdancer_motion(models: XDancerModels, features: MusicFeatures, refe
                             top_k: int | None = None, top_p: float | None = 0.9, window: int = 64,
                             overlap: int = 12, progress: Callable[[float], None] | None = None,
                             keep: PoseSequence2D | None = None, keep_frames: Sequence[int] | np.ndarray | None = None,
-                            keep_parts: Iterable[str] | None = None, cache: str = "static",
+                            keep_parts: Iterable[str] | None = None, cache: str = "auto",
                             compile: bool = False) -> tuple[PoseSequence2D, np.ndarray]:
     """A dance for the music, as poses on the reference canvas and as pose tokens.
 
@@ -269,8 +269,8 @@ def generate_xdancer_motion(models: XDancerModels, features: MusicFeatures, refe
                   ``keep_parts`` say: keep_frames (T,) bool or frame indices (default all frames),
                   keep_parts names of tokenizer parts (default all). Kept joints are copied exactly
                   from ``keep`` in the output poses; everything else is generated around them.
-    cache, compile : the GPT's KV cache ("static", "dynamic", "none") and, on CUDA, CUDA-graph decoding
-                  (see ``MotionGPT.generate``); they change speed, not the dance.
+    cache, compile : the GPT's KV cache ("auto", "static", "dynamic", "none") and, on CUDA, CUDA-graph
+                  decoding (see ``MotionGPT.generate``); they change speed, not the dance.
     returns     : (PoseSequence2D (T, 136) at ``features.fps``, tokens (T, 5, 6) int64).
     """
     import torch
