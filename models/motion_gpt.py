@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
 import torch.nn as nn
@@ -379,12 +380,14 @@ class MotionGPT(nn.Module):
             j = k
         return out.view(B, N, S)
 
-    def _compiled_decoder(self, batch: int, device: torch.device, dtype: torch.dtype):
+    def _compiled_decoder(self, batch: int, device: torch.device,
+                          dtype: torch.dtype) -> tuple[KVCache, Callable[..., torch.Tensor]]:
         """(cache, step): ``decode_step`` under CUDA graphs and a cache for whole windows, made once per model.
 
         One cache per (batch, device, dtype) holds ``block_size`` positions, so every window reuses the same
         buffers (CUDA graphs replay fixed addresses; stale slots are masked by position). The step's
-        output is copied because the next replay overwrites the graph's output buffer.
+        output is copied because the next replay overwrites the graph's output buffer. Not for two
+        threads sampling with one model at once (they would share the cache).
         """
         key = (batch, str(device), dtype)
         if key not in self._decoders:
