@@ -124,9 +124,14 @@ class ChoreoXDancerGenerate:
         }, "optional": {
             "music": (MUSIC, {"tooltip": "From Analyze Music: the dance lasts its num_frames (else the features' "
                                          "length)."}),
+            "compile_on_gpu": ("BOOLEAN", {"default": False,
+                               "tooltip": "On a CUDA GPU, decode each token as one CUDA graph (torch.compile; the "
+                                          "first run compiles for tens of seconds). Same dance, faster sampling; "
+                                          "ignored on a CPU."}),
         }}
 
-    def generate(self, xdancer_model, music_features, reference_pose, seed, temperature, top_k, top_p, music=None):
+    def generate(self, xdancer_model, music_features, reference_pose, seed, temperature, top_k, top_p, music=None,
+                 compile_on_gpu=False):
         models = _ready(xdancer_model)
         num_frames = min(music.num_frames, music_features.num_frames) if music is not None else None
         window, overlap = generation_window(models.gpt.config.block_frames)
@@ -134,7 +139,7 @@ class ChoreoXDancerGenerate:
             pose, tokens = generate_xdancer_motion(
                 models, music_features, reference_pose, num_frames, seed=seed, temperature=temperature,
                 top_k=top_k or None, top_p=top_p if 0 < top_p < 1 else None, window=window, overlap=overlap,
-                progress=comfy_bridge.progress_reporter())
+                progress=comfy_bridge.progress_reporter(), compile=bool(compile_on_gpu))
         return (pose, _token_socket(tokens, pose))
 
 
