@@ -6,6 +6,8 @@ corpora under ~/.cache/choreo that exist; built by `python -m choreo.datasets.mu
 Every clip is analysed in the same run by analyze_music with the learned tracker, with the DSP
 tracker, and by librosa.beat.beat_track (beats only: it has no downbeats or meter). Beat and
 downbeat F are mir_eval's (+-70 ms). Prints markdown tables only; nothing here asserts.
+``--learned-weights DIR`` scores another checkpoint folder (config.json + model.safetensors) as the
+learned tracker, e.g. a fresh training run before it replaces assets/checkpoints/beat_tracker.
 """
 
 from __future__ import annotations
@@ -26,18 +28,21 @@ import soundfile
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
+import choreo.music.analyze as analyze_module  # noqa: E402
 from choreo.music.analyze import analyze_music  # noqa: E402
 from choreo.music.audio import Audio  # noqa: E402
 from choreo.music.features import extract_music_features  # noqa: E402
 
 MUSIC_DIR = REPO_ROOT.parent / "shared" / "data" / "music"
 CACHE_DIR = Path.home() / ".cache" / "choreo"
-DEFAULT_CORPORA = (CACHE_DIR / "beat_corpus", CACHE_DIR / "music_corpus")
+DEFAULT_CORPORA = (CACHE_DIR / "beat_corpus", CACHE_DIR / "music_corpus", CACHE_DIR / "beat_corpus_debian")
 TRACKERS = ("learned", "dsp")
 PEAK_RSS_SCRIPT = """
-import resource, sys, numpy as np, soundfile
+import pathlib, resource, sys, numpy as np, soundfile
 sys.path.insert(0, {repo!r})
+import choreo.music.analyze as analyze_module
 from choreo.music.analyze import analyze_music
+analyze_module.DEFAULT_CHECKPOINT_DIR = pathlib.Path({weights!r})
 from choreo.music.audio import Audio
 clip, rate = soundfile.read({clip!r}, dtype="float32")
 song = np.tile(clip, int(np.ceil(600 * rate / len(clip))))[: 600 * rate]
@@ -139,11 +144,11 @@ def speed_and_memory_table(clip_path: Path) -> None:
         analyze_music(three_min, beat_tracker=name)
         print(f"| analyze_music ({name}), 3 min audio | {time.perf_counter() - start:.2f} s |")
     from choreo.music.analyze import spectral_descriptors
-    from choreo.music.learned_beats import DEFAULT_CHECKPOINT_DIR, decode, load_beat_tracker
+    from choreo.music.learned_beats import decode, load_beat_tracker
 
     log_mel = spectral_descriptors(librosa.resample(three_min.mono(), orig_sr=rate, target_sr=22050)
                                    if rate != 22050 else three_min.mono())["log_mel"]
-    tracker = load_beat_tracker(DEFAULT_CHECKPOINT_DIR)
+    tracker = load_beat_tracker(analyze_module.DEFAULT_CHECKPOINT_DIR)
     start = time.perf_counter()
     activations = tracker.activations(log_mel)
     print(f"| learned tracker network (numpy), 3 min audio | {time.perf_counter() - start:.2f} s |")
@@ -154,7 +159,8 @@ def speed_and_memory_table(clip_path: Path) -> None:
     extract_music_features(three_min, fps=30.0)
     print(f"| EDGE features (edge_librosa, 30 fps), 3 min audio | {time.perf_counter() - start:.2f} s |")
     for name in TRACKERS:
-        script = PEAK_RSS_SCRIPT.format(repo=str(REPO_ROOT), clip=str(clip_path), tracker=name)
+        script = PEAK_RSS_SCRIPT.format(repo=str(REPO_ROOT), clip=str(clip_path), tracker=name,
+                                        weights=str(analyze_module.DEFAULT_CHECKPOINT_DIR))
         output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
         before_mb, peak_mb = (float(v) for v in output.split())
         print(f"| peak RSS, analyze_music ({name}) on 10 min audio (subprocess) | {peak_mb:.0f} MB "
@@ -165,7 +171,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", action="append", type=Path, help="corpus folder whose test split is scored")
     parser.add_argument("--no-speed", action="store_true", help="skip the speed and memory table")
+    parser.add_argument("--learned-weights", type=Path, metavar="DIR",
+                        help="checkpoint folder scored as the learned tracker (default: the bundled one)")
     args = parser.parse_args()
+    if args.learned_weights:
+        # analyze_music reads the learned tracker from this module global at call time
+        analyze_module.DEFAULT_CHECKPOINT_DIR = args.learned_weights.expanduser().resolve()
+    print(f"learned tracker weights: {analyze_module.DEFAULT_CHECKPOINT_DIR}")
     corpora = args.corpus or [path for path in DEFAULT_CORPORA if (path / "manifest_test.jsonl").is_file()]
     for corpus in corpora:
         accuracy_table(f"corpus test split: {corpus}", corpus_test_clips(corpus))
