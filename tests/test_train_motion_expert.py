@@ -70,3 +70,34 @@ def test_half_precision_export_halves_the_weights_and_loads_back(tmp_path):
     assert next(expert.network.parameters()).dtype == torch.float32
     with pytest.raises(ChoreoError, match="export-dtype"):
         train(TrainOptions(family="edge", data="synthetic:1", out=str(run), steps=1, export_dtype="int8", **TINY))
+
+
+def test_beat_aware_extractor_trains_on_the_beat_phase_and_is_recorded(tmp_path):
+    from choreo.generators.motion_expert import load_motion_expert
+
+    run = tmp_path / "edge_beats"
+    checkpoint = train(TrainOptions(family="edge", data="synthetic:1", out=str(run), steps=1, clip_seconds=4.0,
+                                    extractor="edge_librosa_beats", **TINY))
+    with np.load(run / "windows.npz") as windows:
+        phase = windows["music"][..., 35:]           # sin/cos of beat and bar phase after EDGE's 35 columns
+    assert phase.shape[-1] == 4
+    np.testing.assert_allclose(phase[..., 0] ** 2 + phase[..., 1] ** 2, 1.0, atol=1e-4)
+    expert = load_motion_expert(checkpoint)
+    assert expert.config.music_dim == 39 and expert.metadata["extractor"] == "edge_librosa_beats"
+    with pytest.raises(ChoreoError, match="extractor"):
+        train(TrainOptions(family="edge", data="synthetic:1", out=str(tmp_path / "x"), steps=1, extractor="mfcc",
+                           **TINY))
+
+
+def test_features_of_the_wrong_extractor_name_the_one_the_model_needs(tmp_path):
+    from choreo.generators.motion_expert import generate_dance, load_motion_expert
+    from choreo.music.features import MusicFeatures
+
+    run = tmp_path / "edge"
+    write_windows(run)
+    expert = load_motion_expert(train(TrainOptions(family="edge", data="synthetic:1", out=str(run), steps=1,
+                                                   **TINY)))
+    wrong = MusicFeatures(values=np.zeros((30, 39), np.float32), fps=30.0, extractor="edge_librosa_beats",
+                          columns=tuple(f"c{i}" for i in range(39)))
+    with pytest.raises(ChoreoError, match="'edge_librosa', the one it was trained with"):
+        generate_dance(expert, wrong, num_frames=30)

@@ -65,7 +65,7 @@ def drum_loop(tempo_bpm: float, beats_per_bar: int, duration_s: float, seed: int
 
 def synthetic_clip(seed: int, duration_s: float = 10.0, fps: float = 30.0,
                    tempo_range_bpm: tuple[float, float] = (80.0, 140.0), audio: Audio | None = None,
-                   style: str | None = None) -> DanceClip:
+                   style: str | None = None, extractor: str = "edge_librosa") -> DanceClip:
     """One synthetic clip; ``audio`` replaces the drum loop when given (then ``duration_s`` is ignored)."""
     rng = np.random.default_rng(seed)
     if audio is None:
@@ -77,16 +77,17 @@ def synthetic_clip(seed: int, duration_s: float = 10.0, fps: float = 30.0,
         raise MotionInputError(f"style must be one of {GENRES}, got {style!r}.")
     analysis = analyze_music(audio, fps=fps)
     motion = choreograph(analysis, seed=seed, style=style)
-    features = extract_music_features(audio, fps=fps)
+    features = extract_music_features(audio, fps=fps, extractor=extractor, analysis=analysis)
     return DanceClip(f"synthetic_{seed:05d}_{style}", motion, features, GENRES.index(style))
 
 
 def synthetic_dataset(num_clips: int, seed: int = 0, duration_s: float = 10.0, fps: float = 30.0,
-                      progress: Callable[[float], None] | None = None) -> list[DanceClip]:
+                      progress: Callable[[float], None] | None = None,
+                      extractor: str = "edge_librosa") -> list[DanceClip]:
     """``num_clips`` synthetic clips with seeds ``seed, seed + 1, ...``."""
     report = progress or (lambda fraction: None)
     clips = []
     for index in range(num_clips):
-        clips.append(synthetic_clip(seed + index, duration_s, fps))
+        clips.append(synthetic_clip(seed + index, duration_s, fps, extractor=extractor))
         report((index + 1) / num_clips)
     return clips

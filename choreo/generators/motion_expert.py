@@ -225,9 +225,10 @@ def _fit_rows(values: np.ndarray, num_frames: int) -> np.ndarray:
 def _check_features(expert: MotionExpert, features: MusicFeatures) -> None:
     music_dim = expert.config.music_dim
     if features.values.ndim != 2 or features.values.shape[1] != music_dim:
+        trained_with = expert.metadata.get("extractor", "edge_librosa")
         raise MotionInputError(f"this {expert.family} model needs {music_dim}-d music features per frame, got "
-                               f"{features.values.shape} from extractor {features.extractor!r}. Use the extractor "
-                               "it was trained with (edge_librosa = 35-d, jukebox = 4800-d).")
+                               f"{features.values.shape} from extractor {features.extractor!r}. Set Music "
+                               f"Features' extractor to {trained_with!r}, the one it was trained with.")
     if abs(features.fps - expert.fps) > 1e-6:
         raise MotionInputError(f"the music features are at {features.fps:g} fps but the model was trained at "
                                f"{expert.fps:g} fps; set the Music Features fps to {expert.fps:g}.")

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ChoreoError
+from ..music.features import EXTRACTORS
 from .state_files import load_optimizer, save_json, save_optimizer, save_tensors
 
 LOG = logging.getLogger("choreo.training")
@@ -76,25 +77,30 @@ class TrainOptions:
     save_every: int = 100
     export: str = ""
     export_dtype: str = "float32"
+    extractor: str = "edge_librosa"  # music features (edge_librosa_beats adds the phase of Analyze Music's beats)
     demo: bool = False
     threads: int = 0
 
 
-def load_clips(data: str, seed: int, clip_seconds: float):
-    """(clips, genre names) for a ``--data`` spec."""
+def load_clips(data: str, seed: int, clip_seconds: float, extractor: str = "edge_librosa"):
+    """(clips, genre names) for a ``--data`` spec, with ``extractor``'s music features.
+
+    A beat-aware extractor takes its beats from ``analyze_music`` of each clip's audio, as a user's
+    Analyze Music gives them at inference (the dance engine's dances followed the same analysis).
+    """
     kind, _, argument = data.partition(":")
     if kind == "synthetic":
         from ..datasets.synthetic import GENRES, synthetic_dataset
 
-        return synthetic_dataset(int(argument or 16), seed=seed, duration_s=clip_seconds), GENRES
+        return synthetic_dataset(int(argument or 16), seed=seed, duration_s=clip_seconds, extractor=extractor), GENRES
     if kind == "aistpp":
         from ..datasets.aistpp import GENRES, load_aistpp
 
-        return load_aistpp(argument), GENRES
+        return load_aistpp(argument, extractor=extractor), GENRES
     if kind == "finedance":
         from ..datasets.finedance import GENRES, load_finedance
 
-        return load_finedance(argument), GENRES
+        return load_finedance(argument, extractor=extractor), GENRES
     raise ChoreoError(f"--data must be synthetic[:N], aistpp:PATH or finedance:PATH, got {data!r}.")
 
 
@@ -121,7 +127,7 @@ def _windows(options: TrainOptions, run: Path):
             genres = tuple(str(name) for name in data["genre_names"])
             return WindowSet(data["motion"], data["music"], data["genre"], float(data["fps"]),
                              tuple(str(n) for n in data["names"])), genres
-    clips, genres = load_clips(options.data, options.seed, options.clip_seconds)
+    clips, genres = load_clips(options.data, options.seed, options.clip_seconds, options.extractor)
     windows = make_windows(clips, options.window_frames, options.stride_frames)
     run.mkdir(parents=True, exist_ok=True)
     np.savez(path, motion=windows.motion, music=windows.music, genre=windows.genre, fps=np.float64(windows.fps),
@@ -189,6 +195,8 @@ def train(options: TrainOptions) -> Path:
 
     if options.family not in FAMILIES:
         raise ChoreoError(f"--family must be one of {FAMILIES}, got {options.family!r}.")
+    if options.extractor not in EXTRACTORS:
+        raise ChoreoError(f"--extractor must be one of {sorted(EXTRACTORS)}, got {options.extractor!r}.")
     if options.export_dtype not in EXPORT_DTYPES:
         raise ChoreoError(f"--export-dtype must be one of {EXPORT_DTYPES}, got {options.export_dtype!r}.")
     run = Path(options.out)
@@ -250,7 +258,7 @@ def train(options: TrainOptions) -> Path:
     checkpoint = run / "checkpoint"
     if accelerator.is_main_process:
         metadata = {"family": options.family, "data": options.data, "steps": step, "demo": options.demo,
-                    "fps": windows.fps, "genres": list(genres), "extractor": "edge_librosa",
+                    "fps": windows.fps, "genres": list(genres), "extractor": options.extractor,
                     "num_windows": len(windows), "options": dataclasses.asdict(options)}
         save_checkpoint(checkpoint, ema.module, config, extra=normalizer.to_extra(), metadata=metadata)
         if options.export:
