@@ -1,7 +1,9 @@
 """Dance on music none of the generators trained on: the choreographer and every learned demo, side by side.
 
 Run as `python bench/bench_held_out_dance.py [--engine DIR] [--clips 8] [--seconds 15] [--steps 50]
-[--shared-clips N] [--expert NAME=PATH ...]`. Prints markdown tables only; nothing here asserts. One torch thread.
+[--shared-clips N] [--expert NAME=PATH ...] [--xdancer NAME=PATH ...] [--pose-dit NAME=PATH ...]`. Prints markdown tables only; nothing here
+asserts. One torch thread. Each learned model reads the music features it was trained with; a beat-aware extractor
+(edge_librosa_beats) takes its beats from ``analyze_music`` of the clip, as Analyze Music gives them to a user.
 
 Music: the test split of the training-data engine (songs no demo was trained on: the split is by song,
 ``choreo.datasets.dance_engine``), and the clips of ../shared/data/music (a dev check; some come from
@@ -34,6 +36,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import torch  # noqa: E402
 
 from choreo.generators.motion_expert import generate_dance, load_motion_expert  # noqa: E402
+from choreo.generators.pose_dit import generate_pose_dit, load_pose_dit  # noqa: E402
 from choreo.generators.xdancer import generate_xdancer_motion, load_xdancer  # noqa: E402
 from choreo.io.audio_files import load_audio  # noqa: E402
 from choreo.motion import metrics  # noqa: E402
@@ -95,27 +98,34 @@ def seed_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.sqrt((((a - a[:, :1]) - (b - b[:, :1])) ** 2).sum(axis=-1).mean()))
 
 
-def systems(experts: dict[str, Path], steps: int):
-    """name -> function(analysis, features, seed) -> Motion3D or PoseSequence2D."""
-    found = {"choreographer": lambda analysis, features, seed: choreograph(analysis, seed=seed)}
+def systems(experts: dict[str, Path], xdancers: dict[str, Path], pose_dits: dict[str, Path], steps: int):
+    """name -> (function(analysis, features, seed) -> Motion3D or PoseSequence2D, its music extractor)."""
+    found = {"choreographer": (lambda analysis, features, seed: choreograph(analysis, seed=seed), "edge_librosa")}
     for name, path in experts.items():
         expert = load_motion_expert(path)
-        found[name] = (lambda expert: lambda analysis, features, seed: generate_dance(
-            expert, features, seed=seed, num_inference_steps=steps))(expert)
-    if (DEMO_ROOT / "xdancer" / "demo" / "gpt").is_dir():
-        models = load_xdancer(DEMO_ROOT / "xdancer" / "demo")
-        reference = default_reference_pose(512, 768)
-        found["xdancer_demo"] = lambda analysis, features, seed: generate_xdancer_motion(
-            models, features, reference, seed=seed, window=min(64, models.gpt.config.block_frames), overlap=12)[0]
+        found[name] = ((lambda expert: lambda analysis, features, seed: generate_dance(
+            expert, features, seed=seed, num_inference_steps=steps))(expert),
+            expert.metadata.get("extractor", "edge_librosa"))
+    reference = default_reference_pose(512, 768)
+    for name, path in xdancers.items():
+        models = load_xdancer(path)
+        found[name] = ((lambda models: lambda analysis, features, seed: generate_xdancer_motion(
+            models, features, reference, seed=seed, window=min(64, models.gpt.config.block_frames),
+            overlap=12)[0])(models), models.music_extractor)
+    for name, path in pose_dits.items():
+        models = load_pose_dit(path)
+        found[name] = ((lambda models: lambda analysis, features, seed: generate_pose_dit(
+            models, features, reference, seed=seed, guidance_scale=2.0, num_inference_steps=25))(models),
+            models.music_extractor)
     return found
 
 
-def clip_rows(name: str, make, clips, spread: float) -> list[str]:
+def clip_rows(name: str, make, extractor: str, clips, spread: float) -> list[str]:
     rows, aligned_wins, summary = [], 0, []
     for clip, wav, labelled in clips:
         audio = load_audio(wav)
         analysis = analyze_music(audio, fps=FPS)
-        features = extract_music_features(audio, fps=FPS)
+        features = extract_music_features(audio, fps=FPS, extractor=extractor, analysis=analysis)
         beats_s = labelled if labelled is not None else analysis.beat_times_s
         dances = [make(analysis, features, seed) for seed in (0, 1)]
         if hasattr(dances[0], "keypoints_px"):  # 2D (X-Dancer): BAS only
@@ -162,18 +172,26 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50, help="DDIM steps of the Motion Experts")
     parser.add_argument("--expert", action="append", default=[], metavar="NAME=PATH",
                         help="an extra Motion Expert checkpoint folder to score (e.g. one still training)")
+    parser.add_argument("--xdancer", action="append", default=[], metavar="NAME=PATH",
+                        help="an extra X-Dancer model folder (tokenizer/ and gpt/) to score")
+    parser.add_argument("--pose-dit", action="append", default=[], metavar="NAME=PATH",
+                        help="an extra one-hot pose DiT folder (autoencoder/ and dit/) to score")
     parser.add_argument("--only", nargs="*", help="score only these systems")
     args = parser.parse_args()
     torch.set_num_threads(1)
     experts = {path.parent.name: path.parent for path in sorted((DEMO_ROOT / "motion_expert").glob("*/model.safetensors"))}
     experts.update(dict(item.split("=", 1) for item in args.expert))
+    xdancers = {"xdancer_demo": DEMO_ROOT / "xdancer" / "demo"}
+    xdancers.update(dict(item.split("=", 1) for item in args.xdancer))
+    pose_dits = {"pose_dit_demo": DEMO_ROOT / "pose_dit" / "demo"}
+    pose_dits.update(dict(item.split("=", 1) for item in args.pose_dit))
     slices, spread = real_aist()
     header = ["| clip | BAS aligned | BAS half-beat shifted | mean joint speed m/s | jerk median / p99 / max m/s³ "
               "| skating m/s | seed distance / AIST++ spread | longest near-identical bar run |",
               "|---|---|---|---|---|---|---|---|"]
     sets = [("engine test split", engine_test_clips(args.engine, args.clips)),
             ("../shared/data/music", shared_clips()[:args.shared_clips])]
-    for name, make in systems(experts, args.steps).items():
+    for name, (make, extractor) in systems(experts, xdancers, pose_dits, args.steps).items():
         if args.only and name not in args.only:
             continue
         for set_name, clips in sets:
@@ -181,7 +199,7 @@ def main() -> None:
                 print(f"\n({set_name} absent: {name} skipped there)")
                 continue
             print(f"\n## {name} on {set_name} ({len(clips)} clips, seeds 0 and 1)\n")
-            print("\n".join(header + clip_rows(name, make, clips, spread)))
+            print("\n".join(header + clip_rows(name, make, extractor, clips, spread)))
     print("\n## Real AIST++ slices (reference)\n")
     print("\n".join(header + aist_rows(slices)))
 
