@@ -56,6 +56,17 @@ def click_song(pack):
     return features, music, reference
 
 
+@pytest.fixture(scope="module")
+def click_song_features(pack):
+    """extractor name -> music features of ``click_song``'s 2 s click track (a beat-aware extractor reads the
+    same analysis), for models trained on other features than edge_librosa (e.g. the bundled demos)."""
+    core = importlib.import_module(f"{pack.__name__}.choreo")
+    audio = importlib.import_module(f"{core.__name__}.music.audio").Audio.from_array(click_track(duration_s=2.0), 22050)
+    music = importlib.import_module(f"{core.__name__}.music.analyze").analyze_music(audio, fps=30.0)
+    features = importlib.import_module(f"{core.__name__}.music.features")
+    return lambda extractor: features.extract_music_features(audio, fps=30.0, extractor=extractor, analysis=music)
+
+
 def click_track(tempo_bpm: float = 120.0, duration_s: float = 8.0, sample_rate: int = 22050,
                 beats_per_bar: int = 4) -> np.ndarray:
     """(N,) float32 clicks on every beat, louder and lower on downbeats, over a quiet bass hum."""

@@ -69,9 +69,10 @@ def test_user_folder_is_listed_loaded_and_generates_with_kept_frames(pnodes, cli
 
 
 @pytest.mark.skipif(not (DEMO / "dit" / "model.safetensors").is_file(), reason="demo checkpoint not built")
-def test_bundled_demo_dances_two_seconds(pnodes, click_song):
-    features, music, reference = click_song
+def test_bundled_demo_dances_two_seconds(pnodes, click_song, click_song_features):
+    _, music, reference = click_song
     (model,) = pnodes.ChoreoLoadPoseDiT().load(pnodes.DEMO_NAME)
+    features = click_song_features(model.music_extractor)
     (pose,) = pnodes.ChoreoPoseDiTGenerate().generate(model, features, reference, seed=0, cfg=2.0, steps=10,
                                                       length_frames=0, music=music)
     body = pose.keypoints_px[:, :18]

@@ -124,11 +124,11 @@ def test_missing_or_short_music_features_are_named(modules, dance, tiny_dit):
 
 @pytest.mark.skipif(not (DEMO / "dit" / "model.safetensors").is_file(), reason="demo checkpoint not built")
 @pytest.mark.parametrize("mode", ["temporal", "joints"])
-def test_the_bundled_demo_re_dances_around_the_keyframe(pack, modules, dance, mode):
+def test_the_bundled_demo_re_dances_around_the_keyframe(pack, modules, dance, mode, click_song_features):
     pose_dit_nodes = importlib.import_module(f"{pack.__name__}.nodes.pose_dit_nodes")
     (model,) = pose_dit_nodes.ChoreoLoadPoseDiT().load(pose_dit_nodes.DEMO_NAME)
     pose, document = dance[3], dance[4]
-    result = run(modules, dance, model, mode)
+    result = run(modules, dance, model, mode, music_features=click_song_features(model.music_extractor))
     assert_keyframe_lands(result, document)
     assert np.isfinite(result.keypoints_px[:, :18]).all()
     moved = np.linalg.norm(result.keypoints_px[FAR_FRAMES, :18] - pose.keypoints_px[FAR_FRAMES, :18], axis=-1)

@@ -16,11 +16,12 @@ def xnodes(pack):
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-def test_demo_model_generates_two_seconds_and_tokens_decode_back(xnodes, click_song):
-    features, music, reference = click_song
+def test_demo_model_generates_two_seconds_and_tokens_decode_back(xnodes, click_song, click_song_features):
+    _, music, reference = click_song
     names = xnodes.ChoreoLoadXDancer.INPUT_TYPES()["required"]["checkpoint"][0]
     assert names[0] == xnodes.DEMO_NAME
     (model,) = xnodes.ChoreoLoadXDancer().load(xnodes.DEMO_NAME)
+    features = click_song_features(model.music_extractor)
     assert xnodes.ChoreoLoadXDancer().load(xnodes.DEMO_NAME)[0] is model  # one cached copy
     pose, tokens = xnodes.ChoreoXDancerGenerate().generate(model, features, reference, seed=1, temperature=1.0,
                                                             top_k=0, top_p=0.9, music=music)
@@ -33,12 +34,13 @@ def test_demo_model_generates_two_seconds_and_tokens_decode_back(xnodes, click_s
     assert encoded["tokens"].shape == (60, 5, 6) and encoded["fps"] == 30.0
 
 
-def test_unknown_checkpoint_and_mismatched_features_are_explained(pack, xnodes, click_song):
-    features, _, reference = click_song
+def test_unknown_checkpoint_and_mismatched_features_are_explained(pack, xnodes, click_song, click_song_features):
+    _, _, reference = click_song
     errors = importlib.import_module(f"{pack.__name__}.choreo.errors")
     with pytest.raises(errors.ChoreoError, match="not in"):
         xnodes.ChoreoLoadXDancer().load("no_such_model")
     (model,) = xnodes.ChoreoLoadXDancer().load(xnodes.DEMO_NAME)
+    features = click_song_features(model.music_extractor)
     slow = features.__class__(features.values, 15.0, features.extractor, features.columns)
     with pytest.raises(errors.ChoreoError, match="fps"):
         xnodes.ChoreoXDancerGenerate().generate(model, slow, reference, 0, 1.0, 0, 0.9)
