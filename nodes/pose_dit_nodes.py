@@ -83,7 +83,8 @@ class ChoreoPoseDiTGenerate:
         return {"required": {
             "pose_dit_model": (POSE_DIT_MODEL, {"tooltip": "From Load Pose DiT."}),
             "music_features": (MUSIC_FEATURES, {"tooltip": "From Music Features, with the extractor and fps the model "
-                                                           "was trained on (edge_librosa, 30 fps for the demo)."}),
+                                                           "was trained on (for the demo: edge_librosa_beats, its "
+                                                           "analysis wired to Analyze Music, 30 fps)."}),
             "reference_pose": (POSE, {"tooltip": "From Reference Pose: the body (proportions, size, place) to dance."}),
             "seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1, "control_after_generate": True,
                              "tooltip": "Seed of the diffusion noise; the same seed gives the same dance."}),
