@@ -110,7 +110,8 @@ class ChoreoXDancerGenerate:
         return {"required": {
             "xdancer_model": (XDANCER_MODEL, {"tooltip": "From Load X-Dancer Motion Model."}),
             "music_features": (MUSIC_FEATURES, {"tooltip": "From Music Features, with the extractor and fps the "
-                                                           "model was trained on (edge_librosa, 30 fps for the demo)."}),
+                                                           "model was trained on (for the demo: edge_librosa_beats, its "
+                                                           "analysis wired to Analyze Music, 30 fps)."}),
             "reference_pose": (POSE, {"tooltip": "From Reference Pose: the dance starts from this body."}),
             "seed": ("INT", {"default": 0, "min": 0, "max": 2**31 - 1, "control_after_generate": True,
                              "tooltip": "Seed of the token sampler; the same seed gives the same dance."}),
