@@ -216,7 +216,8 @@ def _edge_demo_and_click_features():
     if not (EDGE_DEMO / "model.safetensors").is_file():
         pytest.skip("demo checkpoint edge_demo not built")
     expert = load_motion_expert(EDGE_DEMO)
-    return expert, extract_music_features(Audio.from_array(click_track(120.0, 9.0), 22050), fps=expert.fps)
+    return expert, extract_music_features(Audio.from_array(click_track(120.0, 9.0), 22050), fps=expert.fps,
+                                          extractor=expert.metadata.get("extractor", "edge_librosa"))
 
 
 def _joint_jump_cm(motion) -> np.ndarray:
