@@ -1,8 +1,8 @@
 """Dance on music none of the generators trained on: the choreographer and every learned demo, side by side.
 
 Run as `python bench/bench_held_out_dance.py [--engine DIR] [--clips 8] [--seconds 15] [--steps 50]
-[--shared-clips N] [--expert NAME=PATH ...] [--xdancer NAME=PATH ...] [--pose-dit NAME=PATH ...]`. Prints markdown tables only; nothing here
-asserts. One torch thread. Each learned model reads the music features it was trained with; a beat-aware extractor
+[--shared-clips N] [--expert NAME=PATH ...] [--xdancer NAME=PATH ...] [--pose-dit NAME=PATH ...]`. Prints markdown
+tables only; nothing here asserts. One torch thread. Each learned model reads the music features it was trained with; a beat-aware extractor
 (edge_librosa_beats) takes its beats from ``analyze_music`` of the clip, as Analyze Music gives them to a user.
 
 Music: the test split of the training-data engine (songs no demo was trained on: the split is by song,
