@@ -49,6 +49,8 @@ class PoseDiTConfig:
     rope_axes        : rotary dimensions per axis (axis 0, w, t); they sum to hidden / num_heads, each even.
     rope_theta       : rotary base.
     time_shared_rope : music token t at (0, 0, t) (the paper's) instead of (t, 0, 0) (the ablated default).
+    music_in_pose_tokens : also add column t's music token to the pose tokens of column t before the blocks
+                       (ours, not the paper's: a direct time-aligned path besides attention).
     music_dropout    : share of training samples whose music is replaced by the null token.
     """
 
@@ -64,6 +66,7 @@ class PoseDiTConfig:
     rope_axes: tuple[int, int, int] = (8, 12, 12)
     rope_theta: float = 10000.0
     time_shared_rope: bool = True
+    music_in_pose_tokens: bool = False
     music_dropout: float = 0.3
 
     def __post_init__(self) -> None:
@@ -218,6 +221,8 @@ class PoseDiT(nn.Module):
         tokens = self.music_embed(music.reshape(batch, columns, -1))                         # (B, T', hidden)
         if keep_music is not None:
             tokens = torch.where(keep_music[:, None, None], tokens, self.null_music.to(tokens.dtype))
+        if config.music_in_pose_tokens:  # pose token (w, t) gets music token t; rows follow each other
+            pose = pose + tokens.repeat(1, rows // patch, 1)
         h = torch.cat([tokens, pose], dim=1)
         positions = rope_positions(rows // patch, columns, config.time_shared_rope)
         angles = rope_angles(positions, config.rope_axes, config.rope_theta).to(noisy.device)

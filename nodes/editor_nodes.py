@@ -154,7 +154,7 @@ def _pose_dit_generate(model, features, pose, document, reference_pose, mode: st
         raise PoseDiTInputError(f"the music features have {features.num_frames} frames but the pose has "
                                 f"{pose.num_frames}; extract them from the same song at the pose's fps "
                                 f"({pose.fps:g}).")
-    comfy_bridge.load_models(model, [model.autoencoder, model.dit])
+    comfy_bridge.load_models(model, model.networks)
     if mode == "temporal":
         frames, joints = keep_mask(pose.num_frames, document, keep_margin_frames), None
     else:

@@ -64,7 +64,7 @@ class ChoreoLoadPoseDiT:
             raise CheckpointError(f"Pose DiT checkpoint {checkpoint!r} is not in "
                                   f"{comfy_bridge.choreo_models_directory(FAMILY)}; choose one of {list(folders)}.")
         models = load_pose_dit(folders[checkpoint])
-        return (comfy_bridge.manage(models, [models.autoencoder, models.dit]),)
+        return (comfy_bridge.manage(models, models.networks),)
 
 
 class ChoreoPoseDiTGenerate:
@@ -107,7 +107,7 @@ class ChoreoPoseDiTGenerate:
 
     def generate(self, pose_dit_model, music_features, reference_pose, seed, cfg, steps, length_frames,
                  music=None, keep_pose=None, keep_frames=""):
-        comfy_bridge.load_models(pose_dit_model, [pose_dit_model.autoencoder, pose_dit_model.dit])
+        comfy_bridge.load_models(pose_dit_model, pose_dit_model.networks)
         num_frames = music.num_frames if music is not None else None
         if length_frames > 0:
             num_frames = length_frames

@@ -3,11 +3,14 @@ guidance dropout, and a tiny overfit run."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
-from choreo.generators.pose_dit import frame_mask, reference_image
+from choreo.generators.pose_dit import DEFAULT_BODY_BOX, frame_mask, normalised_to_onehot, reference_poses
+from choreo.pose.onehot_image import OneHotConfig
 from models.pose_dit import PoseDiT, PoseDiTConfig, apply_rope, rope_angles, rope_positions
 from models.pose_image_vae import PoseImageVAE, PoseImageVAEConfig
 
@@ -64,13 +67,21 @@ def test_frame_mask_marks_any_frame_by_its_column_and_phase_and_leaves_padding_s
     assert mask[3, 0] == mask[2, 1] == mask[3, 2] == 1
 
 
-def test_reference_image_repeats_the_reference_and_replaces_pose_aware_frames():
+def test_reference_poses_encode_to_the_papers_reference_image():
+    """X_ref_repeat: the reference's one-hot repeated over time, pose-aware frames' one-hots in place."""
     rng = np.random.default_rng(0)
-    reference, truth = rng.random((6, 16, 1)), rng.random((6, 16, 10))
+    reference, truth = np.zeros((60, 3), np.float32), np.zeros((10, 60, 3), np.float32)
+    reference[:18] = np.c_[rng.uniform(-2, 2, (18, 2)), np.ones(18)]
+    truth[:, :18] = np.concatenate([rng.uniform(-2, 2, (10, 18, 2)), np.ones((10, 18, 1))], -1)
     aware = np.arange(10) < 4
-    image = reference_image(reference, 10, aware, truth)
-    np.testing.assert_array_equal(image[:, :, :4], truth[:, :, :4].astype(np.float32))
-    np.testing.assert_array_equal(image[:, :, 4:], np.repeat(reference, 6, axis=2).astype(np.float32))
+    poses = reference_poses(reference, 10, aware, truth)
+    np.testing.assert_array_equal(poses[:4], truth[:4])
+    np.testing.assert_array_equal(poses[4:], np.repeat(reference[None], 6, axis=0))
+    onehot, box = OneHotConfig(num_bins=32), DEFAULT_BODY_BOX
+    image = normalised_to_onehot(poses, onehot, box)
+    np.testing.assert_array_equal(image[:, :, :4], normalised_to_onehot(truth, onehot, box)[:, :, :4])
+    np.testing.assert_array_equal(image[:, :, 4:], np.repeat(normalised_to_onehot(reference[None], onehot, box),
+                                                             6, axis=2))
 
 
 def test_dit_predicts_latent_shaped_noise_and_the_null_music_token_changes_it():
@@ -121,3 +132,22 @@ def test_tiny_dit_overfits_one_batch():
         optimizer.step()
         losses.append(float(loss.detach()))
     assert losses[0] > 0.8 and losses[-1] < 0.2 * losses[0]
+
+
+def test_music_in_pose_tokens_reaches_the_pose_tokens_of_its_own_column_only():
+    """With the blocks at their adaLN-Zero start (identity), the output of column t can only see the music of t."""
+    torch.manual_seed(0)
+    noisy, reference, mask = torch.randn(1, 8, 4, 6), torch.randn(1, 8, 4, 6), torch.zeros(1, 8, 4, 6)
+    music = torch.randn(1, 48, 5)
+    changed = music.clone()
+    changed[:, 16:24] += 1.0                                               # column 2's eight frames
+    t = torch.tensor([100])
+    for direct in (True, False):
+        model = PoseDiT(dataclasses.replace(TINY, music_in_pose_tokens=direct)).eval()
+        torch.nn.init.normal_(model.final.weight, std=0.1)
+        difference = (model(noisy, t, reference, mask, changed) - model(noisy, t, reference, mask, music)).abs()
+        per_column = difference.amax(dim=(0, 1, 2))
+        if direct:
+            assert per_column[2] > 1e-4 and per_column[[0, 1, 3, 4, 5]].max() == 0
+        else:
+            assert per_column.max() == 0                                   # only attention could carry it

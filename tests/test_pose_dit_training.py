@@ -68,3 +68,30 @@ def test_the_dit_stage_needs_the_autoencoder_first(data, tmp_path):
 
     with pytest.raises(TrainingError, match="run the autoencoder stage first"):
         train_dit(data, tmp_path / "empty", TrainSettings(steps=1, batch_size=2, lr=1e-3), DIT, OPTIONS)
+
+
+def test_the_raw_coordinate_ablation_trains_without_an_autoencoder_and_keeps_edited_frames(data, tmp_path):
+    out = tmp_path / "coordinates"
+    losses = train_dit(data, out, TrainSettings(steps=2, batch_size=4, lr=1e-3, **SETTINGS), DIT, OPTIONS,
+                       representation="coordinates")
+    assert np.isfinite(losses["total"]) and not (out / "autoencoder").exists()
+    models = load_pose_dit(out)
+    assert models.representation == "coordinates" and models.autoencoder is None
+    assert models.coordinate_stats.shape == (2, 54)                    # x, y, confidence of 18 body points
+    assert models.dit.config.latent_channels == 54 and models.dit.config.latent_bins == 8
+    assert models.coordinate_stats[1, 2] == pytest.approx(1e-3)        # confidence is constant in the data: floored
+    music = MusicFeatures(np.zeros((40, 4), np.float32), 30.0, "edge_librosa", ("a", "b", "c", "d"))
+    reference = default_reference_pose(64, 96)
+    first = generate_pose_dit(models, music, reference, num_inference_steps=2)
+    edited = generate_pose_dit(models, music, reference, seed=1, num_inference_steps=2, keep=first,
+                               keep_frames=np.arange(10, 20))
+    assert np.array_equal(edited.keypoints_px[10:20, :18], first.keypoints_px[10:20, :18])
+    assert not np.allclose(edited.keypoints_px[25:, :18], first.keypoints_px[25:, :18])
+
+
+def test_an_unknown_representation_is_refused(data, tmp_path):
+    from choreo.training.train_xdancer import TrainingError
+
+    with pytest.raises(TrainingError, match="'onehot' or 'coordinates'"):
+        train_dit(data, tmp_path / "x", TrainSettings(steps=1, batch_size=2, lr=1e-3), DIT, OPTIONS,
+                  representation="heatmaps")

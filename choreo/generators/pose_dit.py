@@ -13,12 +13,19 @@ paper instead encodes canvas coordinates and lets the reference carry the scale.
 mapped back onto the reference canvas. Only the 18 body keypoints are generated (hands, feet and face
 are absent and listed in ``missing_parts``).
 
+Representation. The DiT denoises latents of poses: one-hot images through the autoencoder (the
+paper's), or, for the paper's raw-coordinate ablation, the body coordinates laid out in the same grid
+shape (``pose.coordinate_latents``; no autoencoder). ``encode_poses`` and ``decode_poses`` are the one
+place that tells them apart.
+
 Checkpoint. One folder holds both networks, each a Choreo checkpoint::
 
     <name>/autoencoder/config.json, model.safetensors   PoseImageVAE (AutoencoderKL interface)
     <name>/dit/config.json, model.safetensors           PoseDiT; extra music_mean, music_std (C,);
                                                         metadata fps, music_extractor, segment_frames,
-                                                        num_bins, sigma_bins, body_box
+                                                        num_bins, sigma_bins, body_box, representation
+
+A raw-coordinate DiT has no ``autoencoder/``; its ``dit/`` holds the extra ``coordinate_stats`` (2, 54).
 
 Sampling. epsilon-prediction DDIM on the cosine schedule (``generators.diffusion``), classifier-free
 guidance by the null music token. Long songs go by segments of ``segment_frames`` with
@@ -43,6 +50,7 @@ from ..errors import ChoreoError
 from ..model_cache import MODEL_CACHE, cache_key
 from ..music.features import MusicFeatures
 from ..networks import network_module
+from ..pose.coordinate_latents import coordinates_to_grid, grid_to_coordinates
 from ..pose.layout import NUM_KEYPOINTS
 from ..pose.onehot_image import OneHotConfig, onehot_to_pose, pose_to_onehot
 from ..pose.sequence import PoseSequence2D
@@ -69,9 +77,13 @@ class PoseDiTInputError(ChoreoError):
 
 @dataclass
 class PoseDiTModels:
-    """A loaded pose DiT: autoencoder, DiT, music normaliser and the one-hot layout they were trained on."""
+    """A loaded pose DiT: autoencoder, DiT, music normaliser and the one-hot layout they were trained on.
 
-    autoencoder: Any
+    ``coordinate_stats`` (2, 54) marks the raw-coordinate ablation (no autoencoder): per-channel mean and
+    std of its coordinate grid.
+    """
+
+    autoencoder: Any             # PoseImageVAE; None for raw coordinates
     dit: Any
     music_mean: np.ndarray       # (C,) float32
     music_std: np.ndarray        # (C,) float32
@@ -80,18 +92,28 @@ class PoseDiTModels:
     segment_frames: int          # frames per generated segment (the training crop)
     onehot: OneHotConfig
     body_box: tuple[float, float, float]
+    coordinate_stats: np.ndarray | None = None
+
+    @property
+    def representation(self) -> str:
+        return "onehot" if self.coordinate_stats is None else "coordinates"
+
+    @property
+    def networks(self) -> list:
+        """The torch modules to place and offload: the autoencoder (if any) and the DiT."""
+        return [network for network in (self.autoencoder, self.dit) if network is not None]
 
     @property
     def device(self):
         return next(self.dit.parameters()).device
 
     def parameters(self):
-        yield from self.autoencoder.parameters()
-        yield from self.dit.parameters()
+        for network in self.networks:
+            yield from network.parameters()
 
     def buffers(self):
-        yield from self.autoencoder.buffers()
-        yield from self.dit.buffers()
+        for network in self.networks:
+            yield from network.buffers()
 
 
 # ---- poses <-> one-hot images in the body box ------------------------------------------------------------
@@ -146,19 +168,22 @@ def frame_mask(pose_aware: np.ndarray, frames_per_column: int = 8) -> np.ndarray
     return padded.reshape(columns, frames_per_column).T.astype(np.float32)
 
 
-def reference_image(reference_onehot: np.ndarray, num_frames: int, pose_aware: np.ndarray | None = None,
-                    aware_onehot: np.ndarray | None = None) -> np.ndarray:
-    """X_ref_repeat: the reference's one-hot repeated over T, pose-aware frames replaced by their poses.
+def reference_poses(reference_pose: np.ndarray, num_frames: int, pose_aware: np.ndarray | None = None,
+                    aware_poses: np.ndarray | None = None) -> np.ndarray:
+    """The poses of X_ref_repeat: the reference repeated over T, pose-aware frames replaced by their poses.
 
-    reference_onehot : (C, W, 1) one-hot of the reference pose (shape only: body proportions).
-    pose_aware       : (T,) bool frames whose true pose is given (None: none).
-    aware_onehot     : (C, W, T) one-hot holding those poses (read only where ``pose_aware``).
-    returns          : (C, W, T) float32.
+    Encoded frame by frame (``encode_poses``), they give the paper's reference image: the reference's one-hot
+    repeated over time with the pose-aware frames' one-hots in place.
+
+    reference_pose : (60, 3) body-frame reference pose (shape only: body proportions).
+    pose_aware     : (T,) bool frames whose true pose is given (None: none).
+    aware_poses    : (T, 60, 3) holding those poses (read only where ``pose_aware``).
+    returns        : (T, 60, 3) float32.
     """
-    image = np.repeat(np.asarray(reference_onehot, np.float32), num_frames, axis=2)
+    poses = np.repeat(np.asarray(reference_pose, np.float32)[None], num_frames, axis=0)
     if pose_aware is not None and np.any(pose_aware):
-        image[:, :, pose_aware] = aware_onehot[:, :, pose_aware]
-    return image
+        poses[pose_aware] = aware_poses[pose_aware]
+    return poses
 
 
 # ---- checkpoints -----------------------------------------------------------------------------------------
@@ -167,10 +192,13 @@ def save_pose_dit(directory: str | Path, models: PoseDiTModels, metadata: dict |
     import torch
 
     directory = Path(directory)
-    save_checkpoint(directory / AUTOENCODER_DIR, models.autoencoder, models.autoencoder.config,
-                    metadata={"num_bins": models.onehot.num_bins, "sigma_bins": models.onehot.sigma_bins})
+    if models.autoencoder is not None:
+        save_checkpoint(directory / AUTOENCODER_DIR, models.autoencoder, models.autoencoder.config,
+                        metadata={"num_bins": models.onehot.num_bins, "sigma_bins": models.onehot.sigma_bins})
     extra = {"music_mean": torch.as_tensor(np.asarray(models.music_mean, np.float32)),
              "music_std": torch.as_tensor(np.asarray(models.music_std, np.float32))}
+    if models.coordinate_stats is not None:
+        extra["coordinate_stats"] = torch.as_tensor(np.asarray(models.coordinate_stats, np.float32))
     save_checkpoint(directory / DIT_DIR, models.dit, models.dit.config, extra=extra,
                     metadata={**model_metadata(models), **(metadata or {})})
     return directory
@@ -180,36 +208,51 @@ def model_metadata(models: PoseDiTModels) -> dict:
     """What sampling needs besides the weights, as saved in ``dit/config.json``."""
     return {"fps": float(models.fps), "music_extractor": models.music_extractor,
             "segment_frames": int(models.segment_frames), "num_bins": models.onehot.num_bins,
-            "sigma_bins": models.onehot.sigma_bins, "body_box": list(models.body_box)}
+            "sigma_bins": models.onehot.sigma_bins, "body_box": list(models.body_box),
+            "representation": models.representation}
 
 
 def load_pose_dit(path: str | Path, device: str = "cpu") -> PoseDiTModels:
-    """The pose DiT in folder ``path`` (autoencoder/ + dit/), loaded once per file version."""
+    """The pose DiT in folder ``path`` (autoencoder/ + dit/, or dit/ alone for raw coordinates), loaded once per
+    file version."""
     path = Path(path)
-    for sub in (AUTOENCODER_DIR, DIT_DIR):
+    needed = [DIT_DIR]
+    if (path / DIT_DIR / "config.json").is_file() and _representation(path) == "onehot":
+        needed.insert(0, AUTOENCODER_DIR)
+    for sub in needed:
         if not (path / sub / "model.safetensors").is_file():
             raise CheckpointError(f"{path} is not a pose DiT checkpoint: {sub}/model.safetensors is missing. A pose "
                                   f"DiT folder holds {AUTOENCODER_DIR}/ and {DIT_DIR}/, each with config.json and "
                                   "model.safetensors (train one with python -m choreo.training.train_pose_dit).")
-    key = cache_key(path / DIT_DIR / "model.safetensors", None, device,
-                    variant=cache_key(path / AUTOENCODER_DIR / "model.safetensors"))
+    variant = cache_key(path / AUTOENCODER_DIR / "model.safetensors") if AUTOENCODER_DIR in needed else None
+    key = cache_key(path / DIT_DIR / "model.safetensors", None, device, variant=variant)
     return MODEL_CACHE.get_or_load(key, lambda: _load(path, device))
+
+
+def _representation(path: Path) -> str:
+    return str(load_metadata(path / DIT_DIR).get("representation", "onehot"))
 
 
 def _load(path: Path, device: str) -> PoseDiTModels:
     vae_module, dit_module = network_module("pose_image_vae"), network_module("pose_dit")
-    autoencoder, _, _ = load_model(path / AUTOENCODER_DIR, vae_module.PoseImageVAEConfig, vae_module.PoseImageVAE,
-                                   device)
     dit, dit_config, extra = load_model(path / DIT_DIR, dit_module.PoseDiTConfig, dit_module.PoseDiT, device)
     metadata = load_metadata(path / DIT_DIR)
     onehot = OneHotConfig(num_bins=int(metadata["num_bins"]), sigma_bins=float(metadata["sigma_bins"]))
-    expected = -(-onehot.num_channels // 3) * autoencoder.config.latent_channels  # G triplets x latent channels
-    if dit_config.latent_channels != expected or dit_config.latent_bins * 8 != onehot.num_bins:
+    autoencoder, coordinate_stats = None, None
+    if _representation(path) == "coordinates":
+        coordinate_stats = extra["coordinate_stats"].cpu().numpy()
+        expected, expected_bins = coordinate_stats.shape[1], dit_config.frames_per_column
+    else:
+        autoencoder, _, _ = load_model(path / AUTOENCODER_DIR, vae_module.PoseImageVAEConfig,
+                                       vae_module.PoseImageVAE, device)
+        expected = -(-onehot.num_channels // 3) * autoencoder.config.latent_channels  # G triplets x latent channels
+        expected_bins = onehot.num_bins // 8
+    if dit_config.latent_channels != expected or dit_config.latent_bins != expected_bins:
         raise CheckpointError(f"{path}: the DiT takes {dit_config.latent_channels} x {dit_config.latent_bins} latents "
-                              f"but the autoencoder makes {expected} x {onehot.num_bins // 8}; train both together.")
+                              f"but its pose representation makes {expected} x {expected_bins}; train both together.")
     return PoseDiTModels(autoencoder, dit, extra["music_mean"].cpu().numpy(), extra["music_std"].cpu().numpy(),
                          float(metadata["fps"]), str(metadata["music_extractor"]), int(metadata["segment_frames"]),
-                         onehot, tuple(float(v) for v in metadata["body_box"]))
+                         onehot, tuple(float(v) for v in metadata["body_box"]), coordinate_stats)
 
 
 # ---- latents ---------------------------------------------------------------------------------------------
@@ -227,6 +270,32 @@ def decode_latents(models: PoseDiTModels, latents) -> np.ndarray:
     from ..pose.onehot_latents import decode_onehot_batch
 
     return decode_onehot_batch(latents, models.autoencoder, models.onehot.num_channels).cpu().numpy()
+
+
+def encode_poses(models: PoseDiTModels, poses: np.ndarray):
+    """(B, T, 60, 3) body-frame poses, T a multiple of 8 -> the DiT's (B, channels, W', T') latents (torch)."""
+    import torch
+
+    if models.coordinate_stats is not None:
+        grid = coordinates_to_grid(np.asarray(poses, np.float32)[:, :, :NUM_BODY], models.coordinate_stats)
+        return torch.as_tensor(grid, device=models.device)
+    return encode_images(models, np.stack([normalised_to_onehot(p, models.onehot, models.body_box) for p in poses]))
+
+
+def decode_poses(models: PoseDiTModels, latents, track_penalty: float = 0.0) -> np.ndarray:
+    """The DiT's (B, channels, W', T') latents -> (B, T, 60, 3) body-frame poses (hands absent).
+
+    track_penalty : one-hot decoding's peak tracking through time (``onehot_to_normalised``).
+    """
+    if models.coordinate_stats is None:
+        return np.stack([onehot_to_normalised(image, models.onehot, models.body_box, track_penalty)
+                         for image in decode_latents(models, latents)])
+    body = grid_to_coordinates(latents.float().cpu().numpy(), models.coordinate_stats)
+    body[..., 2] = body[..., 2].clip(0.0, 1.0)
+    body[body[..., 2] <= 0] = 0.0
+    poses = np.zeros(body.shape[:2] + (len(TOKENIZER_JOINTS), 3), np.float32)
+    poses[:, :, :NUM_BODY] = body
+    return poses
 
 
 # ---- generation ------------------------------------------------------------------------------------------
@@ -272,8 +341,7 @@ def generate_pose_dit(models: PoseDiTModels, features: MusicFeatures, reference:
     T = _check_inputs(models, features, num_frames, guidance_scale, num_inference_steps)
     report = progress or (lambda fraction: None)
     kept_frames, kept_joints = _keep_masks(keep, keep_frames, keep_joints, T)
-    box, onehot = models.body_box, models.onehot
-    reference_onehot = normalised_to_onehot(to_tokenizer_input(reference.frame(0), reference), onehot, box)
+    reference_pose = to_tokenizer_input(reference.frame(0), reference)[0]  # (60, 3) body frame
     known = np.zeros((T, 60, 3), np.float32)  # body-frame poses of kept and already generated frames
     aware = np.zeros(T, bool)
     if keep is not None and kept_joints[:NUM_BODY].all():  # whole kept frames condition the model
@@ -298,7 +366,7 @@ def generate_pose_dit(models: PoseDiTModels, features: MusicFeatures, reference:
         def step_progress(fraction: float, done: int = done) -> None:
             report((done + fraction * num_inference_steps) / total_steps)
 
-        poses = _sample_segment(models, schedule, music[start:stop], reference_onehot, window_known, window_aware,
+        poses = _sample_segment(models, schedule, music[start:stop], reference_pose, window_known, window_aware,
                                 guidance_scale, num_inference_steps, generator, step_progress, track_penalty)
         first = 0 if index == 0 else OVERLAP_FRAMES
         output[start + first:stop] = poses[first:]
@@ -310,7 +378,7 @@ def generate_pose_dit(models: PoseDiTModels, features: MusicFeatures, reference:
     return _copy_kept(seq, keep, kept_frames, kept_joints) if keep is not None else seq
 
 
-def _sample_segment(models: PoseDiTModels, schedule, music: np.ndarray, reference_onehot: np.ndarray,
+def _sample_segment(models: PoseDiTModels, schedule, music: np.ndarray, reference_pose: np.ndarray,
                     known: np.ndarray, aware: np.ndarray, guidance_scale: float, num_inference_steps: int,
                     generator, progress: Callable[[float], None], track_penalty: float) -> np.ndarray:
     """One segment of <= segment_frames frames: (T, 60, 3) body-frame poses."""
@@ -326,16 +394,15 @@ def _sample_segment(models: PoseDiTModels, schedule, music: np.ndarray, referenc
         return np.concatenate([array, np.repeat(array[-1:], padded - length, axis=0)])
     music_t = torch.as_tensor(pad(music), device=models.device)[None]
     aware_padded = np.concatenate([aware, np.zeros(padded - length, bool)])
-    known_image = normalised_to_onehot(pad(known), models.onehot, models.body_box)
-    ref_image = reference_image(reference_onehot, padded, aware_padded, known_image)
-    reference_latents = encode_images(models, ref_image[None])                                  # (1, 4G, W', T')
+    known_poses = pad(known)
+    reference_latents = encode_poses(models, reference_poses(reference_pose, padded, aware_padded, known_poses)[None])
     mask_columns = torch.as_tensor(frame_mask(aware_padded), device=models.device)            # (8, T')
     shape = tuple(reference_latents.shape)
     mask = mask_columns[None, :, None, :].expand(1, 8, shape[2], shape[3])
     full_columns = torch.as_tensor(frame_mask(aware_padded).all(axis=0), device=models.device)
     inpaint = None
     if bool(full_columns.any()):  # latent columns whose 8 frames are all known: held to their latents
-        inpaint = (full_columns[None, None, None, :].expand(shape), encode_images(models, known_image[None]))
+        inpaint = (full_columns[None, None, None, :].expand(shape), encode_poses(models, known_poses[None]))
     alphas = schedule.alphas_cumprod
     dit = models.dit
 
@@ -352,8 +419,7 @@ def _sample_segment(models: PoseDiTModels, schedule, music: np.ndarray, referenc
     with torch.no_grad():
         latents = ddim_sample(denoise, shape, schedule, num_inference_steps, eta=0.0, generator=generator,
                               progress=progress, inpaint=inpaint, device=models.device, clip_x0=False)
-        image = decode_latents(models, latents)[0]
-    return onehot_to_normalised(image, models.onehot, models.body_box, track_penalty)[:length]
+    return decode_poses(models, latents, track_penalty)[0, :length]
 
 
 def pose_dit_generator(models: PoseDiTModels, features: MusicFeatures, reference: PoseSequence2D,

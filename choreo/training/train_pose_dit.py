@@ -4,6 +4,8 @@ Both stages write into one model folder, the layout ``generators.pose_dit.load_p
 
     OUT/autoencoder/  config.json + model.safetensors (PoseImageVAE; scaling_factor = 1 / latent std)
     OUT/dit/          config.json + model.safetensors (PoseDiT; extra music_mean / music_std)
+                      (``--representation coordinates``, the paper's raw-coordinate ablation: dit/ alone, on the
+                      coordinate grid of ``pose.coordinate_latents``, with extra coordinate_stats; no autoencoder)
     STATE/<stage>/    optimizer.safetensors, rng.safetensors, state.json, log.jsonl (train_xdancer's Stage)
     STATE/latents.npz the DiT's training latents, encoded once by the trained autoencoder
 
@@ -38,9 +40,10 @@ import numpy as np
 
 from ..checkpoints import load_model, save_checkpoint
 from ..datasets.pose_dataset import PoseDataset, load_dataset
-from ..generators.pose_dit import (AUTOENCODER_DIR, DEFAULT_BODY_BOX, DIT_DIR, OVERLAP_FRAMES, frame_mask,
-                                   normalised_to_onehot, reference_image)
+from ..generators.pose_dit import (AUTOENCODER_DIR, DEFAULT_BODY_BOX, DIT_DIR, NUM_BODY, OVERLAP_FRAMES, frame_mask,
+                                   normalised_to_onehot, reference_poses)
 from ..networks import network_module
+from ..pose.coordinate_latents import coordinate_statistics, coordinates_to_grid
 from ..pose.onehot_image import OneHotConfig
 from ..pose.onehot_latents import encode_onehot_batch
 from .train_xdancer import STATE_DIR, Stage, TrainingError, TrainSettings, _initial_model, _prepare, _run
@@ -112,11 +115,11 @@ def train_autoencoder(data_dir: str | Path, out_dir: str | Path, settings: Train
 
     def batch_loss(network) -> dict:
         picks = stage.rng.integers(0, len(poses), max(1, settings.batch_size // 8))
-        images = _onehots(poses[picks], options)                                   # (b, C, W, T)
+        pictured = poses[picks].copy()                                             # (b, T, 60, 3)
         references = stage.rng.random(len(picks)) < REFERENCE_SHARE
         for i in np.flatnonzero(references):                                       # shape-only pictures
-            frame = stage.rng.integers(images.shape[-1])
-            images[i] = reference_image(images[i][:, :, frame:frame + 1], images.shape[-1])
+            pictured[i] = reference_poses(pictured[i][stage.rng.integers(pictured.shape[1])], pictured.shape[1])
+        images = _onehots(pictured, options)                                       # (b, C, W, T)
         triplets = torch.from_numpy(images).reshape(-1, 3, *images.shape[2:])
         chosen = torch.from_numpy(stage.rng.permutation(len(triplets))[:settings.batch_size])
         target = triplets[chosen].to(device)
@@ -146,62 +149,75 @@ def train_autoencoder(data_dir: str | Path, out_dir: str | Path, settings: Train
 # ---------------------------------------------------------------- stage 2: DiT
 
 
-def encode_training_latents(autoencoder, poses: np.ndarray, options: DataOptions, seed: int,
+def encode_training_latents(encode: Callable[[np.ndarray], np.ndarray], poses: np.ndarray, seed: int,
                             batch_segments: int = 16, log: Callable[[str], None] = lambda message: None) -> dict:
     """Latents of every segment: target, shape-only reference (a random frame of the segment repeated), and the
-    same reference with the first 16 frames pose-aware. Arrays (N, 4G, W', T') float32."""
-    import torch
+    same reference with the first 16 frames pose-aware.
 
+    encode  : (B, T, 60, 3) body-frame poses -> (B, channels, W', T') latents (one-hot + autoencoder, or the
+              coordinate grid).
+    returns : arrays (N, channels, W', T') float32 under "target", "shape", "prefix".
+    """
     rng = np.random.default_rng(seed)
-    device = next(autoencoder.parameters()).device
     num_frames = poses.shape[1]
     prefix = np.arange(num_frames) < OVERLAP_FRAMES
     out: dict[str, list] = {"target": [], "shape": [], "prefix": []}
     started = time.perf_counter()
     for first in range(0, len(poses), batch_segments):
-        images = _onehots(poses[first:first + batch_segments], options)
-        frames = rng.integers(0, num_frames, len(images))
-        shapes = np.stack([reference_image(image[:, :, f:f + 1], num_frames) for image, f in zip(images, frames)])
-        prefixes = np.stack([reference_image(image[:, :, f:f + 1], num_frames, prefix, image)
-                             for image, f in zip(images, frames)])
-        for key, batch in (("target", images), ("shape", shapes), ("prefix", prefixes)):
-            out[key].append(encode_onehot_batch(torch.from_numpy(batch).to(device), autoencoder).cpu().numpy())
+        batch = poses[first:first + batch_segments]
+        frames = rng.integers(0, num_frames, len(batch))
+        shapes = np.stack([reference_poses(segment[f], num_frames) for segment, f in zip(batch, frames)])
+        prefixes = np.stack([reference_poses(segment[f], num_frames, prefix, segment)
+                             for segment, f in zip(batch, frames)])
+        for key, chosen in (("target", batch), ("shape", shapes), ("prefix", prefixes)):
+            out[key].append(encode(chosen))
         if first // batch_segments % 20 == 0:
-            log(f"latents: {first + len(images)}/{len(poses)} segments ({time.perf_counter() - started:.0f} s)")
+            log(f"latents: {first + len(batch)}/{len(poses)} segments ({time.perf_counter() - started:.0f} s)")
     return {key: np.concatenate(value) for key, value in out.items()}
 
 
 def train_dit(data_dir: str | Path, out_dir: str | Path, settings: TrainSettings, config=None,
               options: DataOptions = DataOptions(), state_dir: str | Path | None = None,
-              log: Callable[[str], None] = lambda message: None) -> dict[str, float]:
-    """Train (or resume) the DiT on latents of the trained autoencoder in ``out_dir``; returns the last losses.
+              log: Callable[[str], None] = lambda message: None, representation: str = "onehot") -> dict[str, float]:
+    """Train (or resume) the DiT; returns the last losses.
 
+    representation : "onehot" (latents of the trained autoencoder in ``out_dir``, the paper's) or "coordinates"
+                     (the raw-coordinate ablation: the coordinate grid, standardised by the data's statistics;
+                     the DiT's channels and rows are set to the grid's, the rest of ``config`` kept).
     The DiT's ``music_dim`` is the dataset's music width (35 for edge_librosa, 39 for edge_librosa_beats).
     """
     import torch
 
     from ..generators.diffusion import CosineSchedule, q_sample
 
-    vae_module, dit_module = network_module("pose_image_vae"), network_module("pose_dit")
+    dit_module = network_module("pose_dit")
     out_dir = Path(out_dir)
-    if not (out_dir / AUTOENCODER_DIR / "model.safetensors").is_file():
-        raise TrainingError(f"{out_dir / AUTOENCODER_DIR} holds no autoencoder; run the autoencoder stage first.")
-    autoencoder, vae_config, _ = load_model(out_dir / AUTOENCODER_DIR, vae_module.PoseImageVAEConfig,
-                                            vae_module.PoseImageVAE)
     data = load_dataset(data_dir)
     poses, music = _segments(data, options.every)
+    config = config or dit_module.PoseDiTConfig()
+    extra: dict = {}
+    if representation == "coordinates":
+        statistics = coordinate_statistics(poses[:, :, :NUM_BODY])
+        extra["coordinate_stats"] = torch.from_numpy(statistics)
+        config = dataclasses.replace(config, latent_channels=statistics.shape[1], latent_bins=config.frames_per_column)
+
+        def encode(batch: np.ndarray) -> np.ndarray:
+            return coordinates_to_grid(batch[:, :, :NUM_BODY], statistics, config.frames_per_column)
+    elif representation == "onehot":
+        encode, vae_config = _autoencoder_encoder(out_dir, options)
+        config = dataclasses.replace(config, latent_channels=-(-options.onehot.num_channels // 3)
+                                     * vae_config.latent_channels, latent_bins=options.num_bins // 8)
+    else:
+        raise TrainingError(f"representation must be 'onehot' or 'coordinates', got {representation!r}.")
     stage = Stage(DIT_DIR, out_dir, state_dir, settings, log)
     latents_path = stage.state_dir.parent / LATENTS_FILE
     if latents_path.is_file():
         with np.load(latents_path, allow_pickle=False) as cached:
             latents = {key: cached[key] for key in ("target", "shape", "prefix")}
     else:
-        latents = encode_training_latents(autoencoder, poses, options, settings.seed, log=log)
+        latents = encode_training_latents(encode, poses, settings.seed, log=log)
         latents_path.parent.mkdir(parents=True, exist_ok=True)
         np.savez(latents_path, **latents)
-    groups = -(-options.onehot.num_channels // 3)
-    config = config or dit_module.PoseDiTConfig(latent_channels=groups * vae_config.latent_channels,
-                                                latent_bins=options.num_bins // 8)
     config = dataclasses.replace(config, music_dim=music.shape[-1])  # the data's feature width, whatever the extractor
     torch.manual_seed(settings.seed)
     model, config, _ = _initial_model(stage, dit_module.PoseDiTConfig, dit_module.PoseDiT, config, None)
@@ -232,10 +248,27 @@ def train_dit(data_dir: str | Path, out_dir: str | Path, settings: TrainSettings
     metadata = {"stage": "dit", "data": str(data_dir), "fps": float(data.info["fps"]),
                 "music_extractor": data.info["music_extractor"], "segment_frames": int(num_frames),
                 "num_bins": options.num_bins, "sigma_bins": options.sigma_bins, "body_box": list(options.body_box),
-                "data_options": dataclasses.asdict(options)}
-    extra = {"music_mean": torch.tensor(data.info["music_mean"], dtype=torch.float32),
-             "music_std": torch.tensor(np.maximum(data.info["music_std"], 1e-6), dtype=torch.float32)}
+                "data_options": dataclasses.asdict(options), "representation": representation}
+    extra.update(music_mean=torch.tensor(data.info["music_mean"], dtype=torch.float32),
+                 music_std=torch.tensor(np.maximum(data.info["music_std"], 1e-6), dtype=torch.float32))
     return _run(stage, model, config, optimizer, batch_loss, extra, metadata)
+
+
+def _autoencoder_encoder(out_dir: Path, options: DataOptions):
+    """(poses -> latents through the trained autoencoder in ``out_dir``, the autoencoder's config)."""
+    import torch
+
+    vae_module = network_module("pose_image_vae")
+    if not (out_dir / AUTOENCODER_DIR / "model.safetensors").is_file():
+        raise TrainingError(f"{out_dir / AUTOENCODER_DIR} holds no autoencoder; run the autoencoder stage first.")
+    autoencoder, vae_config, _ = load_model(out_dir / AUTOENCODER_DIR, vae_module.PoseImageVAEConfig,
+                                            vae_module.PoseImageVAE)
+    device = next(autoencoder.parameters()).device
+
+    def encode(poses: np.ndarray) -> np.ndarray:
+        images = torch.from_numpy(_onehots(poses, options)).to(device)
+        return encode_onehot_batch(images, autoencoder).cpu().numpy()
+    return encode, vae_config
 
 
 # ---------------------------------------------------------------- command line
@@ -265,6 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dit-lr", type=float, default=5e-4)
     parser.add_argument("--every", type=int, default=DataOptions.every)
     parser.add_argument("--time-shared-rope", type=int, default=1, help="1: the paper's indices; 0: the ablation")
+    parser.add_argument("--music-in-pose-tokens", type=int, default=0,
+                        help="1: add each column's music token to its pose tokens too (ours, not the paper's)")
+    parser.add_argument("--representation", choices=("onehot", "coordinates"), default="onehot",
+                        help="onehot: the paper's one-hot images through the autoencoder; coordinates: the "
+                             "raw-coordinate ablation (no autoencoder stage)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--save-every", type=int, default=250)
@@ -275,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     options = DataOptions(every=args.every)
     vae_config, dit_config = demo_configs()
-    dit_config = dataclasses.replace(dit_config, time_shared_rope=bool(args.time_shared_rope))
+    dit_config = dataclasses.replace(dit_config, time_shared_rope=bool(args.time_shared_rope),
+                                     music_in_pose_tokens=bool(args.music_in_pose_tokens))
 
     def log(message: str) -> None:
         print(message, flush=True)
@@ -285,12 +324,12 @@ def main(argv: list[str] | None = None) -> int:
                              save_every=args.save_every, seed=args.seed, log_every=25)
 
     log("command: python -m choreo.training.train_pose_dit " + " ".join(argv or sys.argv[1:]))
-    if args.stage in ("autoencoder", "demo"):
+    if args.stage == "autoencoder" or (args.stage == "demo" and args.representation == "onehot"):
         train_autoencoder(args.data, args.out, settings(args.autoencoder_steps, args.autoencoder_batch,
                                                          args.autoencoder_lr), vae_config, options, args.state, log)
     if args.stage in ("dit", "demo"):
         losses = train_dit(args.data, args.out, settings(args.dit_steps, args.dit_batch, args.dit_lr), dit_config,
-                           options, args.state, log)
+                           options, args.state, log, args.representation)
         log(f"dit: final losses {json.dumps(losses)}")
     return 0
 
