@@ -11,14 +11,17 @@ Run as `python bench/bench_pose_dit.py [--model DIR] [--test-split DIR] [--beats
       choreographer's dances on held-out songs), errors in torso units and in pixels for a 120-px torso.
 (b) Demo BAS: for the first ``--clips`` songs of the test split (one dance per song, real music the model
     never saw), the first ``--seconds`` of the music features are danced from the clip's first pose
-    (seed 0) and scored against beats aligned and half a beat late (Bailando's BAS, sigma 3 frames, on the
-    18 body points in px with z = 0; ``choreo.motion.metrics``). ``--beats librosa``: the features' beat
+    (seeds 0 and 1) and scored against beats aligned and half a beat late (Bailando's BAS, sigma 3 frames,
+    on the 18 body points in px with z = 0; ``choreo.motion.metrics``), averaged over the two seeds.
+    Variety: the mean distance (px) between the two seeds' hip-centred body points, next to the same
+    distance between the engine's two dances of the clip (``-d0`` and ``-d1``). ``--beats librosa``: the features' beat
     column (librosa's tracker, EDGE's column 34); ``--beats danced``: the beats the engine's dance followed,
     where the beat phase of an ``edge_librosa_beats`` split wraps. The engine's own dance on the same music
     is scored the same way, as the target. A model of ``edge_librosa`` features reads the first 35 columns
     of an ``edge_librosa_beats`` split (the same EDGE columns), so both can be benched on the same clips.
 (c) Wall time of one 10 s generation on this CPU (``--threads`` torch threads).
-Prints markdown only.
+A raw-coordinate model (``train_pose_dit --representation coordinates``, the paper's ablation) skips (a): its
+layout is an exact reshape. Prints markdown only.
 """
 
 from __future__ import annotations
@@ -109,24 +112,27 @@ def test_clips(test_split: Path, max_clips: int, seconds: float) -> list[dict]:
         entries += json.loads((test_split / shard["file"].replace(".npz", ".json")).read_text())
     clips: dict[str, dict] = {}
     for index, entry in enumerate(entries):
-        if not entry["clip"].endswith("-d0"):
-            continue
-        clip = clips.setdefault(entry["clip"].rsplit("-d", 1)[0], {"parts": []})
-        clip["parts"].append((entry["start_frame"], index))
+        name, dance = entry["clip"].rsplit("-d", 1)
+        if dance in ("0", "1"):
+            clips.setdefault(name, {"0": [], "1": []})[dance].append((entry["start_frame"], index))
     frames_needed = int(round(seconds * data.info["fps"]))
     by_song: dict[str, list[dict]] = {}
     for name, clip in clips.items():
-        length = max(start for start, _ in clip["parts"]) + data.poses.shape[1]
-        if length < frames_needed:
-            continue
-        poses = np.zeros((length, 60, 3), np.float32)
-        music = np.zeros((length, data.music.shape[-1]), np.float32)
-        for start, index in clip["parts"]:
-            poses[start:start + data.poses.shape[1]] = data.poses[index]
-            music[start:start + data.poses.shape[1]] = data.music[index]
-        by_song.setdefault(name.rsplit("-c", 1)[0], []).append(
-            {"song": name, "poses": poses[:frames_needed], "music": music[:frames_needed],
-             "extractor": data.info["music_extractor"]})
+        joined = {}
+        for dance, parts in clip.items():
+            length = max((start for start, _ in parts), default=-data.poses.shape[1]) + data.poses.shape[1]
+            if length < frames_needed:
+                continue
+            poses = np.zeros((length, 60, 3), np.float32)
+            music = np.zeros((length, data.music.shape[-1]), np.float32)
+            for start, index in parts:
+                poses[start:start + data.poses.shape[1]] = data.poses[index]
+                music[start:start + data.poses.shape[1]] = data.music[index]
+            joined[dance] = (poses[:frames_needed], music[:frames_needed])
+        if "0" in joined:
+            by_song.setdefault(name.rsplit("-c", 1)[0], []).append(
+                {"song": name, "poses": joined["0"][0], "music": joined["0"][1],
+                 "other_poses": joined["1"][0] if "1" in joined else None, "extractor": data.info["music_extractor"]})
     chosen = []
     for round_index in range(max(map(len, by_song.values()), default=0)):  # clips taken from every song in turn
         chosen += [songs[round_index] for songs in by_song.values() if round_index < len(songs)]
@@ -171,31 +177,47 @@ def body_motion(keypoints_px: np.ndarray) -> tuple[float, float]:
     return float(speed), float(acceleration)
 
 
+def hip_centred_distance(a_px: np.ndarray, b_px: np.ndarray) -> float:
+    """Mean px distance between the 18 body points of two sequences, each centred on its mid-hip per frame."""
+    def centred(points: np.ndarray) -> np.ndarray:
+        body = points[:, :18].astype(np.float64)
+        return body - body[:, [8, 11]].mean(axis=1, keepdims=True)  # OpenPose-18: 8 right hip, 11 left hip
+    return float(np.linalg.norm(centred(a_px) - centred(b_px), axis=-1).mean())
+
+
 def bas_rows(models, clips: list[dict], steps: int, cfg: float, beats_from: str) -> list[str]:
     from choreo.pose.reference import default_reference_pose
 
     canvas = default_reference_pose(512, 768)
     rows = ["| clip of a held-out song | frames | beats | demo BAS aligned / half-beat shifted | engine dance (target) aligned "
-            "/ shifted | body speed px/frame demo / target | body acceleration px/frame² demo / target |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
-    totals = []
+            "/ shifted | body speed px/frame demo / target | body acceleration px/frame² demo / target "
+            "| variety px demo seeds / engine dances |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    totals, wins = [], 0
     for clip in clips:
         music = model_music(models, clip)
         features = MusicFeatures(music, models.fps, models.music_extractor, tuple(str(i) for i in range(music.shape[1])))
         beats = beat_frames(clip, beats_from)
         truth = from_tokenizer_output(clip["poses"], canvas, models.fps)  # the engine's dance on a 512x768 canvas
         reference = truth.frame(0)
-        generated = generate_pose_dit(models, features, reference, seed=0, guidance_scale=cfg,
-                                      num_inference_steps=steps)
-        demo, target = body_bas(generated.keypoints_px, beats), body_bas(truth.keypoints_px, beats)
-        motion = body_motion(generated.keypoints_px) + body_motion(truth.keypoints_px)
-        totals.append(demo + target + motion)
+        dances = [generate_pose_dit(models, features, reference, seed=seed, guidance_scale=cfg,
+                                    num_inference_steps=steps).keypoints_px for seed in (0, 1)]
+        demo = tuple(np.mean([body_bas(dance, beats) for dance in dances], axis=0))
+        target = body_bas(truth.keypoints_px, beats)
+        motion = tuple(np.mean([body_motion(dance) for dance in dances], axis=0)) + body_motion(truth.keypoints_px)
+        other = clip["other_poses"]
+        engine_variety = (hip_centred_distance(truth.keypoints_px, from_tokenizer_output(other, canvas, models.fps)
+                                               .keypoints_px) if other is not None else float("nan"))
+        variety = (hip_centred_distance(*dances), engine_variety)
+        totals.append(demo + target + motion + variety)
+        wins += demo[0] > demo[1]
         rows.append(f"| {clip['song']} | {len(clip['music'])} | {len(beats)} | {demo[0]:.3f} / "
                     f"{demo[1]:.3f} | {target[0]:.3f} / {target[1]:.3f} | {motion[0]:.2f} / {motion[2]:.2f} | "
-                    f"{motion[1]:.2f} / {motion[3]:.2f} |")
-    mean = np.mean(totals, axis=0)
-    rows.append(f"| **mean of {len(clips)}** | | | **{mean[0]:.3f} / {mean[1]:.3f}** | {mean[2]:.3f} / {mean[3]:.3f} | "
-                f"{mean[4]:.2f} / {mean[6]:.2f} | {mean[5]:.2f} / {mean[7]:.2f} |")
+                    f"{motion[1]:.2f} / {motion[3]:.2f} | {variety[0]:.1f} / {variety[1]:.1f} |")
+    mean = np.nanmean(totals, axis=0)
+    rows.append(f"| **mean of {len(clips)}** | | | **{mean[0]:.3f} / {mean[1]:.3f}** (aligned higher on {wins}/"
+                f"{len(clips)}) | {mean[2]:.3f} / {mean[3]:.3f} | {mean[4]:.2f} / {mean[6]:.2f} | "
+                f"{mean[5]:.2f} / {mean[7]:.2f} | {mean[8]:.1f} / {mean[9]:.1f} |")
     return rows
 
 
@@ -231,9 +253,12 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     models = load_pose_dit(args.model)
     skip = set(args.skip.split(","))
-    print(f"# Pose DiT benchmark: {args.model.relative_to(REPO_ROOT) if args.model.is_relative_to(REPO_ROOT) else args.model}"
-          f", W = {models.onehot.num_bins} bins over {models.body_box[2]} torso units, {args.threads} torch thread(s)\n")
-    if "roundtrip" not in skip:
+    name = args.model.relative_to(REPO_ROOT) if args.model.is_relative_to(REPO_ROOT) else args.model
+    layout = (f"W = {models.onehot.num_bins} bins over {models.body_box[2]} torso units"
+              if models.representation == "onehot" else "raw coordinates (the ablation)")
+    print(f"# Pose DiT benchmark: {name}, {layout}, {args.threads} torch thread(s)\n")
+    if models.representation == "coordinates":
+        skip.add("roundtrip")  # an exact reshape: nothing to measure
         print("## (a) Round trip, argmax with centroid refinement\n")
         print("\n".join(error_rows_aist(models)))
         print()
