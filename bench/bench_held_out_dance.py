@@ -41,6 +41,7 @@ from choreo.generators.pose_dit import generate_pose_dit, load_pose_dit  # noqa:
 from choreo.generators.xdancer import generate_xdancer_motion, load_xdancer  # noqa: E402
 from choreo.io.audio_files import load_audio  # noqa: E402
 from choreo.motion import metrics  # noqa: E402
+from choreo.motion.beat_snap import snap_motion_to_beats, snap_poses_to_beats  # noqa: E402
 from choreo.motion.choreographer import choreograph  # noqa: E402
 from choreo.music.analyze import analyze_music  # noqa: E402
 from choreo.music.features import extract_music_features  # noqa: E402
@@ -122,6 +123,15 @@ def systems(experts: dict[str, Path], xdancers: dict[str, Path], pose_dits: dict
     return found
 
 
+def snapped(make):
+    """``make`` followed by Snap to Beats on the clip's Analyze Music beats (what a user's workflow has)."""
+    def make_snapped(analysis, features, seed):
+        dance = make(analysis, features, seed)
+        snap = snap_poses_to_beats if hasattr(dance, "keypoints_px") else snap_motion_to_beats
+        return snap(dance, analysis.beat_times_s)[0]
+    return make_snapped
+
+
 def mean_scores(dances: list[np.ndarray], beat_frames: np.ndarray) -> dict[float, float]:
     """BAS aligned (key 0.0) and half a beat late (0.5), each the mean over the dances (one per seed)."""
     scores = [metrics.shifted_beat_align_scores(dance, beat_frames, fractions=(0.5,)) for dance in dances]
@@ -187,6 +197,9 @@ def main() -> None:
     parser.add_argument("--pose-dit", action="append", default=[], metavar="NAME=PATH",
                         help="an extra one-hot pose DiT folder (autoencoder/ and dit/) to score")
     parser.add_argument("--only", nargs="*", help="score only these systems")
+    parser.add_argument("--snap", action="store_true",
+                        help="also score every system retimed onto Analyze Music's beats (choreo.motion.beat_snap), "
+                             "as NAME+snap")
     args = parser.parse_args()
     torch.set_num_threads(1)
     experts = {path.parent.name: path.parent for path in sorted((DEMO_ROOT / "motion_expert").glob("*/model.safetensors"))}
@@ -201,9 +214,11 @@ def main() -> None:
               "|---|---|---|---|---|---|---|---|"]
     sets = [("engine test split", engine_test_clips(args.engine, args.clips)),
             ("../shared/data/music", shared_clips()[:args.shared_clips])]
-    for name, (make, extractor) in systems(experts, xdancers, pose_dits, args.steps, args.guidance).items():
-        if args.only and name not in args.only:
-            continue
+    found = {name: system for name, system in systems(experts, xdancers, pose_dits, args.steps, args.guidance).items()
+             if not args.only or name in args.only}
+    if args.snap:
+        found.update({f"{name}+snap": (snapped(make), extractor) for name, (make, extractor) in list(found.items())})
+    for name, (make, extractor) in found.items():
         for set_name, clips in sets:
             if not clips:
                 print(f"\n({set_name} absent: {name} skipped there)")

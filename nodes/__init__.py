@@ -23,6 +23,7 @@ from .musicinfuser_nodes import ChoreoLoadMusicInfuser, ChoreoMusicInfuserGenera
 from .champ_nodes import ChoreoCHAMPRender, ChoreoLoadCHAMP
 from .pose_dit_nodes import ChoreoLoadPoseDiT, ChoreoPoseDiTGenerate
 from .m2penc_nodes import ChoreoLoadM2PEnc, ChoreoM2PEncEncode
+from .beat_snap_nodes import ChoreoSnapMotionToBeats, ChoreoSnapPoseToBeats
 
 NODE_CLASS_MAPPINGS = {
     "ChoreoAnalyzeMusic": ChoreoAnalyzeMusic,
@@ -66,6 +67,8 @@ NODE_CLASS_MAPPINGS = {
     "ChoreoPoseDiTGenerate": ChoreoPoseDiTGenerate,
     "ChoreoLoadM2PEnc": ChoreoLoadM2PEnc,
     "ChoreoM2PEncEncode": ChoreoM2PEncEncode,
+    "ChoreoSnapMotionToBeats": ChoreoSnapMotionToBeats,
+    "ChoreoSnapPoseToBeats": ChoreoSnapPoseToBeats,
 }
 
 NODE_DISPLAY_NAME_MAPPINGS = {
@@ -110,4 +113,6 @@ NODE_DISPLAY_NAME_MAPPINGS = {
     "ChoreoPoseDiTGenerate": "Pose DiT Generate (Choreo)",
     "ChoreoLoadM2PEnc": "Load M2PEnc (Choreo)",
     "ChoreoM2PEncEncode": "M2PEnc Encode (Choreo)",
+    "ChoreoSnapMotionToBeats": "Snap 3D Dance to Beats (Choreo)",
+    "ChoreoSnapPoseToBeats": "Snap Pose Sequence to Beats (Choreo)",
 }
