@@ -29,7 +29,8 @@ def test_a_late_dance_comes_out_on_the_click_tracks_beats(nodes, click_song):
     _, music, _ = click_song                                   # 2 s at 120 BPM, beats from Analyze Music
     beat_frames = music.beat_times_s * 30.0
     motion = swinging_arms(60, late_frames=5.3)
-    (snapped,) = nodes.ChoreoSnapMotionToBeats().snap(motion, music, 0.5, 1.6)
+    (snapped,) = nodes.ChoreoSnapMotionToBeats().snap(motion=motion, music=music, max_shift_beats=0.5,
+                                                      max_stretch=1.6)
     assert snapped.num_frames == 60
     late, on_beat = (metrics.beat_align_score(m.joint_positions(), beat_frames) for m in (motion, snapped))
     assert on_beat > late + 0.3
@@ -38,7 +39,7 @@ def test_a_late_dance_comes_out_on_the_click_tracks_beats(nodes, click_song):
     keypoints, confidence = seq.keypoints_px.copy(), seq.confidence.copy()
     keypoints[:, :18] = 256 + 200 * motion.joint_positions()[:, 6:][..., [0, 2]]
     confidence[:, :18] = 1.0
-    (snapped_pose,) = nodes.ChoreoSnapPoseToBeats().snap(PoseSequence2D(keypoints, confidence, 512, 512, 30.0),
-                                                         music, 0.5, 1.6)
+    (snapped_pose,) = nodes.ChoreoSnapPoseToBeats().snap(pose=PoseSequence2D(keypoints, confidence, 512, 512, 30.0),
+                                                         music=music, max_shift_beats=0.5, max_stretch=1.6)
     body = np.concatenate([snapped_pose.keypoints_px[:, :18], np.zeros((60, 18, 1))], -1)
     assert snapped_pose.num_frames == 60 and metrics.beat_align_score(body, beat_frames) > late + 0.3
