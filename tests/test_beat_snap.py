@@ -89,3 +89,15 @@ def test_bad_settings_are_named():
         beat_warp(np.array([5.0]), np.array([4.0]), 20, max_stretch=1.0)
     with pytest.raises(BeatSnapError, match="1 frame"):
         beat_warp(np.array([]), np.array([]), 1)
+
+
+def test_a_dance_without_hits_or_beats_comes_back_unchanged():
+    for hits, beats in ((np.array([]), np.array([10.0, 25.0])), (np.array([12.0, 27.0]), np.array([]))):
+        warp = beat_warp(hits, beats, 40)
+        np.testing.assert_array_equal(warp.source_frames, np.arange(40))
+        assert warp.matched_beats == 0
+    still = swinging_arms(40, late_frames=0.3)
+    still = Motion3D(still.root_translation_m, np.broadcast_to(np.eye(3, dtype=np.float32), (40, 24, 3, 3)).copy(),
+                     still.foot_contacts, FPS)
+    snapped, warp = snap_motion_to_beats(still, np.array([0.5, 1.0]))
+    assert warp.matched_beats == 0 and np.array_equal(snapped.rotations, still.rotations)
