@@ -147,8 +147,7 @@ def clip_rows(name: str, make, extractor: str, clips, spread: float) -> list[str
         beats_s = labelled if labelled is not None else analysis.beat_times_s
         dances = [make(analysis, features, seed) for seed in (0, 1)]
         if hasattr(dances[0], "keypoints_px"):  # 2D (X-Dancer): BAS only
-            body = [np.concatenate([d.keypoints_px[:, :18], np.zeros((len(d.keypoints_px), 18, 1))], -1)
-                    for d in dances]
+            body = [metrics.planar_points(d.keypoints_px[:, :18]) for d in dances]
             scores = mean_scores(body, beats_s * FPS)
             rows.append(f"| {clip} | {scores[0.0]:.3f} | {scores[0.5]:.3f} | – | – | – | – |")
         else:

@@ -38,8 +38,7 @@ FPS = 30.0
 
 def body_bas(points_px: np.ndarray, beat_frames: np.ndarray) -> tuple[float, float]:
     """BAS aligned and half-beat shifted of (T, 18, 2) points at 30 fps (z = 0)."""
-    body = np.concatenate([points_px.astype(np.float64), np.zeros((*points_px.shape[:2], 1))], -1)
-    scores = metrics.shifted_beat_align_scores(body, beat_frames, fractions=(0.5,))
+    scores = metrics.shifted_beat_align_scores(metrics.planar_points(points_px), beat_frames, fractions=(0.5,))
     return scores[0.0], scores[0.5]
 
 
@@ -58,7 +57,7 @@ def bench_bas(model, engine: Path, data: Path | None, max_clips: int) -> None:
         points_30 = resample_frames(points, model.fps, num_frames, FPS)
         aligned, shifted = body_bas(points_30, beats)
         predicted.append((aligned, shifted))
-        found = metrics.motion_beats(np.concatenate([points_30, np.zeros((num_frames, 18, 1))], -1))
+        found = metrics.motion_beats(metrics.planar_points(points_30))
         motion_beats_per_s.append(len(found) / (num_frames / FPS))
         rows.append(f"| {clip['clip_id']} | {clip['tempo_bpm']:.0f} | {num_frames} | {aligned:.3f} / {shifted:.3f} | "
                     f"{float(np.abs(np.diff(points_30, axis=0)).mean()):.2f} |")

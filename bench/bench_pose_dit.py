@@ -164,8 +164,7 @@ def beat_frames(clip: dict, beats: str) -> np.ndarray:
 
 
 def body_bas(keypoints_px: np.ndarray, beats: np.ndarray) -> tuple[float, float]:
-    body = np.concatenate([keypoints_px[:, :18], np.zeros((len(keypoints_px), 18, 1))], axis=-1)
-    scores = metrics.shifted_beat_align_scores(body, beats, fractions=(0.5,))
+    scores = metrics.shifted_beat_align_scores(metrics.planar_points(keypoints_px[:, :18]), beats, fractions=(0.5,))
     return scores[0.0], scores[0.5]
 
 

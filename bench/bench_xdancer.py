@@ -255,7 +255,7 @@ def bench_demo_bas(max_clips: int, seconds: float) -> None:
 def body_scores(seq, beats: np.ndarray) -> tuple[float, float, float]:
     """BAS aligned, BAS half-beat shifted, and mean acceleration of the 18 body points (jitter)."""
     body_px = seq.keypoints_px[:, :18].astype(np.float64)
-    body = np.concatenate([body_px, np.zeros((len(body_px), 18, 1))], -1)
+    body = metrics.planar_points(body_px)
     scores = metrics.shifted_beat_align_scores(body, beats, fractions=(0.5,))
     acceleration = float(np.linalg.norm(np.diff(body_px, 2, axis=0), axis=-1).mean())
     return scores[0.0], scores[0.5], acceleration

@@ -274,12 +274,22 @@ def decode_latents(models: PoseDiTModels, latents) -> np.ndarray:
 
 def encode_poses(models: PoseDiTModels, poses: np.ndarray):
     """(B, T, 60, 3) body-frame poses, T a multiple of 8 -> the DiT's (B, channels, W', T') latents (torch)."""
+    return poses_to_latents(poses, models.autoencoder, models.onehot, models.body_box,
+                            models.coordinate_stats).to(models.device)
+
+
+def poses_to_latents(poses: np.ndarray, autoencoder, onehot: OneHotConfig, body_box: Sequence[float],
+                     coordinate_stats: np.ndarray | None = None):
+    """``encode_poses`` from the parts (the trainer has no DiT yet): the coordinate grid when ``coordinate_stats``
+    is given, else one-hot images through ``autoencoder``; on the autoencoder's device (CPU for coordinates)."""
     import torch
 
-    if models.coordinate_stats is not None:
-        grid = coordinates_to_grid(np.asarray(poses, np.float32)[:, :, :NUM_BODY], models.coordinate_stats)
-        return torch.as_tensor(grid, device=models.device)
-    return encode_images(models, np.stack([normalised_to_onehot(p, models.onehot, models.body_box) for p in poses]))
+    from ..pose.onehot_latents import encode_onehot_batch
+
+    if coordinate_stats is not None:
+        return torch.as_tensor(coordinates_to_grid(np.asarray(poses, np.float32)[:, :, :NUM_BODY], coordinate_stats))
+    images = np.stack([normalised_to_onehot(p, onehot, body_box) for p in poses])
+    return encode_onehot_batch(torch.as_tensor(images, device=next(autoencoder.parameters()).device), autoencoder)
 
 
 def decode_poses(models: PoseDiTModels, latents, track_penalty: float = 0.0) -> np.ndarray:

@@ -13,8 +13,8 @@ dance engine's 8 held-out clips (seed 0, BAS aligned / half a beat late): the be
 raw, 0.317 / 0.261 after one pass, 0.338 / 0.173 after two (aligned higher on 5, 5 and 8 clips); the MACE demo
 0.305 / 0.249, 0.412 / 0.168, 0.432 / 0.146. The warp is smooth (PCHIP): piecewise-linear, the speed jumps at
 every pair and makes stops of its own (4 of 8 clips for that EDGE run after one pass, two seeds). On a very short
-clip a second pass can lose a hit near the ends (a 2 s test clip keeps less of its gain). Frame 0 and the last frame stay in place, so the dance
-keeps its fps and frame count (the one frame clock) and only moves inside.
+clip a second pass can lose a hit near the ends (a 2 s test clip keeps less of its gain). Frame 0 and the last
+frame stay in place, so the dance keeps its fps and frame count (the one frame clock) and only moves inside.
 
 It serves any dance: a learned model's output, poses read from a video, or a hand-edited sequence (whose
 keyframes move with their hits: snap before editing). Positions are interpolated linearly, rotations by
@@ -31,7 +31,7 @@ from scipy.interpolate import PchipInterpolator
 
 from ..errors import ChoreoError
 from ..pose.sequence import PoseSequence2D
-from .metrics import motion_beats
+from .metrics import motion_beats, planar_points
 from .motion3d import Motion3D
 from .rotations import matrix_to_quaternion, quaternion_to_matrix, slerp
 
@@ -72,10 +72,11 @@ def beat_warp(hit_frames: np.ndarray, beat_frames: np.ndarray, num_frames: int, 
     (12.0, 1)
     """
     if num_frames < 2:
-        raise BeatSnapError(f"a dance of {num_frames} frame(s) has no timing to snap.")
+        raise BeatSnapError(f"a dance of {num_frames} frame(s) has no timing to snap; connect a dance of at least "
+                            "2 frames (a generator's or Poses from Video's output, not a reference pose).")
     if not max_stretch > 1.0 or not max_shift_beats > 0.0:
         raise BeatSnapError(f"max_stretch must be > 1 and max_shift_beats > 0, got {max_stretch} and "
-                            f"{max_shift_beats}.")
+                            f"{max_shift_beats}; the defaults are 1.6 and 0.5.")
     last = num_frames - 1.0
     beats = np.sort(np.asarray(beat_frames, np.float64))
     beats = beats[(beats > 0) & (beats < last)]
@@ -152,9 +153,7 @@ def _motion_hits(motion: Motion3D) -> np.ndarray:
 
 
 def _pose_hits(seq: PoseSequence2D) -> np.ndarray:
-    body = np.concatenate([seq.keypoints_px[:, :BODY_KEYPOINTS],
-                           np.zeros((seq.num_frames, BODY_KEYPOINTS, 1), np.float32)], axis=-1)
-    return motion_beats(body)
+    return motion_beats(planar_points(seq.keypoints_px[:, :BODY_KEYPOINTS]))
 
 
 def snap_motion_to_beats(motion: Motion3D, beat_times_s: np.ndarray, max_shift_beats: float = 0.5,

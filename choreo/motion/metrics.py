@@ -23,6 +23,12 @@ def kinetic_speed(joint_positions: np.ndarray) -> np.ndarray:
     return np.linalg.norm(np.diff(positions, axis=0), axis=-1).mean(axis=-1)
 
 
+def planar_points(points_px: np.ndarray) -> np.ndarray:
+    """(T, J, 2) 2D keypoints -> (T, J, 3) float64 with z = 0, so the 3D metrics here read 2D dances (in pixels)."""
+    points = np.asarray(points_px, dtype=np.float64)
+    return np.concatenate([points, np.zeros((*points.shape[:-1], 1))], axis=-1)
+
+
 def motion_beats(joint_positions: np.ndarray, smoothing_sigma_frames: float = 5.0) -> np.ndarray:
     """Frames of the strict local minima of the smoothed kinetic speed (the dancer's 'hits')."""
     smoothed = gaussian_filter1d(kinetic_speed(joint_positions), smoothing_sigma_frames)

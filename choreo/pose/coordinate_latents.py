@@ -1,4 +1,4 @@
-"""Raw 2D coordinates laid out as the pose DiT's latent grid: the representation HotDance ablates one-hot images against.
+"""Raw 2D coordinates laid out as the pose DiT's latent grid: what HotDance ablates its one-hot images against.
 
 The paper's Table 4 compares its one-hot images with raw coordinates under the same generator. To
 compare on the same DiT, the same tokens and the same music tokens, the coordinates take the shape of

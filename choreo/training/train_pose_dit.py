@@ -41,9 +41,9 @@ import numpy as np
 from ..checkpoints import load_model, save_checkpoint
 from ..datasets.pose_dataset import PoseDataset, load_dataset
 from ..generators.pose_dit import (AUTOENCODER_DIR, DEFAULT_BODY_BOX, DIT_DIR, NUM_BODY, OVERLAP_FRAMES, frame_mask,
-                                   normalised_to_onehot, reference_poses)
+                                   normalised_to_onehot, poses_to_latents, reference_poses)
 from ..networks import network_module
-from ..pose.coordinate_latents import coordinate_statistics, coordinates_to_grid
+from ..pose.coordinate_latents import coordinate_statistics
 from ..pose.onehot_image import OneHotConfig
 from ..pose.onehot_latents import encode_onehot_batch
 from .train_xdancer import STATE_DIR, Stage, TrainingError, TrainSettings, _initial_model, _prepare, _run
@@ -202,7 +202,7 @@ def train_dit(data_dir: str | Path, out_dir: str | Path, settings: TrainSettings
         config = dataclasses.replace(config, latent_channels=statistics.shape[1], latent_bins=config.frames_per_column)
 
         def encode(batch: np.ndarray) -> np.ndarray:
-            return coordinates_to_grid(batch[:, :, :NUM_BODY], statistics, config.frames_per_column)
+            return poses_to_latents(batch, None, options.onehot, options.body_box, statistics).numpy()
     elif representation == "onehot":
         encode, vae_config = _autoencoder_encoder(out_dir, options)
         config = dataclasses.replace(config, latent_channels=-(-options.onehot.num_channels // 3)
@@ -256,18 +256,14 @@ def train_dit(data_dir: str | Path, out_dir: str | Path, settings: TrainSettings
 
 def _autoencoder_encoder(out_dir: Path, options: DataOptions):
     """(poses -> latents through the trained autoencoder in ``out_dir``, the autoencoder's config)."""
-    import torch
-
     vae_module = network_module("pose_image_vae")
     if not (out_dir / AUTOENCODER_DIR / "model.safetensors").is_file():
         raise TrainingError(f"{out_dir / AUTOENCODER_DIR} holds no autoencoder; run the autoencoder stage first.")
     autoencoder, vae_config, _ = load_model(out_dir / AUTOENCODER_DIR, vae_module.PoseImageVAEConfig,
                                             vae_module.PoseImageVAE)
-    device = next(autoencoder.parameters()).device
 
     def encode(poses: np.ndarray) -> np.ndarray:
-        images = torch.from_numpy(_onehots(poses, options)).to(device)
-        return encode_onehot_batch(images, autoencoder).cpu().numpy()
+        return poses_to_latents(poses, autoencoder, options.onehot, options.body_box).cpu().numpy()
     return encode, vae_config
 
 
