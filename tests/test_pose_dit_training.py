@@ -95,3 +95,18 @@ def test_an_unknown_representation_is_refused(data, tmp_path):
     with pytest.raises(TrainingError, match="'onehot' or 'coordinates'"):
         train_dit(data, tmp_path / "x", TrainSettings(steps=1, batch_size=2, lr=1e-3), DIT, OPTIONS,
                   representation="heatmaps")
+
+
+def test_a_coordinate_checkpoint_without_its_statistics_is_refused_by_name(data, tmp_path):
+    from safetensors.torch import save_file
+
+    from choreo.checkpoints import CheckpointError
+
+    out = tmp_path / "broken"
+    train_dit(data, out, TrainSettings(steps=1, batch_size=2, lr=1e-3, **SETTINGS), DIT, OPTIONS,
+              representation="coordinates")
+    weights = load_file(str(out / "dit" / "model.safetensors"))
+    save_file({key: value for key, value in weights.items() if "coordinate_stats" not in key},
+              str(out / "dit" / "model.safetensors"))
+    with pytest.raises(CheckpointError, match="holds no coordinate_stats; retrain it"):
+        load_pose_dit(out)

@@ -240,6 +240,10 @@ def _load(path: Path, device: str) -> PoseDiTModels:
     onehot = OneHotConfig(num_bins=int(metadata["num_bins"]), sigma_bins=float(metadata["sigma_bins"]))
     autoencoder, coordinate_stats = None, None
     if _representation(path) == "coordinates":
+        if "coordinate_stats" not in extra:
+            raise CheckpointError(f"{path / DIT_DIR} says it is a raw-coordinate DiT but holds no coordinate_stats; "
+                                  "retrain it with python -m choreo.training.train_pose_dit dit --representation "
+                                  "coordinates.")
         coordinate_stats = extra["coordinate_stats"].cpu().numpy()
         expected, expected_bins = coordinate_stats.shape[1], dit_config.frames_per_column
     else:
