@@ -10,10 +10,14 @@ by an explicit key table. Two EDGE quirks are kept because the weights depend on
   channels), before the query/key projections, not the per-head queries and keys;
 - cross-attention keys are [music tokens ‖ 2 time tokens], rotated as one sequence.
 
-One change: the null music embedding (classifier-free guidance) is a single learned token
+Two changes. The null music embedding (classifier-free guidance) is a single learned token
 broadcast over time (``null_cond_frames = 1``), so the window length is not baked into the
 weights. The converted EDGE checkpoint keeps its 150-token null sequence
 (``null_cond_frames = 150``), used as is at T = 150 and linearly resampled in time otherwise.
+And an optional frame-aligned music path (``music_in_motion_tokens``, off for EDGE's layout): each
+frame's encoded music token is added to that frame's motion token. EDGE's rotary code turns the
+attention *inputs* before their projections, so cross-attention has no clean "same frame" key and
+a small model never learns where the beat is; the direct path hands every frame its own beat phase.
 """
 
 from __future__ import annotations
@@ -48,6 +52,14 @@ def rotate_positions(x: torch.Tensor) -> torch.Tensor:
     cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
     even, odd = x[..., 0::2], x[..., 1::2]
     return torch.stack([even * cos - odd * sin, odd * cos + even * sin], dim=-1).flatten(-2)
+
+
+def frame_aligned(tokens: torch.Tensor, num_frames: int) -> torch.Tensor:
+    """Music tokens (B, T, C) checked to be one per motion frame, for a frame-aligned music path."""
+    if tokens.shape[1] != num_frames:
+        raise ValueError(f"a frame-aligned music path needs one music frame per motion frame, got "
+                         f"{tokens.shape[1]} music frames for {num_frames} motion frames")
+    return tokens
 
 
 class FiLM(nn.Module):
@@ -123,6 +135,7 @@ class EDGEConfig:
     cond_dropout     : probability of training with the null music embedding (classifier-free guidance).
     null_cond_frames : length of the learned null music sequence; 1 = one token broadcast over time
                        (Choreo-trained models), 150 = EDGE's public checkpoint.
+    music_in_motion_tokens : also add frame t's encoded music token to motion token t (ours; module docstring).
     """
 
     motion_dim: int = 151
@@ -135,6 +148,7 @@ class EDGEConfig:
     horizon: int = 150
     cond_dropout: float = 0.25
     null_cond_frames: int = 1
+    music_in_motion_tokens: bool = False
 
 
 class EDGEDenoiser(nn.Module):
@@ -159,6 +173,7 @@ class EDGEDenoiser(nn.Module):
         self.memory_norm = nn.LayerNorm(dim)
         # 3. motion decoder
         self.motion_projection = nn.Linear(config.motion_dim, dim)
+        self.music_to_motion = nn.Linear(dim, dim) if config.music_in_motion_tokens else None
         self.layers = nn.ModuleList(
             [FiLMDecoderLayer(dim, config.num_heads, config.ff_dim, config.dropout) for _ in range(config.num_layers)])
         self.output_projection = nn.Linear(dim, config.motion_dim)
@@ -197,6 +212,8 @@ class EDGEDenoiser(nn.Module):
         time_tokens = self.time_to_tokens(hidden).view(batch, 2, -1)          # (B, 2, C)
         memory = self.memory_norm(torch.cat([tokens, time_tokens], dim=1))    # (B, T + 2, C)
         h = self.motion_projection(x)
+        if self.music_to_motion is not None:
+            h = h + self.music_to_motion(frame_aligned(tokens, num_steps))
         for layer in self.layers:
             h = layer(h, memory, film_cond)
         return self.output_projection(h)

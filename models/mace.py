@@ -11,6 +11,9 @@ pass at inference replaces classifier-free guidance: beta in [0, 1] is the diver
 Differences from the authors' code (no weights are published, so nothing has to load):
 the null music embedding replaces dropped music tokens instead of being added to every token;
 FiLM follows all three sub-blocks; genre index ``num_genres - 1`` is "unknown" by convention.
+Optional (``music_in_motion_tokens``, ours): frame t's encoded music token is added to motion token t
+before the dance layers. The cross-attention has no positional code, so without this path nothing
+tells a motion frame which music frame is its own, and the model cannot learn where the beat is.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .edge import FiLM, timestep_embedding
+from .edge import FiLM, frame_aligned, timestep_embedding
 from .mamba import BiMamba, MambaConfig
 
 
@@ -95,6 +98,7 @@ class MACEConfig:
     horizon               : training window in frames; forward accepts any T (no positional code).
     cond_dropout          : probability of the null music embedding in training (GFT's unconditional branch
                             is always computed; this also trains a plain unconditional model).
+    music_in_motion_tokens : also add frame t's encoded music token to motion token t (module docstring).
     """
 
     motion_dim: int = 151
@@ -111,6 +115,7 @@ class MACEConfig:
     dropout: float = 0.1
     horizon: int = 150
     cond_dropout: float = 0.1
+    music_in_motion_tokens: bool = False
 
 
 class MACEDenoiser(nn.Module):
@@ -133,6 +138,7 @@ class MACEDenoiser(nn.Module):
         self.beta_mlp = EmbeddingMLP(dim)
         # 3. dance decoder
         self.motion_projection = nn.Linear(config.motion_dim, dim)
+        self.music_to_motion = nn.Linear(dim, dim) if config.music_in_motion_tokens else None
         self.layers = nn.ModuleList([DanceLayer(dim, config.num_heads, config.ff_dim, mamba, config.dropout)
                                      for _ in range(config.num_layers)])
         self.output_projection = nn.Linear(dim, config.motion_dim)
@@ -158,6 +164,8 @@ class MACEDenoiser(nn.Module):
             tokens = torch.where(keep[:, None, None], tokens, self.null_music_tokens.to(tokens.dtype))
         film_cond = self.time_mlp(t.float()) + self.beta_mlp(beta.float() * 1000.0)   # (B, C)
         h = self.motion_projection(x)
+        if self.music_to_motion is not None:
+            h = h + self.music_to_motion(frame_aligned(tokens, x.shape[1]))
         for layer in self.layers:
             h = layer(h, tokens, film_cond)
         return self.output_projection(h)

@@ -1,5 +1,7 @@
 """EDGE and MACE denoisers at tiny sizes: shapes, conditioning paths, and that training learns."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -114,3 +116,57 @@ def test_mace_tiny_overfits_two_sequences_with_guidance_free_training():
 
     before, after = _overfit(model, predict, train, 120, seed=1)
     assert after < 0.5 * before
+
+
+def _decoder_input(model, forward):
+    """The motion tokens entering the first decoder layer when ``forward()`` runs."""
+    seen = []
+    handle = model.layers[0].register_forward_pre_hook(lambda module, args: seen.append(args[0].detach()))
+    with torch.no_grad():
+        forward()
+    handle.remove()
+    return seen[0]
+
+
+def _silence_music_encoder(model) -> None:
+    """Make the music encoder the identity, so encoded token t depends on music frame t alone."""
+    if isinstance(model, EDGEDenoiser):
+        layers = [(layer.self_attn.out_proj, layer.linear2) for layer in model.music_encoder]
+    else:
+        layers = [(layer.mamba.forward_mamba.out_proj, layer.mamba.backward_mamba.out_proj)
+                  for layer in model.music_layers]
+    for linear in (linear for pair in layers for linear in pair):
+        torch.nn.init.zeros_(linear.weight)
+        if linear.bias is not None:
+            torch.nn.init.zeros_(linear.bias)
+
+
+@pytest.mark.parametrize("family", ["edge", "mace"])
+def test_music_in_motion_tokens_hands_each_frame_its_own_music(family):
+    """The frame-aligned path: music frame 5 reaches motion token 5 only; without it no music reaches the tokens."""
+    x, t, music = _batch(0, batch=1)
+    changed = music.clone()
+    changed[:, 5] += 1.0
+    for direct in (True, False):
+        torch.manual_seed(0)
+        if family == "edge":
+            model = EDGEDenoiser(dataclasses.replace(TINY_EDGE, music_in_motion_tokens=direct)).eval()
+            run = lambda m: model(x, t, m)                                              # noqa: E731
+        else:
+            model = MACEDenoiser(dataclasses.replace(TINY_MACE, music_in_motion_tokens=direct)).eval()
+            beta, genre = torch.tensor([0.75]), torch.tensor([0])
+            run = lambda m: model(x, t, m, beta, genre)                                 # noqa: E731
+        _silence_music_encoder(model)
+        per_frame = (_decoder_input(model, lambda: run(changed)) - _decoder_input(model, lambda: run(music))).abs()
+        per_frame = per_frame.amax(dim=(0, 2))
+        if direct:
+            assert per_frame[5] > 1e-4 and torch.cat([per_frame[:5], per_frame[6:]]).max() == 0
+        else:
+            assert per_frame.max() == 0
+
+
+def test_music_in_motion_tokens_refuses_music_of_another_length():
+    model = EDGEDenoiser(dataclasses.replace(TINY_EDGE, music_in_motion_tokens=True)).eval()
+    x, t, _ = _batch(0, frames=16)
+    with pytest.raises(ValueError, match="one music frame per motion frame"):
+        model(x, t, torch.randn(2, 12, 35))

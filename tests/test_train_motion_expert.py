@@ -101,3 +101,20 @@ def test_features_of_the_wrong_extractor_name_the_one_the_model_needs(tmp_path):
                           columns=tuple(f"c{i}" for i in range(39)))
     with pytest.raises(ChoreoError, match="'edge_librosa', the one it was trained with"):
         generate_dance(expert, wrong, num_frames=30)
+
+
+@pytest.mark.parametrize("family", ["mace", "edge"])
+def test_music_in_motion_tokens_is_parsed_as_a_flag_trained_and_loaded(tmp_path, family):
+    from choreo.generators.motion_expert import load_motion_expert
+
+    base = ["--family", family, "--data", "synthetic", "--out", str(tmp_path / "cli")]
+    assert parse_args(base + ["--music-in-motion-tokens", "1"]).music_in_motion_tokens is True
+    assert parse_args(base + ["--music-in-motion-tokens", "0"]).music_in_motion_tokens is False
+    assert parse_args(base).music_in_motion_tokens is False
+    with pytest.raises(SystemExit):
+        parse_args(base + ["--music-in-motion-tokens", "maybe"])
+    run = tmp_path / family
+    write_windows(run)
+    expert = load_motion_expert(train(TrainOptions(family=family, data="synthetic:1", out=str(run), steps=1,
+                                                   music_in_motion_tokens=True, **TINY)))
+    assert expert.config.music_in_motion_tokens and expert.network.music_to_motion is not None

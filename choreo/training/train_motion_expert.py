@@ -78,6 +78,7 @@ class TrainOptions:
     export: str = ""
     export_dtype: str = "float32"
     extractor: str = "edge_librosa"  # music features (edge_librosa_beats adds the phase of Analyze Music's beats)
+    music_in_motion_tokens: bool = False  # frame-aligned music path (models/edge.py, models/mace.py)
     demo: bool = False
     threads: int = 0
 
@@ -110,7 +111,7 @@ def build_config(options: TrainOptions, music_dim: int, num_genres: int):
 
     sizes = dict(music_dim=music_dim, latent_dim=options.latent_dim, ff_dim=options.ff_dim,
                  num_layers=options.num_layers, num_heads=options.num_heads, horizon=options.window_frames,
-                 cond_dropout=options.cond_dropout)
+                 cond_dropout=options.cond_dropout, music_in_motion_tokens=options.music_in_motion_tokens)
     if options.family == "edge":
         return network_module("edge").EDGEConfig(**sizes)
     return network_module("mace").MACEConfig(**sizes, num_genres=num_genres + 1, d_state=options.d_state,
@@ -267,6 +268,15 @@ def train(options: TrainOptions) -> Path:
     return checkpoint
 
 
+def _parse_flag(text: str) -> bool:
+    """A yes/no option as 1/0 or true/false (``bool("0")`` would be True)."""
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected 1 or 0, got {text!r}")
+
+
 def parse_args(argv: list[str] | None = None) -> TrainOptions:
     defaults = TrainOptions(family="mace", data="synthetic", out="")
     parser = argparse.ArgumentParser(prog="python -m choreo.training.train_motion_expert",
@@ -280,8 +290,9 @@ def parse_args(argv: list[str] | None = None) -> TrainOptions:
     for field in dataclasses.fields(TrainOptions):
         if field.name in ("family", "data", "out", "demo"):
             continue
-        parser.add_argument("--" + field.name.replace("_", "-"), type=type(getattr(defaults, field.name)),
-                            default=getattr(defaults, field.name))
+        default = getattr(defaults, field.name)
+        parser.add_argument("--" + field.name.replace("_", "-"), default=default,
+                            type=_parse_flag if isinstance(default, bool) else type(default))
     args = parser.parse_args(argv)
     values = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainOptions)}
     if (Path(args.out) / STATE_DIR / "state.json").is_file() and not args.resume:
