@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -38,9 +40,9 @@ def tiny_expert(family: str, horizon: int = 40) -> MotionExpert:
                         ("a", "b"))
 
 
-def music(num_frames: int, seed: int = 0) -> MusicFeatures:
-    values = np.random.default_rng(seed).random((num_frames, 35)).astype(np.float32)
-    return MusicFeatures(values, 30.0, "edge_librosa", tuple(f"c{i}" for i in range(35)))
+def music(num_frames: int, seed: int = 0, music_dim: int = 35, extractor: str = "edge_librosa") -> MusicFeatures:
+    values = np.random.default_rng(seed).random((num_frames, music_dim)).astype(np.float32)
+    return MusicFeatures(values, 30.0, extractor, tuple(f"c{i}" for i in range(music_dim)))
 
 
 @pytest.mark.parametrize("family", ["edge", "mace"])
@@ -118,6 +120,15 @@ def test_mismatched_music_features_are_refused_with_the_fix():
         generate_dance(tiny_expert("mace"), features, genre="polka")
 
 
+def test_a_genre_its_training_data_never_had_is_refused_by_name():
+    """Trainer metadata ``genres_seen``: the other genres' embeddings never trained, so they are refused."""
+    expert = dataclasses.replace(tiny_expert("mace"), metadata={"genres_seen": ["b"]})
+    assert expert.genre_index("b") == 1 and expert.genre_index(None) == 2
+    with pytest.raises(ValueError, match=r"'a' is not one this model was trained on; choose one of \['b'\]"):
+        expert.genre_index("a")
+    assert tiny_expert("mace").genre_index("a") == 0          # older checkpoints: every listed genre
+
+
 def test_generator_adapter_returns_pose_sequences_of_the_edited_length():
     reference = default_reference_pose(256, 384)
     generate = motion_expert_generator(tiny_expert("mace"), music(45), reference, num_frames=45,
@@ -135,7 +146,8 @@ def test_bundled_demo_loads_and_dances_two_seconds(family):
         pytest.skip(f"demo checkpoint {demo.name} not built")
     expert = load_motion_expert(demo)
     assert expert.family == family and expert.metadata["demo"] is True
-    motion = generate_dance(expert, music(60), seed=0, genre="pop" if family == "mace" else None,
+    features = music(60, music_dim=expert.config.music_dim, extractor=expert.metadata["extractor"])
+    motion = generate_dance(expert, features, seed=0, genre=None,
                             num_inference_steps=4)
     assert motion.num_frames == 60 and np.isfinite(motion.joint_positions()).all()
     np.testing.assert_allclose(clamp_to_joint_limits(motion.rotations), motion.rotations, atol=1e-6)  # within limits

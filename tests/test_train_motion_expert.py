@@ -41,6 +41,7 @@ def test_two_steps_then_resume_to_three(tmp_path, family):
     assert [entry["step"] for entry in log] == [1, 2, 3] and all(np.isfinite(e["total"]) for e in log)
     expert = load_motion_expert(checkpoint)
     assert expert.family == family and expert.metadata["steps"] == 3 and expert.genres == ("x", "y")
+    assert expert.metadata["genres_seen"] == ["x", "y"]
 
 
 def test_cli_refuses_to_overwrite_a_run_without_resume(tmp_path):

@@ -104,9 +104,11 @@ class MotionExpert:
             if not 0 <= genre < num_genres:
                 raise MotionInputError(f"genre index {genre} is outside this model's 0..{num_genres - 1}.")
             return int(genre)
-        if genre not in self.genres:
+        # "genres_seen": the genres its training windows had (trainer metadata); the others' embeddings are untrained.
+        trained = list(self.metadata.get("genres_seen", self.genres))
+        if genre not in self.genres or genre not in trained:
             raise MotionInputError(f"genre {genre!r} is not one this model was trained on; choose one of "
-                                   f"{list(self.genres) or ['auto']} or 'auto'.")
+                                   f"{trained or ['auto']} or 'auto'.")
         return self.genres.index(genre)
 
 

@@ -260,6 +260,7 @@ def train(options: TrainOptions) -> Path:
     if accelerator.is_main_process:
         metadata = {"family": options.family, "data": options.data, "steps": step, "demo": options.demo,
                     "fps": windows.fps, "genres": list(genres), "extractor": options.extractor,
+                    "genres_seen": [genres[index] for index in np.unique(windows.genre)],
                     "num_windows": len(windows), "options": dataclasses.asdict(options)}
         save_checkpoint(checkpoint, ema.module, config, extra=normalizer.to_extra(), metadata=metadata)
         if options.export:
