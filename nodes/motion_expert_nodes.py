@@ -44,8 +44,9 @@ def _sampling_inputs() -> dict:
                             "tooltip": "EDGE only: classifier-free guidance weight (1 = conditional, 2 = EDGE's "
                                        "default). Ramped up over the first half of sampling for long songs."}),
         "genre": ([AUTO_GENRE] + list(ALL_GENRES), {"default": AUTO_GENRE,
-                  "tooltip": "MACE only: dance genre, if the checkpoint knows it (AIST++ codes, FineDance names or "
-                             "the demo's choreographer styles); auto = the checkpoint's 'unknown' genre."}),
+                  "tooltip": "MACE only: dance genre, if the checkpoint was trained on it (AIST++ codes, FineDance "
+                             "names or choreographer styles; the bundled demo knows none: keep auto); auto = the "
+                             "checkpoint's 'unknown' genre."}),
         "num_inference_steps": ("INT", {"default": 50, "min": 1, "max": 1000, "step": 1,
                                 "tooltip": "DDIM denoising steps (50 = EDGE/MACE). Fewer is faster and rougher."}),
     }
@@ -108,7 +109,8 @@ class ChoreoGenerate3DDance:
         return {"required": {
             "motion_expert": (MOTION_EXPERT, {"tooltip": "From Load Motion Expert."}),
             "music_features": (MUSIC_FEATURES, {"tooltip": "From Music Features with the extractor the model was "
-                                                           "trained on (edge_librosa for the demo), same fps."}),
+                                                           "trained on, same fps (the bundled demos: edge_librosa_beats, "
+                                                           "with Analyze Music wired to its analysis)."}),
             "seed": _seed_input("Noise seed; the same seed gives the same dance."),
             **_sampling_inputs(),
         }, "optional": {

@@ -32,10 +32,12 @@ def fresh_cache(pack, monkeypatch):
     return cache
 
 
-def _features(pack, num_frames: int):
+def _features(pack, num_frames: int, expert):
+    """Random music features of ``expert``'s width and extractor."""
     features_module = importlib.import_module(f"{pack.__name__}.choreo.music.features")
-    values = np.random.default_rng(0).random((num_frames, 35)).astype(np.float32)
-    return features_module.MusicFeatures(values, 30.0, "edge_librosa", tuple(str(i) for i in range(35)))
+    music_dim, extractor = expert.config.music_dim, expert.metadata["extractor"]
+    values = np.random.default_rng(0).random((num_frames, music_dim)).astype(np.float32)
+    return features_module.MusicFeatures(values, 30.0, extractor, tuple(str(i) for i in range(music_dim)))
 
 
 def test_xdancer_node_runs_load_tokenizer_and_gpt_in_one_call(pack, comfy, one_torch_thread):
@@ -55,7 +57,7 @@ def test_evicting_a_motion_expert_frees_its_patcher_and_weights(pack, comfy, fre
     nodes = importlib.import_module(f"{pack.__name__}.nodes.motion_expert_nodes")
     (expert,) = nodes.ChoreoLoadMotionExpert().load("bundled/mace_demo", "float32")
     assert nodes.ChoreoLoadMotionExpert().load("bundled/mace_demo", "float32")[0] is expert
-    nodes.ChoreoGenerate3DDance().generate(expert, _features(pack, 20), 1, 0.5, 2.0, "auto", 2, num_frames=16)
+    nodes.ChoreoGenerate3DDance().generate(expert, _features(pack, 20, expert), 1, 0.5, 2.0, "auto", 2, num_frames=16)
     assert len(comfy.loads) == 1 and comfy.loaded_modules(0) == [expert.network]
     patcher, network = comfy.loads[0][0][0], weakref.ref(expert.network)
     assert patcher() is not None  # alive while the pack's cache holds the expert: ComfyUI can offload it

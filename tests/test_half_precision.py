@@ -91,8 +91,9 @@ def test_motion_expert_loaded_in_bfloat16_generates_and_inpaints_a_finite_dance(
     from choreo.music.features import MusicFeatures
 
     expert = load_motion_expert(MACE_DEMO, dtype=HALF)
-    values = np.random.default_rng(0).random((20, 35)).astype(np.float32)
-    features = MusicFeatures(values, expert.fps, "edge_librosa", tuple(str(i) for i in range(35)))
+    music_dim = expert.config.music_dim
+    values = np.random.default_rng(0).random((20, music_dim)).astype(np.float32)
+    features = MusicFeatures(values, expert.fps, expert.metadata["extractor"], tuple(str(i) for i in range(music_dim)))
     motion = generate_dance(expert, features, seed=0, num_frames=16, num_inference_steps=2)
     assert motion.num_frames == 16 and np.isfinite(motion.joint_positions()).all()
     keep = np.arange(16) < 8

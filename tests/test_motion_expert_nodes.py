@@ -30,10 +30,12 @@ def test_nodes_document_every_input(nodes):
 def test_load_generate_inpaint_export_through_the_nodes(nodes, pack, tmp_path, monkeypatch):
     monkeypatch.setenv("CHOREO_OUTPUT_DIR", str(tmp_path))
     features_module = importlib.import_module(f"{pack.__name__}.choreo.music.features")
-    features = features_module.MusicFeatures(np.random.default_rng(0).random((45, 35)).astype(np.float32), 30.0,
-                                             "edge_librosa", tuple(str(i) for i in range(35)))
     assert "bundled/mace_demo" in nodes.ChoreoLoadMotionExpert.INPUT_TYPES()["required"]["checkpoint"][0]
     (expert,) = nodes.ChoreoLoadMotionExpert().load("bundled/mace_demo", "float32")
+    music_dim = expert.config.music_dim
+    features = features_module.MusicFeatures(np.random.default_rng(0).random((45, music_dim)).astype(np.float32),
+                                             30.0, expert.metadata["extractor"],
+                                             tuple(str(i) for i in range(music_dim)))
     (motion,) = nodes.ChoreoGenerate3DDance().generate(expert, features, 1, 0.5, 2.0, "auto", 3, num_frames=40)
     assert motion.num_frames == 40
     (edited,) = nodes.Choreo3DInpaint().inpaint(expert, features, motion, "temporal", 0.5, 1.0, "", 2, 0.5, 2.0,
