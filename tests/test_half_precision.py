@@ -37,10 +37,12 @@ def _motion_batch(dtype, frames: int = 12):
 
 
 @HALF_DTYPES
-def test_mace_runs_in_half_precision(dtype):
+@pytest.mark.parametrize("music_in_motion_tokens", [False, True])
+def test_mace_runs_in_half_precision(dtype, music_in_motion_tokens):
     torch.manual_seed(0)
     model = _half(MACEDenoiser(MACEConfig(latent_dim=32, ff_dim=64, num_layers=2, num_heads=4, d_state=4,
-                                          music_encoder_layers=1, dropout=0.0, num_genres=4)), dtype)
+                                          music_encoder_layers=1, dropout=0.0, num_genres=4,
+                                          music_in_motion_tokens=music_in_motion_tokens)), dtype)
     x, t, music = _motion_batch(dtype)
     beta, genre = torch.full((2,), 0.75), torch.tensor([1, 3])
     with torch.no_grad():
@@ -50,9 +52,11 @@ def test_mace_runs_in_half_precision(dtype):
 
 
 @HALF_DTYPES
-def test_edge_runs_in_half_precision(dtype):
+@pytest.mark.parametrize("music_in_motion_tokens", [False, True])
+def test_edge_runs_in_half_precision(dtype, music_in_motion_tokens):
     torch.manual_seed(0)
-    model = _half(EDGEDenoiser(EDGEConfig(latent_dim=32, ff_dim=64, num_layers=2, num_heads=4, dropout=0.0)), dtype)
+    model = _half(EDGEDenoiser(EDGEConfig(latent_dim=32, ff_dim=64, num_layers=2, num_heads=4, dropout=0.0,
+                                          music_in_motion_tokens=music_in_motion_tokens)), dtype)
     x, t, music = _motion_batch(dtype)
     with torch.no_grad():
         _check(model(x, t, music), dtype)
