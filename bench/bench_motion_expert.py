@@ -53,20 +53,22 @@ def random_expert(family: str) -> MotionExpert:
     if family == "mace":
         network, config = MACEDenoiser(mace), mace
     else:
-        config = EDGEConfig(latent_dim=mace.latent_dim, ff_dim=mace.ff_dim, num_layers=mace.num_layers,
-                            num_heads=mace.num_heads, horizon=150)
+        config = EDGEConfig(music_dim=mace.music_dim, latent_dim=mace.latent_dim, ff_dim=mace.ff_dim,
+                            num_layers=mace.num_layers, num_heads=mace.num_heads, horizon=150,
+                            music_in_motion_tokens=mace.music_in_motion_tokens)
         network = EDGEDenoiser(config)
     normalizer = MinMaxNormalizer(torch.ones(151), torch.zeros(151))
     return MotionExpert(family, network.eval(), config, normalizer, FPS, config.horizon)
 
 
 def timing_rows(steps: int) -> list[str]:
-    features = MusicFeatures(np.random.default_rng(0).random((300, 35)).astype(np.float32), FPS, "edge_librosa",
-                             tuple(str(i) for i in range(35)))
     rows = ["| backbone | params | scheme | DDIM steps | seconds for 10 s of motion | threads |",
             "|---|---|---|---|---|---|"]
     for family, scheme in (("mace", "one pass, 300 frames"), ("edge", "3 windows x 150, CFG")):
         expert = random_expert(family)
+        music_dim = expert.config.music_dim
+        features = MusicFeatures(np.random.default_rng(0).random((300, music_dim)).astype(np.float32), FPS, "random",
+                                 tuple(str(i) for i in range(music_dim)))
         generate_dance(expert, features, num_frames=60, num_inference_steps=2)
         started = time.perf_counter()
         generate_dance(expert, features, num_inference_steps=steps)
@@ -75,6 +77,16 @@ def timing_rows(steps: int) -> list[str]:
         rows.append(f"| {family} | {params / 1e6:.2f} M | {scheme} | {steps} | {elapsed:.1f} "
                     f"| {torch.get_num_threads()} |")
     return rows
+
+
+def features_for(expert: MotionExpert, audio) -> MusicFeatures:
+    """The music features ``expert`` was trained with (a beat-aware extractor reads Analyze Music's beats)."""
+    from choreo.music.analyze import analyze_music
+    from choreo.music.features import BEAT_AWARE_EXTRACTORS
+
+    extractor = expert.metadata.get("extractor", "edge_librosa")
+    analysis = analyze_music(audio, fps=FPS) if extractor in BEAT_AWARE_EXTRACTORS else None
+    return extract_music_features(audio, fps=FPS, extractor=extractor, analysis=analysis)
 
 
 def demo_rows(demo: Path, steps: int) -> list[str]:
@@ -90,7 +102,7 @@ def demo_rows(demo: Path, steps: int) -> list[str]:
             "|---|---|---|---|---|---|---|"]
     for clip in manifest["clips"]:
         audio = load_audio(music_dir / clip["file"])
-        features = extract_music_features(audio, fps=FPS)
+        features = features_for(expert, audio)
         if clip.get("beats"):
             beats_s, source = np.asarray(clip["beats"]), "labelled"
         else:
@@ -136,7 +148,7 @@ def seam_and_seed_rows(demo: Path, steps: int, num_clips: int = 2) -> list[str]:
     rows = ["| clip | frames | seam jump cm/frame (mean, max) | inside windows cm/frame (median, p99, max) "
             "| seed distance / real spread |", "|---|---|---|---|---|"]
     for clip in manifest["clips"][:num_clips]:
-        features = extract_music_features(load_audio(music_dir / clip["file"]), fps=FPS)
+        features = features_for(expert, load_audio(music_dir / clip["file"]))
         dances = [generate_dance(expert, features, seed=seed, num_inference_steps=steps).joint_positions()
                   for seed in (0, 1)]
         positions = dances[0].astype(np.float64)
