@@ -3,6 +3,7 @@ the one-hot body box, and the trainer writing a loadable folder. Tiny random net
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -149,3 +150,27 @@ def test_bad_inputs_say_what_to_do(models, reference):
     with pytest.raises(PoseDiTInputError, match="'N' or 'N-M'"):
         parse_frame_ranges("1-x")
     assert parse_frame_ranges(" 3, 0-1 ,3").tolist() == [0, 1, 3]
+
+
+def test_a_sample_predicting_dit_is_read_as_the_clean_latents(monkeypatch, reference):
+    """prediction="sample": the network's (guided) output is x0, so a network that always says Z ends at Z;
+    read as noise, the same output would land elsewhere."""
+    import choreo.generators.pose_dit as pose_dit
+
+    base = tiny_models()
+    clean = torch.randn(1, 48, 4, 4).clamp(-2, 2)
+    decoded = []
+    monkeypatch.setattr(pose_dit, "decode_poses", lambda models, latents, track: decoded.append(latents) or
+                        np.zeros((1, 32, 60, 3), np.float32))
+    for prediction in ("sample", "epsilon"):
+        dit = PoseDiT(dataclasses.replace(base.dit.config, prediction=prediction)).eval()
+        dit.forward = lambda noisy, *args, **kwargs: clean.expand(len(noisy), -1, -1, -1)
+        models = dataclasses.replace(base, dit=dit)
+        generate_pose_dit(models, features(32), reference, guidance_scale=3.0, num_inference_steps=4)
+    assert torch.equal(decoded[0], clean)
+    assert not torch.allclose(decoded[1], clean, atol=0.1)
+
+
+def test_an_unknown_prediction_is_refused():
+    with pytest.raises(ValueError, match="prediction"):
+        PoseDiTConfig(prediction="velocity")

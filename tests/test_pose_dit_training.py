@@ -3,6 +3,7 @@ autoencoder's latents come out at unit scale."""
 
 from __future__ import annotations
 
+import dataclasses
 import numpy as np
 import pytest
 import torch
@@ -61,6 +62,18 @@ def test_both_stages_write_a_model_that_generates_and_resume_to_the_same_weights
                                                                                     "model.safetensors"))
     for name, value in whole.items():
         assert torch.allclose(resumed[name], value, atol=1e-6), name
+
+
+def test_a_clean_latent_predicting_dit_trains_saves_its_objective_and_generates(data, tmp_path):
+    out = tmp_path / "sample"
+    train_autoencoder(data, out, TrainSettings(steps=1, batch_size=16, lr=1e-3, **SETTINGS), VAE, OPTIONS)
+    sample = dataclasses.replace(DIT, prediction="sample")
+    losses = train_dit(data, out, TrainSettings(steps=2, batch_size=4, lr=1e-3, **SETTINGS), sample, OPTIONS)
+    assert np.isfinite(losses["total"])
+    models = load_pose_dit(out)
+    assert models.dit.config.prediction == "sample"
+    music = MusicFeatures(np.zeros((20, 4), np.float32), 30.0, "edge_librosa", ("a", "b", "c", "d"))
+    assert generate_pose_dit(models, music, default_reference_pose(64, 96), num_inference_steps=2).num_frames == 20
 
 
 def test_the_dit_stage_needs_the_autoencoder_first(data, tmp_path):

@@ -27,7 +27,7 @@ Checkpoint. One folder holds both networks, each a Choreo checkpoint::
 
 A raw-coordinate DiT has no ``autoencoder/``; its ``dit/`` holds the extra ``coordinate_stats`` (2, 54).
 
-Sampling. epsilon-prediction DDIM on the cosine schedule (``generators.diffusion``), classifier-free
+Sampling. DDIM on the cosine schedule (epsilon or x0 prediction, as the DiT's config says) (``generators.diffusion``), classifier-free
 guidance by the null music token. Long songs go by segments of ``segment_frames`` with
 ``OVERLAP_FRAMES`` = 16 shared frames: the first segment sees the reference shape-only, every later one
 sees the previous segment's last 16 poses as pose-aware reference frames (the paper's stitching) and
@@ -423,12 +423,14 @@ def _sample_segment(models: PoseDiTModels, schedule, music: np.ndarray, referenc
     def denoise(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         both = torch.cat([x, x])
         keep_music = torch.tensor([True, False], device=x.device)
-        eps_cond, eps_null = dit(both, torch.cat([t, t]), reference_latents.expand(2, *shape[1:]),
-                                 mask.expand(2, *mask.shape[1:]), music_t.expand(2, *music_t.shape[1:]),
-                                 keep_music).chunk(2)
-        eps = eps_null + guidance_scale * (eps_cond - eps_null)
+        conditional, null = dit(both, torch.cat([t, t]), reference_latents.expand(2, *shape[1:]),
+                                mask.expand(2, *mask.shape[1:]), music_t.expand(2, *music_t.shape[1:]),
+                                keep_music).chunk(2)
+        guided = null + guidance_scale * (conditional - null)
+        if dit.config.prediction == "sample":
+            return guided.clamp(-LATENT_CLIP, LATENT_CLIP)
         alpha_bar = alphas[t].to(x.dtype).view(-1, 1, 1, 1)
-        return ((x - (1 - alpha_bar).sqrt() * eps) / alpha_bar.sqrt()).clamp(-LATENT_CLIP, LATENT_CLIP)
+        return ((x - (1 - alpha_bar).sqrt() * guided) / alpha_bar.sqrt()).clamp(-LATENT_CLIP, LATENT_CLIP)
 
     with torch.no_grad():
         latents = ddim_sample(denoise, shape, schedule, num_inference_steps, eta=0.0, generator=generator,

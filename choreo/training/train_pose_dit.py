@@ -16,9 +16,10 @@ Data: a pose dataset folder (``datasets.pose_dataset``: body-frame poses with mu
 dance engine's ``xdancer/train``). Every ``every``-th segment is used whole (128 frames = 16 latent
 columns). The autoencoder learns triplets of one-hot channels of the dances and of shape-only reference
 images (one pose repeated over time), with a KL term of weight 1e-6 as latent-diffusion VAEs. The DiT
-learns epsilon prediction on the cosine schedule; each segment's reference is one of its own frames
-chosen at random, shape-only, or with its first N = 16 frames pose-aware with probability
-``prefix_probability`` (the paper's p, which it does not give); music is dropped with probability 0.3.
+learns epsilon prediction (the paper's) or clean-latent prediction (``--prediction sample``) on the cosine
+schedule; each segment's reference is one of its own frames chosen at random, shape-only, or with its first
+N = 16 frames pose-aware with probability ``prefix_probability`` (the paper's p, which it does not give);
+music is dropped with probability 0.3.
 
 Example (the demo checkpoint)::
 
@@ -240,7 +241,7 @@ def train_dit(data_dir: str | Path, out_dir: str | Path, settings: TrainSettings
         noise = torch.randn_like(x0)
         predicted = network(q_sample(x0, t, noise, schedule), t, reference, mask, music_t[picks].to(device),
                             keep_music)
-        loss = torch.nn.functional.mse_loss(predicted, noise)
+        loss = torch.nn.functional.mse_loss(predicted, x0 if config.prediction == "sample" else noise)
         return {"total": loss}
 
     log(f"dit: {len(target)} segments, latents {tuple(target.shape[1:])}, "
@@ -296,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--time-shared-rope", type=int, default=1, help="1: the paper's indices; 0: the ablation")
     parser.add_argument("--music-in-pose-tokens", type=int, default=0,
                         help="1: add each column's music token to its pose tokens too (ours, not the paper's)")
+    parser.add_argument("--prediction", choices=("epsilon", "sample"), default="epsilon",
+                        help="epsilon: the paper's noise prediction; sample: predict the clean latents (EDGE's "
+                             "objective), which makes a small DiT listen to its music")
     parser.add_argument("--representation", choices=("onehot", "coordinates"), default="onehot",
                         help="onehot: the paper's one-hot images through the autoencoder; coordinates: the "
                              "raw-coordinate ablation (no autoencoder stage)")
@@ -310,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     options = DataOptions(every=args.every)
     vae_config, dit_config = demo_configs()
     dit_config = dataclasses.replace(dit_config, time_shared_rope=bool(args.time_shared_rope),
-                                     music_in_pose_tokens=bool(args.music_in_pose_tokens))
+                                     music_in_pose_tokens=bool(args.music_in_pose_tokens),
+                                     prediction=args.prediction)
 
     def log(message: str) -> None:
         print(message, flush=True)
