@@ -20,6 +20,8 @@ Run as `python bench/bench_pose_dit.py [--model DIR] [--test-split DIR] [--beats
     is scored the same way, as the target. A model of ``edge_librosa`` features reads the first 35 columns
     of an ``edge_librosa_beats`` split (the same EDGE columns), so both can be benched on the same clips.
 (c) Wall time of one 10 s generation on this CPU (``--threads`` torch threads).
+(d) Does the DiT listen to its music: its training loss on held-out segments with their own music, another
+    segment's and the null token, at four noise levels (the same three numbers = the music is ignored).
 A raw-coordinate model (``train_pose_dit --representation coordinates``, the paper's ablation) skips (a): its
 layout is an exact reshape. Prints markdown only.
 """
@@ -220,6 +222,48 @@ def bas_rows(models, clips: list[dict], steps: int, cfg: float, beats_from: str)
     return rows
 
 
+def music_use_rows(models, test_split: Path, num_segments: int = 64, seed: int = 0) -> list[str]:
+    """The DiT's training loss on held-out segments with their own music, another segment's, and the null token.
+
+    A DiT that uses its music does clearly worse with the wrong music; one that ignores it scores the same
+    three ways. Loss in the DiT's own target (noise or clean latents), shape-only references, no frame mask.
+    """
+    import torch
+
+    from choreo.generators.diffusion import CosineSchedule, q_sample
+    from choreo.generators.pose_dit import encode_poses, reference_poses
+
+    data = load_dataset(test_split)
+    picks = np.flatnonzero(data.has_music)[::4][:num_segments]
+    poses, num_frames = data.poses[picks], data.poses.shape[1]
+    width = models.dit.config.music_dim
+    music = (data.music[picks][..., :width] - models.music_mean) / np.maximum(models.music_std, 1e-6)
+    rng = np.random.default_rng(seed)
+    with torch.no_grad():
+        x0 = encode_poses(models, poses)
+        references = encode_poses(models, np.stack([reference_poses(p[rng.integers(num_frames)], num_frames)
+                                                    for p in poses]))
+        own = torch.as_tensor(music.astype(np.float32), device=x0.device)
+        choices = {"own music": (own, True), "another segment's": (own.roll(1, dims=0), True),
+                   "null token": (own, False)}
+        mask = torch.zeros(len(x0), models.dit.config.frames_per_column, *x0.shape[2:], device=x0.device)
+        schedule = CosineSchedule()
+        rows = [f"| noise step t (of {schedule.num_steps}) | " + " | ".join(choices) + " | wrong music, % worse |",
+                "| --- | --- | --- | --- | --- |"]
+        for t in (200, 500, 800, 950):
+            generator = torch.Generator().manual_seed(seed + t)
+            noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+            steps = torch.full((len(x0),), t, device=x0.device)
+            noisy = q_sample(x0, steps, noise, schedule)
+            target = x0 if models.dit.config.prediction == "sample" else noise
+            losses = [float(((models.dit(noisy, steps, references, mask, chosen,
+                                         torch.full((len(x0),), keep, device=x0.device)) - target) ** 2).mean())
+                      for chosen, keep in choices.values()]
+            rows.append(f"| {t} | " + " | ".join(f"{loss:.4f}" for loss in losses)
+                        + f" | {100 * (losses[1] / losses[0] - 1):+.1f} |")
+    return rows
+
+
 def timing_row(models, steps: int, cfg: float) -> str:
     from choreo.pose.reference import default_reference_pose
 
@@ -245,7 +289,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--cfg", type=float, default=2.0)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--skip", default="", help="comma list of sections to skip: roundtrip, bas, timing")
+    parser.add_argument("--skip", default="", help="comma list of sections to skip: roundtrip, bas, music, timing")
     args = parser.parse_args()
     import torch
 
@@ -269,6 +313,10 @@ def main() -> None:
               f"s, seed 0, {args.steps} steps, CFG {args.cfg}\n")
         print("\n".join(bas_rows(models, test_clips(args.test_split, args.clips, args.seconds), args.steps, args.cfg,
                                   args.beats)))
+        print()
+    if "music" not in skip:
+        print(f"## (d) Does it listen to its music? {models.dit.config.prediction} loss on held-out segments\n")
+        print("\n".join(music_use_rows(models, args.test_split)))
         print()
     if "timing" not in skip:
         print("## (c) Sampling time\n")
