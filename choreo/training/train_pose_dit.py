@@ -275,7 +275,8 @@ def demo_configs():
     """(autoencoder config, DiT config) of the bundled demo: ~0.1 M + ~1.3 M parameters, CPU-sized."""
     vae_config = network_module("pose_image_vae").PoseImageVAEConfig(block_out_channels=(8, 16, 32, 32))
     dit_config = network_module("pose_dit").PoseDiTConfig(latent_channels=48, latent_bins=8, hidden=128,
-                                                          num_layers=4, num_heads=4)
+                                                          num_layers=4, num_heads=4, music_in_pose_tokens=True,
+                                                          prediction="sample")
     return vae_config, dit_config
 
 
@@ -295,11 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dit-lr", type=float, default=5e-4)
     parser.add_argument("--every", type=int, default=DataOptions.every)
     parser.add_argument("--time-shared-rope", type=int, default=1, help="1: the paper's indices; 0: the ablation")
-    parser.add_argument("--music-in-pose-tokens", type=int, default=0,
-                        help="1: add each column's music token to its pose tokens too (ours, not the paper's)")
-    parser.add_argument("--prediction", choices=("epsilon", "sample"), default="epsilon",
-                        help="epsilon: the paper's noise prediction; sample: predict the clean latents (EDGE's "
-                             "objective), which makes a small DiT listen to its music")
+    parser.add_argument("--music-in-pose-tokens", type=int, default=1,
+                        help="1 (the demo's): add each column's music token to its pose tokens too (ours, not the "
+                             "paper's); 0: music reaches the pose tokens through attention only")
+    parser.add_argument("--prediction", choices=("epsilon", "sample"), default="sample",
+                        help="sample (the demo's): predict the clean latents (EDGE's objective), which made a small "
+                             "DiT listen to its music; epsilon: the paper's noise prediction")
     parser.add_argument("--representation", choices=("onehot", "coordinates"), default="onehot",
                         help="onehot: the paper's one-hot images through the autoencoder; coordinates: the "
                              "raw-coordinate ablation (no autoencoder stage)")
