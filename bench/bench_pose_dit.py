@@ -314,13 +314,14 @@ def main() -> None:
         print("\n".join(bas_rows(models, test_clips(args.test_split, args.clips, args.seconds), args.steps, args.cfg,
                                   args.beats)))
         print()
+    if "timing" not in skip:
+        print("## (c) Sampling time\n")
+        print(timing_row(models, args.steps, args.cfg))
+        print()
     if "music" not in skip:
         print(f"## (d) Does it listen to its music? {models.dit.config.prediction} loss on held-out segments\n")
         print("\n".join(music_use_rows(models, args.test_split)))
         print()
-    if "timing" not in skip:
-        print("## (c) Sampling time\n")
-        print(timing_row(models, args.steps, args.cfg))
 
 
 if __name__ == "__main__":

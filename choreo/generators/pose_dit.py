@@ -27,11 +27,11 @@ Checkpoint. One folder holds both networks, each a Choreo checkpoint::
 
 A raw-coordinate DiT has no ``autoencoder/``; its ``dit/`` holds the extra ``coordinate_stats`` (2, 54).
 
-Sampling. DDIM on the cosine schedule (epsilon or x0 prediction, as the DiT's config says) (``generators.diffusion``), classifier-free
-guidance by the null music token. Long songs go by segments of ``segment_frames`` with
-``OVERLAP_FRAMES`` = 16 shared frames: the first segment sees the reference shape-only, every later one
-sees the previous segment's last 16 poses as pose-aware reference frames (the paper's stitching) and
-keeps them. In-painting: frames to keep become pose-aware reference frames too (the paper's mask,
+Sampling. DDIM on the cosine schedule (``generators.diffusion``), reading the DiT's output as noise or as
+the clean latents as its config's ``prediction`` says; classifier-free guidance by the null music token.
+Long songs go by segments of ``segment_frames`` with ``OVERLAP_FRAMES`` = 16 shared frames: the first
+segment sees the reference shape-only, every later one sees the previous segment's last 16 poses as
+pose-aware reference frames (the paper's stitching) and keeps them. In-painting: frames to keep become pose-aware reference frames too (the paper's mask,
 generalised from a prefix to any frames), latent columns whose 8 frames are all kept are also held to
 the kept poses' latents at every step (RePaint-style), and at the end kept frames and kept joints are
 copied exactly from the given sequence.
