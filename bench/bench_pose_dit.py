@@ -232,6 +232,7 @@ def music_use_rows(models, test_split: Path, num_segments: int = 64, seed: int =
 
     from choreo.generators.diffusion import CosineSchedule, q_sample
     from choreo.generators.pose_dit import encode_poses, reference_poses
+    from choreo.networks import network_module
 
     data = load_dataset(test_split)
     picks = np.flatnonzero(data.has_music)[::4][:num_segments]
@@ -255,7 +256,7 @@ def music_use_rows(models, test_split: Path, num_segments: int = 64, seed: int =
             noise = torch.randn(x0.shape, generator=generator).to(x0.device)
             steps = torch.full((len(x0),), t, device=x0.device)
             noisy = q_sample(x0, steps, noise, schedule)
-            target = x0 if models.dit.config.prediction == "sample" else noise
+            target = network_module("pose_dit").denoising_target(models.dit.config, x0, noise)
             losses = [float(((models.dit(noisy, steps, references, mask, chosen,
                                          torch.full((len(x0),), keep, device=x0.device)) - target) ** 2).mean())
                       for chosen, keep in choices.values()]

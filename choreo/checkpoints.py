@@ -71,7 +71,11 @@ def load_config(directory: str | Path, config_cls: type[ConfigT]) -> ConfigT:
     if unknown:
         raise CheckpointError(f"{path} has config keys {unknown} that {config_cls.__name__} does not know; "
                               "the checkpoint was made by a newer or different version.")
-    return config_cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+    try:
+        return config_cls(**{key: tuple(value) if isinstance(value, list) else value for key, value in values.items()})
+    except (TypeError, ValueError) as error:  # a value the config itself refuses (edited or damaged file)
+        raise CheckpointError(f"{path} holds a {config_cls.__name__} this version refuses: {error} Fix that value "
+                              "or re-export the checkpoint.") from error
 
 
 def load_metadata(directory: str | Path) -> dict[str, Any]:

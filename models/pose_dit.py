@@ -98,6 +98,11 @@ class PoseDiTConfig:
         return 2 * self.latent_channels + self.frames_per_column
 
 
+def denoising_target(config: PoseDiTConfig, x0: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    """What the network is trained to output for latents ``x0`` noised by ``noise``: x0 or the noise."""
+    return x0 if config.prediction == "sample" else noise
+
+
 # ---- positions ---------------------------------------------------------------------------------------------
 def rope_positions(rows: int, columns: int, time_shared: bool = True) -> torch.Tensor:
     """(columns + rows * columns, 3) long: 3-axis positions of the music tokens, then the pose tokens.

@@ -171,6 +171,13 @@ def test_a_sample_predicting_dit_is_read_as_the_clean_latents(monkeypatch, refer
     assert not torch.allclose(decoded[1], clean, atol=0.1)
 
 
-def test_an_unknown_prediction_is_refused():
+def test_an_unknown_prediction_is_refused_in_code_and_in_a_checkpoint(tmp_path, models):
     with pytest.raises(ValueError, match="prediction"):
         PoseDiTConfig(prediction="velocity")
+    folder = save_pose_dit(tmp_path / "edited", models)
+    config_path = folder / "dit" / "config.json"
+    document = json.loads(config_path.read_text())
+    document["config"]["prediction"] = "velocity"
+    config_path.write_text(json.dumps(document))
+    with pytest.raises(CheckpointError, match=r"config.json holds a PoseDiTConfig this version refuses: prediction"):
+        load_pose_dit(folder)

@@ -241,7 +241,7 @@ def train_dit(data_dir: str | Path, out_dir: str | Path, settings: TrainSettings
         noise = torch.randn_like(x0)
         predicted = network(q_sample(x0, t, noise, schedule), t, reference, mask, music_t[picks].to(device),
                             keep_music)
-        loss = torch.nn.functional.mse_loss(predicted, x0 if config.prediction == "sample" else noise)
+        loss = torch.nn.functional.mse_loss(predicted, dit_module.denoising_target(config, x0, noise))
         return {"total": loss}
 
     log(f"dit: {len(target)} segments, latents {tuple(target.shape[1:])}, "
