@@ -190,7 +190,7 @@ def with_labelled_beats(analysis: MusicAnalysis, beats_s: list[float], downbeats
                                beat_in_bar=beat_in_bar, tempo_bpm=float(60.0 / np.median(np.diff(beats))))
 
 
-def _mono_22k(path: Path) -> np.ndarray:
+def mono_22k(path: Path) -> np.ndarray:
     """The track as (N,) float32 mono at 22.05 kHz, the rate analysis and features work at."""
     import librosa
 
@@ -312,7 +312,7 @@ def build_dances(out: Path, config: EngineConfig, cache_dir: Path = DEFAULT_CACH
             continue
         seen.add(track.key)
         try:
-            mono = _mono_22k(track.path)
+            mono = mono_22k(track.path)
         except ChoreoError as error:
             skipped.append(f"{track.source}/{track.path.name} ({error})")
             continue

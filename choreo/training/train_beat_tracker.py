@@ -12,7 +12,9 @@ differ: tempo (the spectrogram resampled in time by 0.8-1.25x, labels moved with
 bands shifted by up to +-3), gain and colour (a random spectral tilt), and noise (a random noise
 floor added in the power domain). Targets are widened as in Böck et al.: 1 on the labelled frame,
 0.5 on its two neighbours, so a beat one frame off is not punished as a miss. The loss is binary
-cross-entropy on both heads. The out folder gets config.json, model.safetensors and a README.md
+cross-entropy on both heads, over the labelled frames only: a clip whose bars are unknown (an
+``agreed_beats`` clip where the two trackers found the same beats but different bar lines) has
+``downbeats_s`` null and trains the beat head alone. The out folder gets config.json, model.safetensors and a README.md
 with the exact command, the corpus summary, its licences and the validation scores.
 """
 
@@ -65,7 +67,7 @@ class Clip:
     clip_id: str
     log_mel_db: np.ndarray  # (bands, T) float16
     beat_frames: np.ndarray  # (N,) float64, fractional frames
-    downbeat_frames: np.ndarray  # (M,) float64
+    downbeat_frames: np.ndarray | None  # (M,) float64; None: bars unknown, the downbeat head skips this clip
 
 
 def _clip_features(corpus: Path, record: dict, frame_rate_hz: float) -> Clip:
@@ -79,8 +81,10 @@ def _clip_features(corpus: Path, record: dict, frame_rate_hz: float) -> Clip:
     if rate != SAMPLE_RATE:
         mono = librosa.resample(mono, orig_sr=rate, target_sr=SAMPLE_RATE)
     labels = json.loads((corpus / record["labels"]).read_text())
+    downbeats_s = labels["downbeats_s"]
     return Clip(record["clip_id"], spectral_descriptors(mono)["log_mel"].astype(np.float16),
-                np.asarray(labels["beats_s"]) * frame_rate_hz, np.asarray(labels["downbeats_s"]) * frame_rate_hz)
+                np.asarray(labels["beats_s"]) * frame_rate_hz,
+                None if downbeats_s is None else np.asarray(downbeats_s) * frame_rate_hz)
 
 
 def load_split(corpus: Path, split: str, cache_dir: Path, frame_rate_hz: float) -> list[Clip]:
@@ -97,11 +101,14 @@ def load_split(corpus: Path, split: str, cache_dir: Path, frame_rate_hz: float) 
         cached = folder / f"{record['clip_id']}.npz"
         if cached.is_file():
             data = np.load(cached)
-            clips.append(Clip(record["clip_id"], data["log_mel_db"], data["beat_frames"], data["downbeat_frames"]))
+            has_downbeats = bool(data["has_downbeats"]) if "has_downbeats" in data else True
+            clips.append(Clip(record["clip_id"], data["log_mel_db"], data["beat_frames"],
+                              data["downbeat_frames"] if has_downbeats else None))
             continue
         clip = _clip_features(corpus, record, frame_rate_hz)
-        np.savez(cached, log_mel_db=clip.log_mel_db, beat_frames=clip.beat_frames,
-                 downbeat_frames=clip.downbeat_frames)
+        has_downbeats = clip.downbeat_frames is not None
+        np.savez(cached, log_mel_db=clip.log_mel_db, beat_frames=clip.beat_frames, has_downbeats=has_downbeats,
+                 downbeat_frames=clip.downbeat_frames if has_downbeats else np.zeros(0))
         clips.append(clip)
     return clips
 
@@ -113,8 +120,13 @@ def pooled_split(options: TrainOptions, split: str, frame_rate_hz: float) -> lis
                                                                       frame_rate_hz)]
 
 
-def widened_targets(label_frames: np.ndarray, num_frames: int) -> np.ndarray:
-    """(T,) float32: 1 on each label's nearest frame, NEIGHBOUR_TARGET on the frames either side."""
+def widened_targets(label_frames: np.ndarray | None, num_frames: int) -> np.ndarray:
+    """(T,) float32: 1 on each label's nearest frame, NEIGHBOUR_TARGET on the frames either side.
+
+    ``label_frames`` None (not labelled) gives NaN everywhere: ``_loss`` leaves those frames out.
+    """
+    if label_frames is None:
+        return np.full(num_frames, np.nan, dtype=np.float32)
     target = np.zeros(num_frames, dtype=np.float32)
     frames = np.rint(label_frames).astype(np.int64)
     for offset, value in ((-1, NEIGHBOUR_TARGET), (1, NEIGHBOUR_TARGET), (0, 1.0)):
@@ -154,19 +166,23 @@ def augmented_crop(clip: Clip, crop_frames: int, rng: np.random.Generator,
             noise_db = crop.max() + rng.uniform(*NOISE_FLOOR_DB) + rng.normal(0.0, 3.0, crop.shape)
             crop = 10.0 * np.log10(10.0 ** (crop / 10.0) + 10.0 ** (noise_db / 10.0))
     # Label frame f of the source sits at (f - start) / stretch in the crop.
+    downbeat_frames = None if clip.downbeat_frames is None else (clip.downbeat_frames - start) / stretch
     targets = np.stack([widened_targets((clip.beat_frames - start) / stretch, crop_frames),
-                        widened_targets((clip.downbeat_frames - start) / stretch, crop_frames)])
+                        widened_targets(downbeat_frames, crop_frames)])
     return network_input(crop), targets
 
 
 def _loss(model, inputs, targets):
+    """Mean BCE over the labelled (non-NaN) target frames."""
+    import torch
     import torch.nn.functional as F
 
-    return F.binary_cross_entropy_with_logits(model(inputs), targets)
+    labelled = ~torch.isnan(targets)
+    return F.binary_cross_entropy_with_logits(model(inputs)[labelled], targets[labelled])
 
 
 def validation_loss(model, clips: list[Clip]) -> float:
-    """Mean BCE over whole validation clips, unaugmented."""
+    """Mean BCE over the labelled frames of whole validation clips, unaugmented."""
     import torch
 
     total, frames = 0.0, 0
@@ -177,8 +193,9 @@ def validation_loss(model, clips: list[Clip]) -> float:
             inputs = torch.from_numpy(network_input(clip.log_mel_db.astype(np.float32)))[None]
             targets = torch.from_numpy(np.stack([widened_targets(clip.beat_frames, length),
                                                  widened_targets(clip.downbeat_frames, length)]))[None]
-            total += float(_loss(model, inputs, targets)) * length
-            frames += length
+            labelled = int((~torch.isnan(targets)).sum())
+            total += float(_loss(model, inputs, targets)) * labelled
+            frames += labelled
     model.train()
     return total / max(frames, 1)
 
@@ -260,8 +277,10 @@ def validation_scores(directory: Path, clips: list[Clip], frame_rate_hz: float) 
     for clip in clips:
         beats_s, _, beat_in_bar = decode(tracker.activations(clip.log_mel_db.astype(np.float32)), frame_rate_hz)
         beat_f.append(mir_eval.beat.f_measure(clip.beat_frames / frame_rate_hz, beats_s))
-        downbeat_f.append(mir_eval.beat.f_measure(clip.downbeat_frames / frame_rate_hz, beats_s[beat_in_bar == 0]))
-    return {"beat_f": float(np.mean(beat_f)), "downbeat_f": float(np.mean(downbeat_f))}
+        if clip.downbeat_frames is not None:
+            downbeat_f.append(mir_eval.beat.f_measure(clip.downbeat_frames / frame_rate_hz,
+                                                      beats_s[beat_in_bar == 0]))
+    return {"beat_f": float(np.mean(beat_f)), "downbeat_f": float(np.mean(downbeat_f)) if downbeat_f else float("nan")}
 
 
 def _readme(options: TrainOptions, command: str, history: list[dict], scores: dict, weights_bytes: int) -> str:
