@@ -17,7 +17,7 @@ from typing import Callable
 from .errors import ChoreoError
 from .io.image_files import WORK_MAX_SIDE_PX
 from .motion.choreographer import STYLES
-from .music.analyze import BEAT_TRACKERS
+from .music.analyze import BEAT_TRACKERS, DEFAULT_BEAT_TRACKER
 from .music.tempo_octave import HINT_RANGE_BPM, TEMPO_CHOICES
 from .pipeline import ASSETS_DIR, DEMO_AUDIO, DEMO_IMAGE, DanceJob, make_dance_video
 from .pose.projection import Camera
@@ -98,9 +98,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tempo-hint", type=number_in(0.0, HINT_RANGE_BPM[1]), default=0.0, metavar="BPM",
                         help="the tempo you count: the beats move to the octave nearest it, before --tempo; "
                              f"{HINT_RANGE_BPM[0]:g} to {HINT_RANGE_BPM[1]:g}, 0 = none (default: %(default)g)")
-    parser.add_argument("--beat-tracker", choices=BEAT_TRACKERS, default="dsp",
-                        help="dsp: the rule-based tracker; learned: the small beat/downbeat network (better on "
-                             "rendered MIDI, weaker on some real songs) (default: %(default)s)")
+    parser.add_argument("--beat-tracker", choices=BEAT_TRACKERS, default=DEFAULT_BEAT_TRACKER,
+                        help="dsp: the rule-based tracker; learned: the small beat/downbeat network (finds bar "
+                             "lines more often, may put the beat on a loud off-beat hi-hat) (default: %(default)s)")
     parser.add_argument("--energy", type=number_in(*ENERGY_RANGE), default=1.0,
                         help=f"size of the moves, {ENERGY_RANGE[0]:g} to {ENERGY_RANGE[1]:g} (default: %(default)g)")
     parser.add_argument("--draw", choices=sorted(DRAW_STYLES), default="dwpose",

@@ -24,7 +24,7 @@ from .io.video_export import VideoExportError, write_mp4
 from .motion.choreographer import choreograph
 from .motion.motion3d import Motion3D
 from .music.analysis import MusicAnalysis
-from .music.analyze import analyze_music
+from .music.analyze import DEFAULT_BEAT_TRACKER, analyze_music
 from .music.tempo_octave import check_tempo_choice
 from .numba_cache import librosa_kernel_file, numba_cache_is_warm
 from .pose.keypoint_format import to_pose_keypoint
@@ -67,7 +67,7 @@ class DanceJob:
     reference_source: str = "auto"
     tempo: str = "auto"  # or "half" / "double": the octave the beats are counted at (music.tempo_octave)
     tempo_hint_bpm: float = 0.0  # the tempo the user counts; 0 = none
-    beat_tracker: str = "dsp"  # or "learned" (music.learned_beats); analyze.BEAT_TRACKERS
+    beat_tracker: str = DEFAULT_BEAT_TRACKER  # "dsp" or "learned" (music.learned_beats); analyze.BEAT_TRACKERS
 
 
 @dataclass(frozen=True)

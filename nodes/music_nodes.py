@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from ..choreo.errors import ChoreoError
-from ..choreo.music.analyze import BEAT_TRACKERS, analyze_music
+from ..choreo.music.analyze import BEAT_TRACKERS, DEFAULT_BEAT_TRACKER, analyze_music
 from ..choreo.music.features import EXTRACTORS, extract_music_features, wav2vec2_model_folders
 from ..choreo.music.preview import draw_analysis_preview
 from ..choreo.music.tempo_octave import HINT_RANGE_BPM, TEMPO_CHOICES
@@ -74,13 +74,14 @@ class ChoreoAnalyzeMusic:
                                           "(x2, /2) nearest it, before half / double. 0 = no hint; else "
                                           f"{HINT_RANGE_BPM[0]:g} to {HINT_RANGE_BPM[1]:g}."}),
         }, "optional": {
-            "beat_tracker": (list(BEAT_TRACKERS), {"default": "dsp",
+            "beat_tracker": (list(BEAT_TRACKERS), {"default": DEFAULT_BEAT_TRACKER,
                              "tooltip": "dsp: the rule-based tracker (spectral flux, bass and chord accents). "
-                                        "learned: Choreo's small beat/downbeat network (better on rendered "
-                                        "MIDI, weaker on some real songs; see the README)."}),
+                                        "learned: Choreo's small beat/downbeat network, trained on rendered "
+                                        "MIDI and real soundtracks: finds the bar line (the '1') more often, "
+                                        "but may put the beat on a loud off-beat hi-hat; see the README."}),
         }}
 
-    def analyze(self, audio, fps, tempo="auto", tempo_hint_bpm=0.0, beat_tracker="dsp"):
+    def analyze(self, audio, fps, tempo="auto", tempo_hint_bpm=0.0, beat_tracker=DEFAULT_BEAT_TRACKER):
         core_audio = audio_from_comfy(audio)
         analysis = analyze_music(core_audio, fps=fps, progress=comfy_bridge.progress_reporter(), tempo=tempo,
                                  tempo_hint_bpm=tempo_hint_bpm, beat_tracker=beat_tracker)

@@ -79,17 +79,19 @@ def _with_learned(monkeypatch, learned_of_dsp) -> None:
 def test_a_clip_is_skipped_where_the_trackers_disagree_on_the_beats(monkeypatch):
     _with_learned(monkeypatch, lambda dsp: _analysis(dsp.beat_times_s + 0.25))
     record, why = label_clip(Audio.from_array(click_track(duration_s=20.0), SAMPLE_RATE), "clip", CLIPS)
-    assert record is None and "disagree on the beats" in why and "beat F 0.00" in why
+    assert record is None and "trackers disagree" in why and "beat F 0.00" in why
 
 
-def test_a_clip_keeps_its_beats_but_not_its_bars_where_only_the_bars_disagree(monkeypatch):
+def test_a_clip_is_skipped_where_only_the_bars_disagree(monkeypatch):
     _with_learned(monkeypatch, lambda dsp: _analysis(dsp.beat_times_s[1:]))  # same beats, bars one beat later
     record, why = label_clip(Audio.from_array(click_track(duration_s=20.0), SAMPLE_RATE), "clip", CLIPS)
-    assert "bars not labelled" in why and record["downbeats_s"] is None and record["beats_per_bar"] is None
-    assert len(record["beats_s"]) >= 35 and record["agreement"]["beat_f"] >= 0.9
+    assert record is None and "trackers disagree" in why and "downbeat F 0.00" in why
 
 
-def test_build_labels_a_click_track_skips_noise_and_feeds_the_trainer(tmp_path):
+def test_build_labels_a_click_track_skips_noise_and_feeds_the_trainer(tmp_path, monkeypatch):
+    # the builder, not the bundled network, is under test: the learned answer is the DSP one, 10 ms later
+    _with_learned(monkeypatch, lambda dsp: dataclasses.replace(dsp, beat_times_s=dsp.beat_times_s + 0.01,
+                                                               downbeat_times_s=dsp.downbeat_times_s + 0.01))
     folder = tmp_path / "songs"
     folder.mkdir()
     soundfile.write(folder / "clicks.wav", click_track(duration_s=40.0), SAMPLE_RATE)
@@ -101,8 +103,7 @@ def test_build_labels_a_click_track_skips_noise_and_feeds_the_trainer(tmp_path):
 
     song_id = content_song_id(folder / "clicks.wav")
     split = split_of(song_id)
-    assert summary["clips_tried"] == 3  # two 20 s cuts of the clicks, one of noise
-    assert summary["clips_kept"] == summary["clips_with_bars"] == 2
+    assert summary["clips_tried"] == 3 and summary["clips_kept"] == 2  # two 20 s cuts of the clicks, one of noise
     assert summary["splits"][split] == {"songs": 1, "clips": 2, "label_duration_s": 40.0}
     assert any("noise.wav" in line and "no clear beat" in line for line in summary["skipped"])
     rows = [json.loads(line) for line in (out / f"manifest_{split}.jsonl").read_text().splitlines()]

@@ -192,31 +192,3 @@ def test_augmented_crop_moves_the_labels_with_the_stretched_spectrogram():
     assert loud.sum() > 5
     assert np.mean(on_target[np.flatnonzero(loud)]) > 0.9  # every loud frame sits on (or next to) a label
     assert set(np.unique(targets)) <= {0.0, 0.5, 1.0}
-
-
-def test_a_clip_without_bars_trains_only_the_beat_head(tmp_path):
-    torch = pytest.importorskip("torch")
-    from choreo.training.train_beat_tracker import Clip, _loss, augmented_crop, load_split, validation_loss
-
-    from models.beat_tcn import BeatTCN
-
-    write_tiny_corpus(tmp_path / "corpus")
-    labels_path = tmp_path / "corpus" / "labels" / "validation-0.json"
-    labels = json.loads(labels_path.read_text())
-    labels_path.write_text(json.dumps({**labels, "downbeats_s": None}))
-    for _ in range(2):  # computed, then read back from the features cache
-        (clip,) = load_split(tmp_path / "corpus", "validation", tmp_path / "cache", 22050 / 256)
-        assert clip.downbeat_frames is None and len(clip.beat_frames) == len(labels["beats_s"])
-
-    _, targets = augmented_crop(clip, 256, np.random.default_rng(0))
-    assert np.isnan(targets[1]).all() and not np.isnan(targets[0]).any()
-    model = BeatTCN(BeatTCNConfig(channels=4, kernel_size=3, dilations=(1, 2), dropout=0.0))
-    inputs = torch.zeros(1, 128, 256)
-    beats_only = _loss(model, inputs, torch.from_numpy(targets)[None]).detach()
-    with torch.no_grad():
-        logits = model(inputs)
-    expected = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, 0], torch.from_numpy(targets[:1]))
-    assert torch.isfinite(beats_only) and float(beats_only) == pytest.approx(float(expected), rel=1e-5)
-    assert np.isfinite(validation_loss(model, [clip]))
-    with_bars = Clip("bars", clip.log_mel_db, clip.beat_frames, clip.beat_frames[::4])
-    assert np.isfinite(validation_loss(model, [clip, with_bars]))

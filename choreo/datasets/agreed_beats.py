@@ -5,9 +5,8 @@ mix (compressed drums, reverb, vocals, guitars). Recordings with a trusted beat 
 here (the free rhythm-game charts are reserved for evaluation), so this builder labels real
 soundtracks itself: each clip is analysed by the DSP tracker (onset Viterbi and accent rules)
 and by the learned one (a network on the log-mel), and kept only where both find the same beats
-(beat F >= ``min_beat_f``) in a clear beat; its bars are labelled only where both also find the
-same bar lines (downbeat F >= ``min_downbeat_f``), else ``downbeats_s`` is null and the trainer
-teaches the beat head alone on it. Two methods that fail differently rarely agree by chance, so the kept labels are
+(beat F >= ``min_beat_f``) and the same bar lines (downbeat F >= ``min_downbeat_f``) in a clear
+beat. Two methods that fail differently rarely agree by chance, so the kept labels are
 trustworthy; what they cannot teach is the music both get wrong, which is why the kept share is
 reported. The labels are the DSP tracker's beats and bars, each beat moved to the midpoint of it
 and the learned tracker's matching beat: on the rendered-MIDI validation split (exact labels) the
@@ -109,18 +108,16 @@ def label_clip(audio: Audio, clip_id: str, config: AgreedBeatsConfig) -> tuple[d
     learned = analyze_music(audio, beat_tracker="learned")
     beat_f, downbeat_f = agreement(dsp, learned)
     scores = f"beat F {beat_f:.2f}, downbeat F {downbeat_f:.2f}"
-    if beat_f < config.min_beat_f:
-        return None, f"trackers disagree on the beats ({scores}; need beat F {config.min_beat_f:g})"
+    if beat_f < config.min_beat_f or downbeat_f < config.min_downbeat_f:
+        return None, f"trackers disagree ({scores}; need {config.min_beat_f:g} / {config.min_downbeat_f:g})"
     beats_s = midpoint_beats(dsp.beat_times_s, learned.beat_times_s)
-    bars_agree = downbeat_f >= config.min_downbeat_f
     record = {"beats_s": np.round(beats_s, 4).tolist(),
-              "downbeats_s": np.round(beats_s[dsp.beat_in_bar == 0], 4).tolist() if bars_agree else None,
-              "beats_per_bar": dsp.beats_per_bar if bars_agree else None,
-              "tempo_bpm": round(float(dsp.tempo_bpm), 2),
+              "downbeats_s": np.round(beats_s[dsp.beat_in_bar == 0], 4).tolist(),
+              "beats_per_bar": dsp.beats_per_bar, "tempo_bpm": round(float(dsp.tempo_bpm), 2),
               "beat_clarity": round(clarity, 2), "agreement": {"beat_f": round(beat_f, 3),
                                                                "downbeat_f": round(downbeat_f, 3)},
               "labels_from": "dsp tracker, kept where the learned tracker agrees"}
-    return record, scores if bars_agree else f"{scores}: bars not labelled"
+    return record, scores
 
 
 def with_song_of_faster_copies(tracks: list[Track]) -> list[Track]:
@@ -194,8 +191,7 @@ def build_agreed_beats(out: Path, config: AgreedBeatsConfig, cache_dir: Path = D
                 continue
             row = {"clip_id": clip_id, "song_id": track.song_id, "split": track.split, "source": track.source,
                    "licence": track.licence, "audio": f"audio/{clip_id}.wav", "labels": f"labels/{clip_id}.json",
-                   "start_s": start_s, "duration_s": round(stop_s - start_s, 3),
-                   "bars_labelled": record["downbeats_s"] is not None}
+                   "start_s": start_s, "duration_s": round(stop_s - start_s, 3)}
             soundfile.write(out / row["audio"], samples, SAMPLE_RATE, subtype="PCM_16")
             (out / row["labels"]).write_text(json.dumps({**row, **record, **track.details}, indent=1))
             rows.append(row)
@@ -206,8 +202,7 @@ def build_agreed_beats(out: Path, config: AgreedBeatsConfig, cache_dir: Path = D
     write_split_manifests(out, rows)
     summary = {"config": dataclasses.asdict(config), "learned_tracker_sha256": _tracker_digest(),
                "build_time_s": round(time.monotonic() - started, 1), "clips_tried": clips_tried,
-               "clips_kept": len(rows), "clips_with_bars": sum(row["bars_labelled"] for row in rows),
-               "skipped": skipped,
+               "clips_kept": len(rows), "skipped": skipped,
                "splits": {split: {"songs": len({r["song_id"] for r in rows if r["split"] == split}),
                                   "clips": sum(r["split"] == split for r in rows),
                                   "label_duration_s": round(sum(r["duration_s"] for r in rows
@@ -246,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(json.dumps({key: summary[key] for key in ("splits", "sources", "clips_tried", "clips_kept",
-                                                    "clips_with_bars", "build_time_s")}, indent=1))
+                                                    "build_time_s")}, indent=1))
     return 0
 
 

@@ -3,7 +3,8 @@
     python -m choreo.training.train_beat_tracker --corpus ~/.cache/choreo/beat_corpus \\
         --corpus ~/.cache/choreo/music_corpus --out assets/checkpoints/beat_tracker --threads 1 --max-minutes 33
 
-The corpus is ``choreo.datasets.music_corpus``'s layout (manifest_<split>.jsonl, audio/, labels/).
+The corpus is ``choreo.datasets.music_corpus``'s layout (manifest_<split>.jsonl, audio/, labels/), which
+``choreo.datasets.agreed_beats`` (real recordings) also writes.
 The train split trains, the validation split picks the best weights (lowest validation loss); the
 test split is never read here (only ``bench/bench_music.py`` reads it).
 
@@ -12,9 +13,7 @@ differ: tempo (the spectrogram resampled in time by 0.8-1.25x, labels moved with
 bands shifted by up to +-3), gain and colour (a random spectral tilt), and noise (a random noise
 floor added in the power domain). Targets are widened as in Böck et al.: 1 on the labelled frame,
 0.5 on its two neighbours, so a beat one frame off is not punished as a miss. The loss is binary
-cross-entropy on both heads, over the labelled frames only: a clip whose bars are unknown (an
-``agreed_beats`` clip where the two trackers found the same beats but different bar lines) has
-``downbeats_s`` null and trains the beat head alone. The out folder gets config.json, model.safetensors and a README.md
+cross-entropy on both heads. The out folder gets config.json, model.safetensors and a README.md
 with the exact command, the corpus summary, its licences and the validation scores.
 """
 
@@ -67,7 +66,7 @@ class Clip:
     clip_id: str
     log_mel_db: np.ndarray  # (bands, T) float16
     beat_frames: np.ndarray  # (N,) float64, fractional frames
-    downbeat_frames: np.ndarray | None  # (M,) float64; None: bars unknown, the downbeat head skips this clip
+    downbeat_frames: np.ndarray  # (M,) float64
 
 
 def _clip_features(corpus: Path, record: dict, frame_rate_hz: float) -> Clip:
@@ -81,10 +80,8 @@ def _clip_features(corpus: Path, record: dict, frame_rate_hz: float) -> Clip:
     if rate != SAMPLE_RATE:
         mono = librosa.resample(mono, orig_sr=rate, target_sr=SAMPLE_RATE)
     labels = json.loads((corpus / record["labels"]).read_text())
-    downbeats_s = labels["downbeats_s"]
     return Clip(record["clip_id"], spectral_descriptors(mono)["log_mel"].astype(np.float16),
-                np.asarray(labels["beats_s"]) * frame_rate_hz,
-                None if downbeats_s is None else np.asarray(downbeats_s) * frame_rate_hz)
+                np.asarray(labels["beats_s"]) * frame_rate_hz, np.asarray(labels["downbeats_s"]) * frame_rate_hz)
 
 
 def load_split(corpus: Path, split: str, cache_dir: Path, frame_rate_hz: float) -> list[Clip]:
@@ -101,14 +98,11 @@ def load_split(corpus: Path, split: str, cache_dir: Path, frame_rate_hz: float) 
         cached = folder / f"{record['clip_id']}.npz"
         if cached.is_file():
             data = np.load(cached)
-            has_downbeats = bool(data["has_downbeats"]) if "has_downbeats" in data else True
-            clips.append(Clip(record["clip_id"], data["log_mel_db"], data["beat_frames"],
-                              data["downbeat_frames"] if has_downbeats else None))
+            clips.append(Clip(record["clip_id"], data["log_mel_db"], data["beat_frames"], data["downbeat_frames"]))
             continue
         clip = _clip_features(corpus, record, frame_rate_hz)
-        has_downbeats = clip.downbeat_frames is not None
-        np.savez(cached, log_mel_db=clip.log_mel_db, beat_frames=clip.beat_frames, has_downbeats=has_downbeats,
-                 downbeat_frames=clip.downbeat_frames if has_downbeats else np.zeros(0))
+        np.savez(cached, log_mel_db=clip.log_mel_db, beat_frames=clip.beat_frames,
+                 downbeat_frames=clip.downbeat_frames)
         clips.append(clip)
     return clips
 
@@ -120,13 +114,8 @@ def pooled_split(options: TrainOptions, split: str, frame_rate_hz: float) -> lis
                                                                       frame_rate_hz)]
 
 
-def widened_targets(label_frames: np.ndarray | None, num_frames: int) -> np.ndarray:
-    """(T,) float32: 1 on each label's nearest frame, NEIGHBOUR_TARGET on the frames either side.
-
-    ``label_frames`` None (not labelled) gives NaN everywhere: ``_loss`` leaves those frames out.
-    """
-    if label_frames is None:
-        return np.full(num_frames, np.nan, dtype=np.float32)
+def widened_targets(label_frames: np.ndarray, num_frames: int) -> np.ndarray:
+    """(T,) float32: 1 on each label's nearest frame, NEIGHBOUR_TARGET on the frames either side."""
     target = np.zeros(num_frames, dtype=np.float32)
     frames = np.rint(label_frames).astype(np.int64)
     for offset, value in ((-1, NEIGHBOUR_TARGET), (1, NEIGHBOUR_TARGET), (0, 1.0)):
@@ -166,23 +155,19 @@ def augmented_crop(clip: Clip, crop_frames: int, rng: np.random.Generator,
             noise_db = crop.max() + rng.uniform(*NOISE_FLOOR_DB) + rng.normal(0.0, 3.0, crop.shape)
             crop = 10.0 * np.log10(10.0 ** (crop / 10.0) + 10.0 ** (noise_db / 10.0))
     # Label frame f of the source sits at (f - start) / stretch in the crop.
-    downbeat_frames = None if clip.downbeat_frames is None else (clip.downbeat_frames - start) / stretch
     targets = np.stack([widened_targets((clip.beat_frames - start) / stretch, crop_frames),
-                        widened_targets(downbeat_frames, crop_frames)])
+                        widened_targets((clip.downbeat_frames - start) / stretch, crop_frames)])
     return network_input(crop), targets
 
 
 def _loss(model, inputs, targets):
-    """Mean BCE over the labelled (non-NaN) target frames."""
-    import torch
     import torch.nn.functional as F
 
-    labelled = ~torch.isnan(targets)
-    return F.binary_cross_entropy_with_logits(model(inputs)[labelled], targets[labelled])
+    return F.binary_cross_entropy_with_logits(model(inputs), targets)
 
 
 def validation_loss(model, clips: list[Clip]) -> float:
-    """Mean BCE over the labelled frames of whole validation clips, unaugmented."""
+    """Mean BCE over whole validation clips, unaugmented."""
     import torch
 
     total, frames = 0.0, 0
@@ -193,9 +178,8 @@ def validation_loss(model, clips: list[Clip]) -> float:
             inputs = torch.from_numpy(network_input(clip.log_mel_db.astype(np.float32)))[None]
             targets = torch.from_numpy(np.stack([widened_targets(clip.beat_frames, length),
                                                  widened_targets(clip.downbeat_frames, length)]))[None]
-            labelled = int((~torch.isnan(targets)).sum())
-            total += float(_loss(model, inputs, targets)) * labelled
-            frames += labelled
+            total += float(_loss(model, inputs, targets)) * length
+            frames += length
     model.train()
     return total / max(frames, 1)
 
@@ -277,10 +261,8 @@ def validation_scores(directory: Path, clips: list[Clip], frame_rate_hz: float) 
     for clip in clips:
         beats_s, _, beat_in_bar = decode(tracker.activations(clip.log_mel_db.astype(np.float32)), frame_rate_hz)
         beat_f.append(mir_eval.beat.f_measure(clip.beat_frames / frame_rate_hz, beats_s))
-        if clip.downbeat_frames is not None:
-            downbeat_f.append(mir_eval.beat.f_measure(clip.downbeat_frames / frame_rate_hz,
-                                                      beats_s[beat_in_bar == 0]))
-    return {"beat_f": float(np.mean(beat_f)), "downbeat_f": float(np.mean(downbeat_f)) if downbeat_f else float("nan")}
+        downbeat_f.append(mir_eval.beat.f_measure(clip.downbeat_frames / frame_rate_hz, beats_s[beat_in_bar == 0]))
+    return {"beat_f": float(np.mean(beat_f)), "downbeat_f": float(np.mean(downbeat_f))}
 
 
 def _readme(options: TrainOptions, command: str, history: list[dict], scores: dict, weights_bytes: int) -> str:
@@ -300,8 +282,8 @@ def _readme(options: TrainOptions, command: str, history: list[dict], scores: di
         "# Choreo beat / downbeat tracker (BeatTCN)",
         "",
         "Trained here by `choreo.training.train_beat_tracker` on these corpora (built by "
-        "`python -m choreo.datasets.music_corpus build`; train splits for training, validation splits for "
-        "picking the weights; the test splits were not read):",
+        "`python -m choreo.datasets.music_corpus build` or `python -m choreo.datasets.agreed_beats build`; train "
+        "splits for training, validation splits for picking the weights; the test splits were not read):",
         "",
         *corpus_lines,
         "",
