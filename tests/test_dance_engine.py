@@ -189,3 +189,27 @@ def test_labelled_beats_replace_the_tracked_ones_inside_the_clip_and_count_bars_
     assert labelled.downbeat_times_s == pytest.approx([1.25, 2.75])  # the downbeats at 12.0 and 13.5 s
     assert list(labelled.beat_in_bar) == [1, 2, 0, 1, 2, 0, 1, 2]  # 11.0 and 11.5 s end the bar begun at 10.5 s
     assert (labelled.beats_per_bar, labelled.tempo_bpm) == (3, pytest.approx(120.0))
+
+
+def test_track_cuts_decode_once_and_say_what_they_leave_out(tmp_path):
+    from choreo.datasets.dance_engine import folder_tracks, track_cuts
+
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    soundfile.write(folder / "a.wav", click_track(duration_s=12.0), 22050)
+    soundfile.write(folder / "copy_of_a.wav", click_track(duration_s=12.0), 22050)
+    soundfile.write(folder / "short.wav", click_track(duration_s=2.0), 22050)
+    (folder / "broken.ogg").write_bytes(b"not audio")
+    skipped: list[str] = []
+    cut_tracks = list(track_cuts(folder_tracks(folder), 5.0, 10.0, skipped))
+    assert [(track.path.name, len(cuts)) for track, cuts in cut_tracks] == [("a.wav", 2), ("short.wav", 0)]
+    (first, second) = cut_tracks[0][1]
+    assert (first.start_s, first.stop_s, second.stop_s) == (0.0, 6.0, 12.0) and len(second.samples) == 6 * 22050
+    assert first.clip_id.endswith("-c000") and second.clip_id.endswith("-c001")
+    assert sorted(reason.split(" (")[0] for reason in skipped) == [
+        "folder:songs/broken.ogg", "folder:songs/copy_of_a.wav", "folder:songs/short.wav"]
+    assert any("same audio" in reason for reason in skipped) and any("shorter than" in reason for reason in skipped)
+
+    full: list[str] = []
+    assert list(track_cuts(folder_tracks(folder), 5.0, 10.0, full, source_is_full=lambda source: True)) == []
+    assert len(full) == 4 and all("--max-tracks reached" in reason for reason in full)

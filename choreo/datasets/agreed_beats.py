@@ -41,9 +41,9 @@ from ..music.analysis import MusicAnalysis
 from ..music.analyze import CLEAR_BEAT_MIN_CLARITY, SAMPLE_RATE, analyze_music
 from ..music.audio import Audio
 from ..music.learned_beats import DEFAULT_CHECKPOINT_DIR
-from .dance_engine import Track, clip_bounds_s, content_song_id, debian_tracks, folder_tracks, mono_22k
-from .debian_midi import CorpusError, check_package_allowed
-from .music_corpus import DEFAULT_CACHE, SPLITS, write_split_manifests
+from .dance_engine import (Track, check_build_request, content_song_id, debian_tracks, folder_tracks,
+                           left_out, track_cuts)
+from .music_corpus import DEFAULT_CACHE, corpus_counts, write_split_manifests
 
 BEAT_TOLERANCE_S = 0.07  # mir_eval's F-measure window, the one the benchmark scores with
 
@@ -151,64 +151,42 @@ def _tracker_digest() -> str:
 def build_agreed_beats(out: Path, config: AgreedBeatsConfig, cache_dir: Path = DEFAULT_CACHE / "debian",
                        log: Callable[[str], None] = lambda message: None) -> dict:
     """Build the corpus into the new folder ``out``; returns the summary also written to ``corpus.json``."""
-    for package in config.debian_packages:
-        check_package_allowed(package)  # before any work, so a reserved name never touches the cache
-    if not 0 < 2 * config.clip_min_s <= config.clip_max_s:
-        raise CorpusError(f"--clip-max ({config.clip_max_s:g} s) must be at least twice --clip-min "
-                          f"({config.clip_min_s:g} s, > 0) so every track longer than --clip-min can be cut evenly.")
-    if out.exists() and any(out.iterdir()):
-        raise CorpusError(f"output folder {out} is not empty; pass a new folder or delete it first.")
+    check_build_request(out, config.debian_packages, config.clip_min_s, config.clip_max_s)
     started = time.monotonic()
     for folder in ("audio", "labels"):
         (out / folder).mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     skipped: list[str] = []
-    seen: set[str] = set()
     clips_tried = 0
     labelled_per_source: dict[str, int] = {}
-    for track in _tracks(config, cache_dir, log):
-        if 0 < config.max_tracks_per_source <= labelled_per_source.get(track.source, 0):
-            continue
-        if track.key in seen:
-            skipped.append(f"{track.source}/{track.details.get('path', track.path.name)} (same audio as an "
-                           "earlier track)")
-            continue
-        seen.add(track.key)
-        try:
-            mono = mono_22k(track.path)
-        except ChoreoError as error:
-            skipped.append(f"{track.source}/{track.path.name} ({error})")
-            continue
-        bounds = clip_bounds_s(len(mono) / SAMPLE_RATE, config.clip_min_s, config.clip_max_s)
+
+    def source_is_full(source: str) -> bool:
+        return 0 < config.max_tracks_per_source <= labelled_per_source.get(source, 0)
+
+    for track, cuts in track_cuts(_tracks(config, cache_dir, log), config.clip_min_s, config.clip_max_s, skipped,
+                                  source_is_full):
         kept = 0
-        for index, (start_s, stop_s) in enumerate(bounds):
-            clip_id = f"{track.key}-c{index:03d}"
-            samples = mono[int(round(start_s * SAMPLE_RATE)):int(round(stop_s * SAMPLE_RATE))]
+        for cut in cuts:
             clips_tried += 1
-            record, why = label_clip(Audio.from_array(samples, SAMPLE_RATE), clip_id, config)
+            record, why = label_clip(Audio.from_array(cut.samples, SAMPLE_RATE), cut.clip_id, config)
             if record is None:
-                skipped.append(f"{clip_id} ({track.path.name} {start_s:.0f}-{stop_s:.0f} s: {why})")
+                skipped.append(left_out(track, cut, why))
                 continue
-            row = {"clip_id": clip_id, "song_id": track.song_id, "split": track.split, "source": track.source,
-                   "licence": track.licence, "audio": f"audio/{clip_id}.wav", "labels": f"labels/{clip_id}.json",
-                   "start_s": start_s, "duration_s": round(stop_s - start_s, 3)}
-            soundfile.write(out / row["audio"], samples, SAMPLE_RATE, subtype="PCM_16")
+            row = {"clip_id": cut.clip_id, "song_id": track.song_id, "split": track.split, "source": track.source,
+                   "licence": track.licence, "audio": f"audio/{cut.clip_id}.wav",
+                   "labels": f"labels/{cut.clip_id}.json", "start_s": cut.start_s,
+                   "duration_s": round(cut.stop_s - cut.start_s, 3)}
+            soundfile.write(out / row["audio"], cut.samples, SAMPLE_RATE, subtype="PCM_16")
             (out / row["labels"]).write_text(json.dumps({**row, **record, **track.details}, indent=1))
             rows.append(row)
             kept += 1
         labelled_per_source[track.source] = labelled_per_source.get(track.source, 0) + (kept > 0)
-        if bounds:
-            log(f"{track.source} {track.path.name}: {kept}/{len(bounds)} clips agreed ({track.split})")
+        if cuts:
+            log(f"{track.source} {track.path.name}: {kept}/{len(cuts)} clips agreed ({track.split})")
     write_split_manifests(out, rows)
     summary = {"config": dataclasses.asdict(config), "learned_tracker_sha256": _tracker_digest(),
                "build_time_s": round(time.monotonic() - started, 1), "clips_tried": clips_tried,
-               "clips_kept": len(rows), "skipped": skipped,
-               "splits": {split: {"songs": len({r["song_id"] for r in rows if r["split"] == split}),
-                                  "clips": sum(r["split"] == split for r in rows),
-                                  "label_duration_s": round(sum(r["duration_s"] for r in rows
-                                                                if r["split"] == split), 1)} for split in SPLITS},
-               "sources": {source: len({r["song_id"] for r in rows if r["source"] == source})
-                           for source in sorted({r["source"] for r in rows})}}
+               "clips_kept": len(rows), "skipped": skipped, **corpus_counts(rows)}
     (out / "corpus.json").write_text(json.dumps(summary, indent=1))
     return summary
 

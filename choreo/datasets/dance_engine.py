@@ -35,7 +35,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import soundfile
@@ -201,6 +201,63 @@ def mono_22k(path: Path) -> np.ndarray:
     return np.asarray(mono, np.float32)
 
 
+def check_build_request(out: Path, debian_packages: tuple[str, ...], clip_min_s: float, clip_max_s: float) -> None:
+    """Refuse a build before any work: a reserved package, clip lengths that cannot cut evenly, a used folder."""
+    for package in debian_packages:
+        check_package_allowed(package)  # before any work, so a reserved name never touches the cache
+    if not 0 < 2 * clip_min_s <= clip_max_s:
+        raise CorpusError(f"--clip-max ({clip_max_s:g} s) must be at least twice --clip-min "
+                          f"({clip_min_s:g} s, > 0) so every track longer than --clip-min can be cut evenly.")
+    if out.exists() and any(out.iterdir()):
+        raise CorpusError(f"output folder {out} is not empty; pass a new folder or delete it first.")
+
+
+@dataclass(frozen=True)
+class Cut:
+    """One clip of a track: its id, where it sits in the track (seconds) and its mono SAMPLE_RATE samples."""
+
+    clip_id: str
+    start_s: float
+    stop_s: float
+    samples: np.ndarray
+
+
+def left_out(track: Track, cut: Cut, why: str) -> str:
+    """The ``skipped`` line for a cut a builder leaves out: which clip, which file, where in it, why."""
+    return f"{cut.clip_id} ({track.path.name} {cut.start_s:.0f}-{cut.stop_s:.0f} s: {why})"
+
+
+def track_cuts(tracks: Iterable[Track], clip_min_s: float, clip_max_s: float, skipped: list[str],
+               source_is_full: Callable[[str], bool] = lambda source: False) -> Iterator[tuple[Track, list[Cut]]]:
+    """Each track with its even cuts (``clip_bounds_s``), decoded once; what is left out goes to ``skipped``.
+
+    Left out: tracks of a source ``source_is_full`` says has enough (asked lazily, so the caller's
+    counts of earlier tracks count), repeats of audio already seen, files that do not decode, and
+    tracks shorter than ``clip_min_s`` (yielded with no cuts, so the caller still sees them).
+    """
+    seen: set[str] = set()
+    for track in tracks:
+        name = f"{track.source}/{track.details.get('path', track.path.name)}"
+        if source_is_full(track.source):
+            skipped.append(f"{name} (enough tracks from {track.source}: --max-tracks reached)")
+            continue
+        if track.key in seen:
+            skipped.append(f"{name} (same audio as an earlier track)")
+            continue
+        seen.add(track.key)
+        try:
+            mono = mono_22k(track.path)
+        except ChoreoError as error:
+            skipped.append(f"{name} ({error})")
+            continue
+        bounds = clip_bounds_s(len(mono) / SAMPLE_RATE, clip_min_s, clip_max_s)
+        if not bounds:
+            skipped.append(f"{name} ({len(mono) / SAMPLE_RATE:.1f} s, shorter than --clip-min {clip_min_s:g} s)")
+        yield track, [Cut(f"{track.key}-c{index:03d}", start_s, stop_s,
+                          mono[int(round(start_s * SAMPLE_RATE)):int(round(stop_s * SAMPLE_RATE))])
+                      for index, (start_s, stop_s) in enumerate(bounds)]
+
+
 class _Outputs:
     """The engine's files: a pose-dataset writer per split (made on first use), manifests, motion folders."""
 
@@ -286,56 +343,35 @@ def _tracks(config: EngineConfig, cache_dir: Path, log: Callable[[str], None]) -
 def build_dances(out: Path, config: EngineConfig, cache_dir: Path = DEFAULT_CACHE / "debian",
                  log: Callable[[str], None] = lambda message: None) -> dict:
     """Build the dance dataset into the new folder ``out``; returns the summary also written to ``engine.json``."""
-    for package in config.debian_packages:
-        check_package_allowed(package)  # before any work, so a reserved name never touches the cache
-    if not 0 < 2 * config.clip_min_s <= config.clip_max_s:
-        raise CorpusError(f"--clip-max ({config.clip_max_s:g} s) must be at least twice --clip-min "
-                          f"({config.clip_min_s:g} s, > 0) so every track longer than --clip-min can be cut evenly.")
+    check_build_request(out, config.debian_packages, config.clip_min_s, config.clip_max_s)
     if config.dances_per_clip < 1:
         raise CorpusError(f"--dances-per-clip must be at least 1, got {config.dances_per_clip}.")
-    if out.exists() and any(out.iterdir()):
-        raise CorpusError(f"output folder {out} is not empty; pass a new folder or delete it first.")
     started = time.monotonic()
     outputs = _Outputs(out, config)
     skipped: list[str] = []
-    seen: set[str] = set()
     tracks_used = clips_used = 0
     clip_audio_s = 0.0
     danced_per_source: dict[str, int] = {}
-    for track in _tracks(config, cache_dir, log):
-        if 0 < config.max_tracks_per_source <= danced_per_source.get(track.source, 0):
-            skipped.append(f"{track.source}/{track.path.name} (--max-tracks {config.max_tracks_per_source} reached)")
-            continue
-        if track.key in seen:
-            skipped.append(f"{track.source}/{track.details.get('path', track.path.name)} (same audio as an "
-                           f"earlier track)")
-            continue
-        seen.add(track.key)
-        try:
-            mono = mono_22k(track.path)
-        except ChoreoError as error:
-            skipped.append(f"{track.source}/{track.path.name} ({error})")
-            continue
-        bounds = clip_bounds_s(len(mono) / SAMPLE_RATE, config.clip_min_s, config.clip_max_s)
-        if not bounds:
-            skipped.append(f"{track.key} {track.path.name} ({len(mono) / SAMPLE_RATE:.1f} s, shorter than "
-                           f"--clip-min {config.clip_min_s:g} s)")
+
+    def source_is_full(source: str) -> bool:
+        return 0 < config.max_tracks_per_source <= danced_per_source.get(source, 0)
+
+    for track, cuts in track_cuts(_tracks(config, cache_dir, log), config.clip_min_s, config.clip_max_s, skipped,
+                                  source_is_full):
         danced = 0
-        for index, (start_s, stop_s) in enumerate(bounds):
-            clip_id = f"{track.key}-c{index:03d}"
-            samples = mono[int(round(start_s * SAMPLE_RATE)):int(round(stop_s * SAMPLE_RATE))]
-            why = _dance_clip(track, clip_id, Audio.from_array(samples, SAMPLE_RATE, clip_id), start_s, outputs,
-                              config)
+        for cut in cuts:
+            why = _dance_clip(track, cut.clip_id, Audio.from_array(cut.samples, SAMPLE_RATE, cut.clip_id),
+                              cut.start_s, outputs, config)
             if why is not None:
-                skipped.append(f"{clip_id} ({track.path.name} {start_s:.0f}-{stop_s:.0f} s: {why})")
+                skipped.append(left_out(track, cut, why))
                 continue
             danced += 1
-            clip_audio_s += stop_s - start_s
+            clip_audio_s += cut.stop_s - cut.start_s
         tracks_used += danced > 0
         danced_per_source[track.source] = danced_per_source.get(track.source, 0) + (danced > 0)
         clips_used += danced
-        if bounds:
-            log(f"{track.source} {track.path.name}: {danced}/{len(bounds)} clips danced ({track.split})")
+        if cuts:
+            log(f"{track.source} {track.path.name}: {danced}/{len(cuts)} clips danced ({track.split})")
     outputs.close()
     rows = outputs.rows
     summary = {"config": dataclasses.asdict(config), "build_time_s": round(time.monotonic() - started, 1),

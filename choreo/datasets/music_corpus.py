@@ -90,6 +90,16 @@ def write_split_manifests(out: Path, rows: list[dict]) -> None:
         (out / f"manifest_{split}.jsonl").write_text("".join(line + "\n" for line in lines))
 
 
+def corpus_counts(rows: list[dict]) -> dict:
+    """``splits`` (songs, clips, labelled seconds per split) and ``sources`` (songs per source) of manifest rows."""
+    return {"splits": {split: {"songs": len({r["song_id"] for r in rows if r["split"] == split}),
+                               "clips": sum(r["split"] == split for r in rows),
+                               "label_duration_s": round(sum(r["duration_s"] for r in rows if r["split"] == split), 1)}
+                       for split in SPLITS},
+            "sources": {source: len({r["song_id"] for r in rows if r["source"] == source})
+                        for source in sorted({r["source"] for r in rows})}}
+
+
 def split_of(song_id: str) -> str:
     """``train``, ``validation`` or ``test`` for a song, from the first 8 bytes of its SHA-256 (80/10/10)."""
     position = int.from_bytes(hashlib.sha256(song_id.encode()).digest()[:8], "big") / 2**64
@@ -207,13 +217,7 @@ def build_corpus(out: Path, config: CorpusConfig, cache_dir: Path = DEFAULT_CACH
             f"{len(song.labels.beats_s)} beats, meters {sorted(set(song.labels.bar_meters))}")
     write_split_manifests(out, rows)
     summary = {"config": dataclasses.asdict(config), "soundfonts": [path.name for path in soundfonts],
-               "build_time_s": round(time.monotonic() - started, 1), "skipped": skipped, "splits": {
-                   split: {"songs": len({r["song_id"] for r in rows if r["split"] == split}),
-                           "clips": sum(r["split"] == split for r in rows),
-                           "label_duration_s": round(sum(r["duration_s"] for r in rows if r["split"] == split), 1)}
-                   for split in SPLITS},
-               "sources": {source: len({r["song_id"] for r in rows if r["source"] == source})
-                           for source in sorted({r["source"] for r in rows})}}
+               "build_time_s": round(time.monotonic() - started, 1), "skipped": skipped, **corpus_counts(rows)}
     (out / "corpus.json").write_text(json.dumps(summary, indent=1))
     return summary
 
