@@ -122,16 +122,3 @@ def test_build_labels_a_click_track_skips_noise_and_feeds_the_trainer(tmp_path, 
     assert [clip.clip_id for clip in clips] == [row["clip_id"] for row in rows]
     np.testing.assert_allclose(clips[1].beat_frames, beats_s * SAMPLE_RATE / 256)
 
-
-def test_a_faster_copy_shares_the_song_and_split_of_its_original(tmp_path):
-    folder = tmp_path / "songs"
-    folder.mkdir()
-    soundfile.write(folder / "theme.ogg", click_track(duration_s=3.0), SAMPLE_RATE)
-    soundfile.write(folder / "theme_fast.ogg", click_track(tempo_bpm=150.0, duration_s=3.0), SAMPLE_RATE)
-    soundfile.write(folder / "other_fast.ogg", click_track(tempo_bpm=90.0, duration_s=3.0), SAMPLE_RATE)
-    order = ["theme.ogg", "theme_fast.ogg", "other_fast.ogg"]
-    original, faster, alone = sorted(agreed_beats.with_song_of_faster_copies(agreed_beats.folder_tracks(folder)),
-                                     key=lambda track: order.index(track.path.name))
-    assert faster.song_id == original.song_id == content_song_id(folder / "theme.ogg")
-    assert faster.split == original.split and faster.key == content_song_id(folder / "theme_fast.ogg") != original.key
-    assert alone.song_id == alone.key == content_song_id(folder / "other_fast.ogg")

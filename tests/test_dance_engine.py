@@ -213,3 +213,18 @@ def test_track_cuts_decode_once_and_say_what_they_leave_out(tmp_path):
     full: list[str] = []
     assert list(track_cuts(folder_tracks(folder), 5.0, 10.0, full, source_is_full=lambda source: True)) == []
     assert len(full) == 4 and all("--max-tracks reached" in reason for reason in full)
+
+
+def test_a_faster_copy_shares_the_song_and_split_of_its_original(tmp_path):
+    from choreo.datasets.dance_engine import content_song_id, folder_tracks
+
+    folder = tmp_path / "songs"
+    folder.mkdir()
+    soundfile.write(folder / "theme.ogg", click_track(duration_s=3.0), 22050)
+    soundfile.write(folder / "theme_fast.ogg", click_track(tempo_bpm=150.0, duration_s=3.0), 22050)
+    soundfile.write(folder / "other_fast.ogg", click_track(tempo_bpm=90.0, duration_s=3.0), 22050)
+    by_name = {track.path.name: track for track in folder_tracks(folder)}
+    original, faster, alone = by_name["theme.ogg"], by_name["theme_fast.ogg"], by_name["other_fast.ogg"]
+    assert faster.song_id == original.song_id == original.key == content_song_id(folder / "theme.ogg")
+    assert faster.split == original.split and faster.key == content_song_id(folder / "theme_fast.ogg")
+    assert alone.song_id == alone.key == content_song_id(folder / "other_fast.ogg")

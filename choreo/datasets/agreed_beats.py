@@ -41,8 +41,7 @@ from ..music.analysis import MusicAnalysis
 from ..music.analyze import CLEAR_BEAT_MIN_CLARITY, SAMPLE_RATE, analyze_music
 from ..music.audio import Audio
 from ..music.learned_beats import DEFAULT_CHECKPOINT_DIR
-from .dance_engine import (Track, check_build_request, content_song_id, debian_tracks, folder_tracks,
-                           left_out, track_cuts)
+from .dance_engine import Track, check_build_request, debian_tracks, folder_tracks, left_out, track_cuts
 from .music_corpus import DEFAULT_CACHE, corpus_counts, write_split_manifests
 
 BEAT_TOLERANCE_S = 0.07  # mir_eval's F-measure window, the one the benchmark scores with
@@ -120,25 +119,11 @@ def label_clip(audio: Audio, clip_id: str, config: AgreedBeatsConfig) -> tuple[d
     return record, scores
 
 
-def with_song_of_faster_copies(tracks: list[Track]) -> list[Track]:
-    """Tracks where a faster copy (``<name>_fast.ogg`` beside ``<name>.ogg``, as SuperTuxKart ships) takes
-    the song id and split of the original, so one song never sits in two splits."""
-    by_path = {track.path: track for track in tracks}
-    merged = []
-    for track in tracks:
-        original = by_path.get(track.path.with_name(track.path.stem.removesuffix("_fast") + track.path.suffix))
-        if original is not None and original is not track:
-            track = dataclasses.replace(track, song_id=original.song_id, split=original.split,
-                                        recording_id=content_song_id(track.path))
-        merged.append(track)
-    return merged
-
-
 def _tracks(config: AgreedBeatsConfig, cache_dir: Path, log: Callable[[str], None]) -> Iterator[Track]:
     for folder in config.folders:
-        yield from with_song_of_faster_copies(folder_tracks(Path(folder)))
+        yield from folder_tracks(Path(folder))
     for package in config.debian_packages:
-        found = with_song_of_faster_copies(debian_tracks(package, cache_dir))
+        found = debian_tracks(package, cache_dir)
         log(f"debian:{package}: {len(found)} audio files")
         yield from found
 

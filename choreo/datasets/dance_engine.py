@@ -87,7 +87,8 @@ class Track:
     """One recording to cut and dance; ``split`` decided per song (all renders of a MIDI song share it).
 
     recording_id names its clips and dances and finds duplicates: the song id for audio files (a
-    content hash), the render's clip id for the MIDI corpus, whose songs have several renders.
+    content hash), the render's clip id for the MIDI corpus, whose songs have several renders, and
+    its own content hash for a faster copy of a song (which shares the original's song id).
     """
 
     song_id: str
@@ -109,11 +110,17 @@ def content_song_id(path: Path) -> str:
 
 
 def _audio_tracks(files: list[Path], root: Path, source: str, licence: str) -> list[Track]:
+    """One track per file. A faster copy (``<name>_fast.ogg`` beside ``<name>.ogg``, as SuperTuxKart ships)
+    takes its original's song id and split, so one song never sits in two splits."""
+    present = set(files)
     tracks = []
     for path in files:
-        song_id = content_song_id(path)
+        original = path.with_name(path.stem.removesuffix("_fast") + path.suffix)
+        is_copy = original != path and original in present
+        song_id = content_song_id(original if is_copy else path)
         tracks.append(Track(song_id, path, source, licence, split_of(song_id),
-                            {"path": path.relative_to(root).as_posix()}))
+                            {"path": path.relative_to(root).as_posix()},
+                            recording_id=content_song_id(path) if is_copy else ""))
     return tracks
 
 
