@@ -109,8 +109,9 @@ class ChoreoGenerate3DDance:
         return {"required": {
             "motion_expert": (MOTION_EXPERT, {"tooltip": "From Load Motion Expert."}),
             "music_features": (MUSIC_FEATURES, {"tooltip": "From Music Features with the extractor the model was "
-                                                           "trained on, same fps (the bundled demos: edge_librosa_beats, "
-                                                           "with Analyze Music wired to its analysis)."}),
+                                                           "trained on, same fps (the bundled demos: "
+                                                           "edge_librosa_beats, with Analyze Music wired to its "
+                                                           "analysis)."}),
             "seed": _seed_input("Noise seed; the same seed gives the same dance."),
             **_sampling_inputs(),
         }, "optional": {

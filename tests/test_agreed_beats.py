@@ -122,3 +122,12 @@ def test_build_labels_a_click_track_skips_noise_and_feeds_the_trainer(tmp_path, 
     assert [clip.clip_id for clip in clips] == [row["clip_id"] for row in rows]
     np.testing.assert_allclose(clips[1].beat_frames, beats_s * SAMPLE_RATE / 256)
 
+
+
+def test_missing_learned_weights_are_named_before_anything_is_written(tmp_path, monkeypatch):
+    import choreo.music.analyze as analyze_module
+
+    monkeypatch.setattr(analyze_module, "DEFAULT_CHECKPOINT_DIR", tmp_path / "no_weights")
+    with pytest.raises(CorpusError, match="no_weights.*missing.*Restore assets/checkpoints/beat_tracker"):
+        build_agreed_beats(tmp_path / "out", dataclasses.replace(CLIPS, folders=(str(tmp_path),)))
+    assert not (tmp_path / "out").exists()

@@ -30,7 +30,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 import numpy as np
 import soundfile
@@ -38,10 +38,11 @@ import soundfile
 from ..checkpoints import WEIGHTS_FILE
 from ..errors import ChoreoError
 from ..music.analysis import MusicAnalysis
+from ..music import analyze as analyze_module
 from ..music.analyze import CLEAR_BEAT_MIN_CLARITY, SAMPLE_RATE, analyze_music
 from ..music.audio import Audio
-from ..music.learned_beats import DEFAULT_CHECKPOINT_DIR
-from .dance_engine import Track, check_build_request, debian_tracks, folder_tracks, left_out, track_cuts
+from .dance_engine import audio_tracks, check_build_request, left_out, track_cuts
+from .debian_midi import CorpusError
 from .music_corpus import DEFAULT_CACHE, corpus_counts, write_split_manifests
 
 BEAT_TOLERANCE_S = 0.07  # mir_eval's F-measure window, the one the benchmark scores with
@@ -115,28 +116,28 @@ def label_clip(audio: Audio, clip_id: str, config: AgreedBeatsConfig) -> tuple[d
               "beats_per_bar": dsp.beats_per_bar, "tempo_bpm": round(float(dsp.tempo_bpm), 2),
               "beat_clarity": round(clarity, 2), "agreement": {"beat_f": round(beat_f, 3),
                                                                "downbeat_f": round(downbeat_f, 3)},
-              "labels_from": "dsp tracker, kept where the learned tracker agrees"}
+              "labels_from": "beats halfway between the dsp and learned trackers', bars from the dsp tracker; "
+                             "kept where both agree"}
     return record, scores
 
 
-def _tracks(config: AgreedBeatsConfig, cache_dir: Path, log: Callable[[str], None]) -> Iterator[Track]:
-    for folder in config.folders:
-        yield from folder_tracks(Path(folder))
-    for package in config.debian_packages:
-        found = debian_tracks(package, cache_dir)
-        log(f"debian:{package}: {len(found)} audio files")
-        yield from found
+def _judging_weights_digest() -> str:
+    """First 16 hex of the SHA-256 of the learned tracker's weights, which judge the agreement.
 
-
-def _tracker_digest() -> str:
-    """First 16 hex of the learned tracker's weights' SHA-256: which network judged the agreement."""
-    return hashlib.sha256((DEFAULT_CHECKPOINT_DIR / WEIGHTS_FILE).read_bytes()).hexdigest()[:16]
+    Checked before any work: without them no clip could be labelled.
+    """
+    weights = analyze_module.DEFAULT_CHECKPOINT_DIR / WEIGHTS_FILE  # the ones analyze_music will load
+    if not weights.is_file():
+        raise CorpusError(f"{weights} is missing; the agreed-beats corpus needs the learned beat tracker to judge "
+                          "agreement. Restore assets/checkpoints/beat_tracker from the repository.")
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
 
 
 def build_agreed_beats(out: Path, config: AgreedBeatsConfig, cache_dir: Path = DEFAULT_CACHE / "debian",
                        log: Callable[[str], None] = lambda message: None) -> dict:
     """Build the corpus into the new folder ``out``; returns the summary also written to ``corpus.json``."""
     check_build_request(out, config.debian_packages, config.clip_min_s, config.clip_max_s)
+    judging_weights = _judging_weights_digest()
     started = time.monotonic()
     for folder in ("audio", "labels"):
         (out / folder).mkdir(parents=True, exist_ok=True)
@@ -148,8 +149,8 @@ def build_agreed_beats(out: Path, config: AgreedBeatsConfig, cache_dir: Path = D
     def source_is_full(source: str) -> bool:
         return 0 < config.max_tracks_per_source <= labelled_per_source.get(source, 0)
 
-    for track, cuts in track_cuts(_tracks(config, cache_dir, log), config.clip_min_s, config.clip_max_s, skipped,
-                                  source_is_full):
+    tracks = audio_tracks(config.folders, config.debian_packages, cache_dir, log)
+    for track, cuts in track_cuts(tracks, config.clip_min_s, config.clip_max_s, skipped, source_is_full):
         kept = 0
         for cut in cuts:
             clips_tried += 1
@@ -169,7 +170,7 @@ def build_agreed_beats(out: Path, config: AgreedBeatsConfig, cache_dir: Path = D
         if cuts:
             log(f"{track.source} {track.path.name}: {kept}/{len(cuts)} clips agreed ({track.split})")
     write_split_manifests(out, rows)
-    summary = {"config": dataclasses.asdict(config), "learned_tracker_sha256": _tracker_digest(),
+    summary = {"config": dataclasses.asdict(config), "learned_tracker_sha256": judging_weights,
                "build_time_s": round(time.monotonic() - started, 1), "clips_tried": clips_tried,
                "clips_kept": len(rows), "skipped": skipped, **corpus_counts(rows)}
     (out / "corpus.json").write_text(json.dumps(summary, indent=1))

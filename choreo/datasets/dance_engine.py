@@ -336,13 +336,19 @@ def _dance_clip(track: Track, clip_id: str, audio: Audio, start_s: float, output
     return None
 
 
-def _tracks(config: EngineConfig, cache_dir: Path, log: Callable[[str], None]) -> Iterator[Track]:
-    for folder in config.folders:
+def audio_tracks(folders: tuple[str, ...], debian_packages: tuple[str, ...], cache_dir: Path,
+                 log: Callable[[str], None]) -> Iterator[Track]:
+    """The tracks of every folder, then of every Debian package (each unpacked when its turn comes)."""
+    for folder in folders:
         yield from folder_tracks(Path(folder))
-    for package in config.debian_packages:
+    for package in debian_packages:
         found = debian_tracks(package, cache_dir)
         log(f"debian:{package}: {len(found)} audio files")
         yield from found
+
+
+def _tracks(config: EngineConfig, cache_dir: Path, log: Callable[[str], None]) -> Iterator[Track]:
+    yield from audio_tracks(config.folders, config.debian_packages, cache_dir, log)
     for corpus in config.music_corpora:
         yield from corpus_tracks(Path(corpus))
 

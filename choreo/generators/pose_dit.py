@@ -31,10 +31,10 @@ Sampling. DDIM on the cosine schedule (``generators.diffusion``), reading the Di
 the clean latents as its config's ``prediction`` says; classifier-free guidance by the null music token.
 Long songs go by segments of ``segment_frames`` with ``OVERLAP_FRAMES`` = 16 shared frames: the first
 segment sees the reference shape-only, every later one sees the previous segment's last 16 poses as
-pose-aware reference frames (the paper's stitching) and keeps them. In-painting: frames to keep become pose-aware reference frames too (the paper's mask,
-generalised from a prefix to any frames), latent columns whose 8 frames are all kept are also held to
-the kept poses' latents at every step (RePaint-style), and at the end kept frames and kept joints are
-copied exactly from the given sequence.
+pose-aware reference frames (the paper's stitching) and keeps them. In-painting: frames to keep become
+pose-aware reference frames too (the paper's mask, generalised from a prefix to any frames), latent
+columns whose 8 frames are all kept are also held to the kept poses' latents at every step
+(RePaint-style), and at the end kept frames and kept joints are copied exactly from the given sequence.
 """
 
 from __future__ import annotations
