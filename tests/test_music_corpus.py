@@ -93,6 +93,36 @@ def test_composer_covers_every_meter_and_the_tempo_range_with_ramps_and_drumless
     assert {s.drums for s in specs} == {"full", "weak", "none"}
 
 
+def test_offbeat_share_draws_accented_songs_without_moving_any_other_field_of_a_seed():
+    plain = [random_song_spec(seed) for seed in range(40)]
+    mixed = [random_song_spec(seed, offbeat_share=0.5) for seed in range(40)]
+    assert not any(spec.offbeat_accent for spec in plain)
+    assert 8 <= sum(spec.offbeat_accent for spec in mixed) <= 32
+    assert [dataclasses.replace(spec, offbeat_accent=False) for spec in mixed] == plain
+
+
+@pytest.mark.parametrize("drums", ["full", "weak", "none"])
+def test_an_offbeat_accented_song_is_loudest_on_its_offbeats_and_keeps_a_kick_on_the_beat(drums):
+    """Drums and chords hit hardest off the beat; the kick (with drums) and the labels stay on it."""
+    spec = dataclasses.replace(random_song_spec(3, duration_s=12.0, offbeat_share=1.0), drums=drums,
+                               timing_jitter_ms=0.0, velocity_jitter=0.0, swing=0.6)
+    midi, labels = write_song(spec)
+    beat_ticks = round(spec.meter.beat_quarters * 480)
+    loudest = {"beat": 0, "offbeat": 0}
+    kicks_on_beat = 0
+    for track in midi.tracks[1:]:
+        for tick, message in zip(np.cumsum([m.time for m in track]), track):
+            if message.type != "note_on" or message.channel == 0 \
+                    or tick >= spec.num_bars * spec.meter.beats_per_bar * beat_ticks:
+                continue  # the bass stays on the beat (a cue to learn); the closing chord is on the final downbeat
+            place = "beat" if tick % beat_ticks == 0 else "offbeat"
+            loudest[place] = max(loudest[place], message.velocity)
+            kicks_on_beat += place == "beat" and message.channel == DRUM_CHANNEL and message.note == 36
+    assert loudest["offbeat"] > loudest["beat"] + 20
+    assert kicks_on_beat == (0 if drums == "none" else spec.num_bars * spec.meter.beats_per_bar)
+    assert len(labels.beats_s) == spec.num_bars * spec.meter.beats_per_bar + 1  # the labels stay on the beat
+
+
 def test_drumless_song_has_no_percussion_and_humanised_onsets_leave_the_grid():
     spec = dataclasses.replace(random_song_spec(3), drums="none", timing_jitter_ms=15.0, comping="beats")
     midi, labels = write_song(spec)

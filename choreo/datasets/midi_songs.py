@@ -5,6 +5,11 @@ grid it was written on. Each song is drawn from a seed: meter (2/4, 3/4, 4/4, 5/
 beat tempo 40-220 BPM with an optional ramp, swing, humanised timing and velocity, and drums
 that may be full, weak (hi-hat only, quiet) or absent, so a model must also hear the beat in
 bass and harmony. Humanising and swing move notes, never the grid: the labels stay exact.
+
+A share of songs (``offbeat_share``, 0 by default) is written so the loudest event is *not* the
+beat: an open hi-hat and chord stabs on every off-beat (the swung one when swung) over a quieter
+kick on the beat, as in house, reggae skanks and boogie shuffles. A tracker that follows the
+loudest onset fails there; one that has learnt where the kick and bass sit does not.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ DRUMS = ("full", "weak", "none")
 COMPING = ("beats", "offbeats", "pad", "arpeggio")
 TEMPO_RANGE_BPM = (40.0, 220.0)
 DRUM_CHANNEL = 9  # General MIDI percussion
-KICK, SNARE, CLOSED_HAT = 36, 38, 42
+KICK, SNARE, CLOSED_HAT, OPEN_HAT = 36, 38, 42, 46
+OFFBEAT_STREAM = 7919  # the off-beat draw has its own random stream, so the other fields of a seed never move
 BASS_PROGRAMS = tuple(range(32, 40))
 CHORD_PROGRAMS = (0, 1, 2, 4, 5, 16, 17, 19, 24, 25, 26, 48, 49, 88, 89, 90)
 PROGRESSIONS = ((0, 5, 3, 4), (0, 3, 4, 3), (5, 3, 0, 4), (0, 4, 5, 3), (1, 4, 0, 0))
@@ -49,14 +55,20 @@ class SongSpec:
     bass_program: int
     chord_program: int
     seed: int
+    offbeat_accent: bool = False  # the off-beat is the loudest event (open hat + stabs), the kick quieter
 
     @property
     def meter(self) -> Meter:
         return Meter(self.numerator, self.denominator)
 
 
-def random_song_spec(seed: int, duration_s: float = 30.0) -> SongSpec:
-    """A song of about ``duration_s`` seconds; a quarter of them ramp their tempo by up to ±25 %."""
+def random_song_spec(seed: int, duration_s: float = 30.0, offbeat_share: float = 0.0) -> SongSpec:
+    """A song of about ``duration_s`` seconds; a quarter of them ramp their tempo by up to ±25 %.
+
+    offbeat_share : chance that the song accents its off-beats (``SongSpec.offbeat_accent``); drawn
+                    from its own stream, so a seed's other fields are the same for every share.
+    """
+    offbeat_accent = bool(np.random.default_rng([seed, OFFBEAT_STREAM]).random() < offbeat_share)
     rng = np.random.default_rng(seed)
     numerator, denominator = METERS[rng.integers(len(METERS))]
     low, high = TEMPO_RANGE_BPM
@@ -71,7 +83,7 @@ def random_song_spec(seed: int, duration_s: float = 30.0) -> SongSpec:
                     timing_jitter_ms=float(rng.uniform(0.0, 20.0)), velocity_jitter=float(rng.uniform(0.0, 15.0)),
                     drums=str(rng.choice(DRUMS, p=[0.6, 0.2, 0.2])), comping=str(rng.choice(COMPING)),
                     key_root=int(rng.integers(36, 48)), bass_program=int(rng.choice(BASS_PROGRAMS)),
-                    chord_program=int(rng.choice(CHORD_PROGRAMS)), seed=seed)
+                    chord_program=int(rng.choice(CHORD_PROGRAMS)), seed=seed, offbeat_accent=offbeat_accent)
 
 
 def beat_tempos_us(spec: SongSpec) -> list[int]:
@@ -121,9 +133,11 @@ def _parts(spec: SongSpec, rng: np.random.Generator) -> list[tuple[int, int, int
         for beat in range(meter.beats_per_bar):
             tick = bar_tick + beat * beat_ticks
             strong = beat in groups
-            if spec.drums == "full":
+            if spec.offbeat_accent:
+                notes += _offbeat_accents(spec, chord, tick, beat_ticks, offsets[-1], strong)
+            elif spec.drums == "full":
                 notes.append((DRUM_CHANNEL, KICK if strong else SNARE, 110 if beat == 0 else 90, tick, beat_ticks // 4))
-            if spec.drums != "none":
+            if spec.drums != "none" and not spec.offbeat_accent:
                 loud = 80 if spec.drums == "full" else 45
                 notes += [(DRUM_CHANNEL, CLOSED_HAT, loud if k == 0 else loud - 20, tick + offset, beat_ticks // 8)
                           for k, offset in enumerate(offsets)]
@@ -139,6 +153,21 @@ def _parts(spec: SongSpec, rng: np.random.Generator) -> list[tuple[int, int, int
     root = spec.key_root + MAJOR_SCALE[progression[0]]
     closing_chord = [(1, note, 80, end_tick, beat_ticks) for note in _chord(spec, progression[0])]
     return notes + [(0, root, 100, end_tick, beat_ticks)] + closing_chord
+
+
+def _offbeat_accents(spec: SongSpec, chord: list[int], tick: int, beat_ticks: int, offbeat_ticks: int,
+                     strong: bool) -> list[tuple[int, int, int, int, int]]:
+    """One beat of an off-beat-accented groove: a kick under every beat (snare added on weak beats) with
+    full drums, a quieter kick alone with weak drums, none without drums; an open hat (unless drumless) and a
+    chord stab on the last subdivision, both louder than anything on the beat."""
+    notes = []
+    if spec.drums != "none":
+        notes.append((DRUM_CHANNEL, KICK, 85 if spec.drums == "full" else 60, tick, beat_ticks // 4))
+        if spec.drums == "full" and not strong:
+            notes.append((DRUM_CHANNEL, SNARE, 70, tick, beat_ticks // 4))
+        notes.append((DRUM_CHANNEL, OPEN_HAT, 120, tick + offbeat_ticks, beat_ticks // 4))
+    notes += [(1, note, 110, tick + offbeat_ticks, beat_ticks // 4) for note in chord]
+    return notes
 
 
 def write_song(spec: SongSpec) -> tuple[mido.MidiFile, MidiLabels]:

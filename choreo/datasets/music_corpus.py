@@ -69,6 +69,7 @@ class CorpusConfig:
     soundfonts: tuple[str, ...] = ()  # empty: every soundfont installed in /usr/share/sounds/sf2 and sf3
     sample_rate: int = SAMPLE_RATE
     min_grid_fit: float = 0.6  # packaged songs whose notes ignore their own tempo map are skipped (see grid_fit)
+    offbeat_share: float = 0.0  # composed songs whose off-beat is the loudest event (midi_songs.random_song_spec)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def synthetic_songs(config: CorpusConfig) -> list[Song]:
     """``num_synthetic`` composed songs from seeds ``seed``, ``seed + 1``, ..."""
     songs = []
     for seed in range(config.seed, config.seed + config.num_synthetic):
-        spec = random_song_spec(seed, config.synthetic_duration_s)
+        spec = random_song_spec(seed, config.synthetic_duration_s, config.offbeat_share)
         midi, labels = write_song(spec)
         songs.append(Song(f"synthetic-{seed:06d}", midi, labels, "synthetic", SYNTHETIC_LICENCE,
                           {"spec": dataclasses.asdict(spec)}))
@@ -194,6 +195,8 @@ def build_corpus(out: Path, config: CorpusConfig, cache_dir: Path = DEFAULT_CACH
     """Build the corpus into the new folder ``out``; returns the summary also written to ``corpus.json``."""
     for package in config.debian_packages:
         check_package_allowed(package)  # before any work, so a reserved name never touches the cache
+    if not 0.0 <= config.offbeat_share <= 1.0:
+        raise CorpusError(f"offbeat_share {config.offbeat_share} is not a share; give a number from 0 to 1.")
     if out.exists() and any(out.iterdir()):
         raise CorpusError(f"output folder {out} is not empty; pass a new folder or delete it first.")
     soundfonts = [Path(path) for path in config.soundfonts] or find_soundfonts()
@@ -240,11 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     build.add_argument("--soundfont", action="append", default=[], help="soundfont file (repeatable)")
     build.add_argument("--min-grid-fit", type=float, default=CorpusConfig.min_grid_fit,
                        help="packaged MIDI: least share of note onsets on the file's own beat grid (0-1)")
+    build.add_argument("--offbeat-share", type=float, default=CorpusConfig.offbeat_share,
+                       help="composed songs: share whose off-beats are louder than the beat (0-1)")
     build.add_argument("--cache", type=Path, default=DEFAULT_CACHE / "debian", help="unpacked Debian packages")
     args = parser.parse_args(argv)
     config = CorpusConfig(args.synthetic, args.seed, args.duration, tuple(args.debian_package),
                           0 if args.no_render else args.renders, tuple(args.soundfont),
-                          min_grid_fit=args.min_grid_fit)
+                          min_grid_fit=args.min_grid_fit, offbeat_share=args.offbeat_share)
     try:
         summary = build_corpus(args.out, config, args.cache, log=lambda message: print(f"  {message}", flush=True))
     except ChoreoError as error:
