@@ -11,6 +11,7 @@ from choreo.cli import main
 from choreo.errors import ChoreoError
 from choreo.music.analysis import Section
 from choreo.music.analyze import analyze_music
+from choreo.music.beat_tracking import _refine_lag, track_beats
 from choreo.music.audio import Audio
 from choreo.music.sections import tidy_sections
 from choreo.music.tempo_octave import beats_with_midpoints, every_other_beat, octave_steps
@@ -87,6 +88,18 @@ def test_octave_arithmetic():
     assert octave_steps(208.0, "auto", 100.0) == -1
     assert octave_steps(104.0, "half", 0.0) == -1 and octave_steps(104.0, "double", 0.0) == 1
     assert octave_steps(60.0, "auto", 240.0) == 2 and octave_steps(60.0, "auto", 300.0) == 2
+
+
+def test_a_flat_or_still_rising_autocorrelation_keeps_the_tempo_lag_near_its_search_window():
+    """The sub-frame refinement moves a lag by at most half a frame, even where the curve is nearly straight
+    (a nearly flat activation once sent the lag to -9e14 frames and the beat tracker into an empty search)."""
+    nearly_straight = np.array([1.0, 0.9, 0.8, 0.7, 0.6000001, 0.5000002, 0.4, 0.3, 0.2, 0.1])
+    for lag in range(1, 9):
+        assert abs(_refine_lag(nearly_straight, lag) - lag) <= 2.5
+    peaked = np.cos(np.linspace(0, 4 * np.pi, 60))  # a true maximum at lag 30 (two cycles)
+    assert _refine_lag(peaked, 29) == pytest.approx(29.5, abs=0.5)
+    flat = np.full(3000, 0.3) + 1e-7 * np.random.default_rng(0).standard_normal(3000)
+    assert np.all(np.isfinite(track_beats(flat, 22050 / 256)))
 
 
 @pytest.mark.parametrize("options, match", [({"tempo": "triple"}, "tempo 'triple' is not one of"),

@@ -91,7 +91,9 @@ def _refine_lag(acf: np.ndarray, lag: float) -> float:
     if 1 <= peak < len(acf) - 1:
         left, mid, right = acf[peak - 1], acf[peak], acf[peak + 1]
         denom = left - 2 * mid + right
-        if denom < 0:
+        # Only a true local maximum has its vertex within half a frame; at the search window's edge the
+        # curve may still be rising, where a near-zero curvature would throw the vertex anywhere.
+        if denom < 0 and mid >= max(left, right):
             return peak + 0.5 * (left - right) / denom
     return float(peak)
 

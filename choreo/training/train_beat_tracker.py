@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import shlex
 import sys
 import time
@@ -101,8 +102,11 @@ def load_split(corpus: Path, split: str, cache_dir: Path, frame_rate_hz: float) 
             clips.append(Clip(record["clip_id"], data["log_mel_db"], data["beat_frames"], data["downbeat_frames"]))
             continue
         clip = _clip_features(corpus, record, frame_rate_hz)
-        np.savez(cached, log_mel_db=clip.log_mel_db, beat_frames=clip.beat_frames,
-                 downbeat_frames=clip.downbeat_frames)
+        partial = cached.with_name(f"{cached.stem}.{os.getpid()}.partial")  # whole files only: runs may share a cache
+        with partial.open("wb") as handle:
+            np.savez(handle, log_mel_db=clip.log_mel_db, beat_frames=clip.beat_frames,
+                     downbeat_frames=clip.downbeat_frames)
+        os.replace(partial, cached)
         clips.append(clip)
     return clips
 
