@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the tempo you count: the beats move to the octave nearest it, before --tempo; "
                              f"{HINT_RANGE_BPM[0]:g} to {HINT_RANGE_BPM[1]:g}, 0 = none (default: %(default)g)")
     parser.add_argument("--beat-tracker", choices=BEAT_TRACKERS, default=DEFAULT_BEAT_TRACKER,
-                        help="dsp: the rule-based tracker; learned: the small beat/downbeat network (finds bar "
-                             "lines more often, may put the beat on a loud off-beat hi-hat) (default: %(default)s)")
+                        help="learned: the small beat/downbeat network, its beats checked against the bass, the "
+                             "rule-based tracker where it is unsure; dsp: the rule-based tracker alone "
+                             "(default: %(default)s)")
     parser.add_argument("--energy", type=number_in(*ENERGY_RANGE), default=1.0,
                         help=f"size of the moves, {ENERGY_RANGE[0]:g} to {ENERGY_RANGE[1]:g} (default: %(default)g)")
     parser.add_argument("--draw", choices=sorted(DRAW_STYLES), default="dwpose",

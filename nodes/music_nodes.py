@@ -75,10 +75,11 @@ class ChoreoAnalyzeMusic:
                                           f"{HINT_RANGE_BPM[0]:g} to {HINT_RANGE_BPM[1]:g}."}),
         }, "optional": {
             "beat_tracker": (list(BEAT_TRACKERS), {"default": DEFAULT_BEAT_TRACKER,
-                             "tooltip": "dsp: the rule-based tracker (spectral flux, bass and chord accents). "
-                                        "learned: Choreo's small beat/downbeat network, trained on rendered "
-                                        "MIDI and real soundtracks: finds the bar line (the '1') more often, "
-                                        "but may put the beat on a loud off-beat hi-hat; see the README."}),
+                             "tooltip": "learned (default): Choreo's small beat/downbeat network, trained on "
+                                        "rendered MIDI and real soundtracks, its beats checked against the bass "
+                                        "(a louder off-beat hi-hat does not fool it); where the network is unsure "
+                                        "the rule-based tracker takes over. dsp: the rule-based tracker alone "
+                                        "(spectral flux, bass and chord accents). See the README."}),
         }}
 
     def analyze(self, audio, fps, tempo="auto", tempo_hint_bpm=0.0, beat_tracker=DEFAULT_BEAT_TRACKER):

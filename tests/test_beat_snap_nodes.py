@@ -28,6 +28,9 @@ def test_nodes_document_every_input(nodes, pack):
 def test_a_late_dance_comes_out_on_the_click_tracks_beats(nodes, click_song):
     _, music, _ = click_song                                   # 2 s at 120 BPM, beats from Analyze Music
     beat_frames = music.beat_times_s * 30.0
+    # The warp keeps the clip's first and last frames where they are, so a beat on either edge scores the same
+    # before and after: score the beats a snap can move.
+    beat_frames = beat_frames[(beat_frames >= 1.0) & (beat_frames <= 58.0)]
     motion = swinging_arms(60, late_frames=5.3)
     (snapped,) = nodes.ChoreoSnapMotionToBeats().snap(motion=motion, music=music, max_shift_beats=0.5,
                                                       max_stretch=1.6)

@@ -13,7 +13,7 @@ from choreo.errors import ChoreoError
 from choreo.music import analyze as analyze_module
 from choreo.music.analyze import analyze_music
 from choreo.music.audio import Audio
-from choreo.music.learned_beats import BeatTCNConfig, decode, downbeat_evidence, load_beat_tracker, network_input
+from choreo.music.learned_beats import BeatTCNConfig, activation_at_beats, decode, load_beat_tracker, network_input
 from choreo.music.meter import decode_bars
 
 FRAME_RATE_HZ = 22050 / 256
@@ -99,10 +99,10 @@ def test_uninformative_downbeats_give_four_four_and_two_is_counted_as_four():
     assert np.all(two_four[beat_in_bar == 0] == 0.9)
 
 
-def test_downbeat_evidence_takes_the_peak_near_each_beat():
+def test_activation_at_beats_takes_the_peak_near_each_beat():
     activation = np.zeros(100)
     activation[52] = 0.8
-    evidence = downbeat_evidence(activation, np.array([50, 70]) / FRAME_RATE_HZ, FRAME_RATE_HZ)
+    evidence = activation_at_beats(activation, np.array([50, 70]) / FRAME_RATE_HZ, FRAME_RATE_HZ)
     np.testing.assert_allclose(evidence, [0.8, 0.0])
 
 
@@ -124,6 +124,55 @@ def click_song(tempo_bpm=120.0, duration_s=8.0, sample_rate=22050):
         start = int(time_s * sample_rate)
         signal[start:start + 400] += (1.0 if index % 4 == 0 else 0.5) * click
     return signal
+
+
+def onset_pulses(times_s, duration_s):
+    """(T,) an onset envelope with a one-frame pulse at each time (spectral flux's lag included)."""
+    envelope = np.zeros(int(duration_s * FRAME_RATE_HZ), dtype=np.float32)
+    envelope[np.rint((np.asarray(times_s) + analyze_module.ONSET_LAG_S) * FRAME_RATE_HZ).astype(int)] = 1.0
+    return envelope
+
+
+def never_called(beat_times_s):
+    raise AssertionError("the fallback bars were asked for")
+
+
+def test_a_confident_network_keeps_its_beats_and_an_unsure_one_hands_the_song_to_the_dsp_tracker():
+    duration_s, beats_s = 20.0, np.arange(0.5, 19.5, 0.5)
+    sure = synthetic_activations(beats_s, beats_s[::4], duration_s)
+    onset = onset_pulses(beats_s, duration_s)
+    found = analyze_module.network_beats(sure, FRAME_RATE_HZ, onset, onset, never_called)
+    assert found is not None and mir_eval.beat.f_measure(beats_s, found[0]) > 0.95
+    unsure = sure.copy()
+    unsure[0] = 0.02 + 0.25 * (sure[0] - 0.02)  # the same shape, peaks of 0.25: below LEARNED_MIN_CONFIDENCE
+    assert analyze_module.network_beats(unsure, FRAME_RATE_HZ, onset, onset, never_called) is None
+
+
+def test_network_beats_on_a_louder_off_beat_move_onto_the_bass():
+    """The network fooled by loud off-beat hats: its beats sit between the kicks, which the bass band shows."""
+    duration_s, kicks_s = 20.0, np.arange(0.5, 19.5, 0.5)
+    hats_s = kicks_s[:-1] + 0.25
+    fooled = synthetic_activations(hats_s, hats_s[::4], duration_s)
+    full_band = onset_pulses(hats_s, duration_s) + 0.5 * onset_pulses(kicks_s, duration_s)
+    beat_times_s, _ = analyze_module.network_beats(fooled, FRAME_RATE_HZ, full_band,
+                                                   onset_pulses(kicks_s, duration_s), never_called)
+    assert mir_eval.beat.f_measure(kicks_s, beat_times_s) > 0.95
+
+
+def test_bars_come_from_the_fallback_only_where_the_network_hears_no_downbeat():
+    duration_s, beats_s = 20.0, np.arange(0.5, 19.5, 0.5)
+    activations = synthetic_activations(beats_s, beats_s[1::3], duration_s)  # 3/4, the "1" on the second beat
+    bars = analyze_module.learned_bars(activations[1], FRAME_RATE_HZ, never_called)
+    beats_per_bar, beat_in_bar = bars(beats_s)
+    assert beats_per_bar == 3 and np.all(beat_in_bar[1::3] == 0)
+    asked = []
+
+    def accent_bars(beat_times_s):
+        asked.append(beat_times_s)
+        return 4, np.arange(len(beat_times_s)) % 4
+
+    flat = np.full_like(activations[1], 0.1)  # no beat's downbeat activation reaches the prior share (0.3)
+    assert analyze_module.learned_bars(flat, FRAME_RATE_HZ, accent_bars)(beats_s)[0] == 4 and len(asked) == 1
 
 
 def test_analyze_music_refuses_an_unknown_tracker_and_missing_learned_weights(tmp_path, monkeypatch):

@@ -168,11 +168,23 @@ def track_beats(onset: np.ndarray, frame_rate_hz: float, tempo_bpm: float | None
     while state >= 0 and frame >= 0:
         beats.append(frame)
         state, frame = back[frame, state], frame - intervals[state]
-    beat_frames = _correct_swing_phase(strength, np.array(beats[::-1], dtype=np.float64))
+    return corrected_phase(np.array(beats[::-1], dtype=np.float64), onset, low_onset) / frame_rate_hz - ONSET_LAG_S
+
+
+def corrected_phase(beat_frames: np.ndarray, onset: np.ndarray, low_onset: np.ndarray | None = None) -> np.ndarray:
+    """Beats moved off a swung or straight off-beat onto the beat, by the onset profile between them.
+
+    beat_frames : (N,) float beat positions on the onset clock (frames).
+    onset       : (T,) full-band onset strength; low_onset : (T,) bass-band onset strength, or None.
+    Returns (N',) float frames (a beat pushed past the end is dropped). Any beat grid can be checked
+    this way, the learned tracker's included: a loud off-beat fools a network as it fools a flux peak.
+    """
+    onset = np.asarray(onset, dtype=np.float64)
+    beat_frames = _correct_swing_phase(onset / max(float(onset.std()), 1e-12), beat_frames)
     if low_onset is not None:
         low = np.asarray(low_onset, dtype=np.float64)
         beat_frames = _correct_offbeat_phase(low / max(float(low.std()), 1e-12), beat_frames)
-    return beat_frames / frame_rate_hz - ONSET_LAG_S
+    return beat_frames
 
 
 def _phase_profile(strength: np.ndarray, beat_frames: np.ndarray, fractions: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from .meter import decode_bars
 
 DEFAULT_CHECKPOINT_DIR = Path(__file__).resolve().parents[2] / "assets" / "checkpoints" / "beat_tracker"
 DYNAMIC_RANGE_DB = 80.0  # the analysis log-mel floors at its maximum minus 80 dB (power_to_db's top_db)
-DOWNBEAT_SEARCH_FRAMES = 2  # a downbeat peak within +-2 frames (+-23 ms) of a beat belongs to it
+SEARCH_FRAMES = 2  # an activation peak within +-2 frames (+-23 ms) of a beat belongs to it
 
 
 @dataclass(frozen=True)
@@ -143,13 +143,12 @@ def beats_from_activation(beat_activation: np.ndarray, frame_rate_hz: float) -> 
     return track_beats(activation, frame_rate_hz, tempo_bpm) + ONSET_LAG_S
 
 
-def downbeat_evidence(downbeat_activation: np.ndarray, beat_times_s: np.ndarray,
-                      frame_rate_hz: float) -> np.ndarray:
-    """(N,) float the downbeat activation's peak within DOWNBEAT_SEARCH_FRAMES of each beat."""
+def activation_at_beats(activation: np.ndarray, beat_times_s: np.ndarray, frame_rate_hz: float) -> np.ndarray:
+    """(N,) float an activation's peak within SEARCH_FRAMES of each beat (downbeat evidence, beat confidence)."""
     frames = np.rint(np.asarray(beat_times_s) * frame_rate_hz).astype(np.int64)
-    offsets = np.arange(-DOWNBEAT_SEARCH_FRAMES, DOWNBEAT_SEARCH_FRAMES + 1)
-    index = np.clip(frames[:, None] + offsets[None, :], 0, len(downbeat_activation) - 1)
-    return np.asarray(downbeat_activation, dtype=np.float64)[index].max(axis=1)
+    offsets = np.arange(-SEARCH_FRAMES, SEARCH_FRAMES + 1)
+    index = np.clip(frames[:, None] + offsets[None, :], 0, len(activation) - 1)
+    return np.asarray(activation, dtype=np.float64)[index].max(axis=1)
 
 
 def decode(activations: np.ndarray, frame_rate_hz: float) -> tuple[np.ndarray, int, np.ndarray]:
@@ -160,5 +159,5 @@ def decode(activations: np.ndarray, frame_rate_hz: float) -> tuple[np.ndarray, i
     >>> beats_s, beats_per_bar, beat_in_bar = decode(tracker.activations(log_mel), 22050 / 256)  # doctest: +SKIP
     """
     beat_times_s = beats_from_activation(activations[0], frame_rate_hz)
-    beats_per_bar, beat_in_bar = decode_bars(downbeat_evidence(activations[1], beat_times_s, frame_rate_hz))
+    beats_per_bar, beat_in_bar = decode_bars(activation_at_beats(activations[1], beat_times_s, frame_rate_hz))
     return beat_times_s, beats_per_bar, beat_in_bar
