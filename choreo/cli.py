@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                              f"{HINT_RANGE_BPM[0]:g} to {HINT_RANGE_BPM[1]:g}, 0 = none (default: %(default)g)")
     parser.add_argument("--beat-tracker", choices=BEAT_TRACKERS, default=DEFAULT_BEAT_TRACKER,
                         help="learned: the small beat/downbeat network, its beats checked against the bass, the "
-                             "rule-based tracker where it is unsure; dsp: the rule-based tracker alone "
-                             "(default: %(default)s)")
+                             "rule-based tracker where it is unsure; dsp: the rule-based tracker alone; network: "
+                             "the network alone (default: %(default)s)")
     parser.add_argument("--energy", type=number_in(*ENERGY_RANGE), default=1.0,
                         help=f"size of the moves, {ENERGY_RANGE[0]:g} to {ENERGY_RANGE[1]:g} (default: %(default)g)")
     parser.add_argument("--draw", choices=sorted(DRAW_STYLES), default="dwpose",

@@ -78,8 +78,10 @@ class ChoreoAnalyzeMusic:
                              "tooltip": "learned (default): Choreo's small beat/downbeat network, trained on "
                                         "rendered MIDI and real soundtracks, its beats checked against the bass "
                                         "(a louder off-beat hi-hat does not fool it); where the network is unsure "
-                                        "the rule-based tracker takes over. dsp: the rule-based tracker alone "
-                                        "(spectral flux, bass and chord accents). See the README."}),
+                                        "the rule-based tracker takes over; bass and chord accents help find "
+                                        "the bar line. dsp: the rule-based tracker alone (spectral flux, bass "
+                                        "and chord accents). network: the network alone, without those checks "
+                                        "(for comparison). See the README."}),
         }}
 
     def analyze(self, audio, fps, tempo="auto", tempo_hint_bpm=0.0, beat_tracker=DEFAULT_BEAT_TRACKER):

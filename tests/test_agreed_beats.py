@@ -71,7 +71,7 @@ def _with_learned(monkeypatch, learned_of_dsp) -> None:
 
     def analyse(audio, beat_tracker="dsp", **options):
         dsp = real(audio, beat_tracker="dsp", **options)
-        return learned_of_dsp(dsp) if beat_tracker == "learned" else dsp
+        return learned_of_dsp(dsp) if beat_tracker == "network" else dsp
 
     monkeypatch.setattr(agreed_beats, "analyze_music", analyse)
 

@@ -159,20 +159,23 @@ def test_network_beats_on_a_louder_off_beat_move_onto_the_bass():
     assert mir_eval.beat.f_measure(kicks_s, beat_times_s) > 0.95
 
 
-def test_bars_come_from_the_fallback_only_where_the_network_hears_no_downbeat():
+def test_accents_tip_a_torn_network_and_decide_alone_where_it_hears_no_downbeat():
     duration_s, beats_s = 20.0, np.arange(0.5, 19.5, 0.5)
-    activations = synthetic_activations(beats_s, beats_s[1::3], duration_s)  # 3/4, the "1" on the second beat
-    bars = analyze_module.learned_bars(activations[1], FRAME_RATE_HZ, never_called)
-    beats_per_bar, beat_in_bar = bars(beats_s)
-    assert beats_per_bar == 3 and np.all(beat_in_bar[1::3] == 0)
-    asked = []
+    harmony_moves = (np.arange(len(beats_s)) % 4 == 2).astype(float)  # accents: bass and chords on every 4th beat
 
-    def accent_bars(beat_times_s):
-        asked.append(beat_times_s)
-        return 4, np.arange(len(beat_times_s)) % 4
+    def accents(beat_times_s):
+        return harmony_moves[:len(beat_times_s)]
 
-    flat = np.full_like(activations[1], 0.1)  # no beat's downbeat activation reaches the prior share (0.3)
-    assert analyze_module.learned_bars(flat, FRAME_RATE_HZ, accent_bars)(beats_s)[0] == 4 and len(asked) == 1
+    clear = synthetic_activations(beats_s, beats_s[1::3], duration_s)  # 3/4, the "1" on the second beat
+    beats_per_bar, beat_in_bar = analyze_module.learned_bars(clear[1], FRAME_RATE_HZ, accents)(beats_s)
+    assert beats_per_bar == 3 and np.all(beat_in_bar[1::3] == 0)  # a sure network keeps its bars
+    torn = synthetic_activations(beats_s, beats_s[::2], duration_s)  # equal peaks every other beat: 1 and 3?
+    torn[1] = 0.02 + 0.5 * (torn[1] - 0.02)
+    beats_per_bar, beat_in_bar = analyze_module.learned_bars(torn[1], FRAME_RATE_HZ, accents)(beats_s)
+    assert beats_per_bar == 4 and np.all(beat_in_bar[2::4] == 0)  # the accents pick the bar line
+    flat = np.full_like(clear[1], 0.1)  # no beat's downbeat activation reaches the prior share (0.3)
+    beats_per_bar, beat_in_bar = analyze_module.learned_bars(flat, FRAME_RATE_HZ, accents)(beats_s)
+    assert beats_per_bar == 4 and np.all(beat_in_bar[2::4] == 0)
 
 
 def test_analyze_music_refuses_an_unknown_tracker_and_missing_learned_weights(tmp_path, monkeypatch):

@@ -4,7 +4,8 @@ Every clip of ``music_corpus`` is rendered MIDI, so the learned tracker has neve
 mix (compressed drums, reverb, vocals, guitars). Recordings with a trusted beat grid are rare
 here (the free rhythm-game charts are reserved for evaluation), so this builder labels real
 soundtracks itself: each clip is analysed by the DSP tracker (onset Viterbi and accent rules)
-and by the learned one (a network on the log-mel), and kept only where both find the same beats
+and by the beat network alone (``beat_tracker="network"``: the default learned tracker leans on the
+DSP rules, so it could not disagree with them independently), and kept only where both find the same beats
 (beat F >= ``min_beat_f``) and the same bar lines (downbeat F >= ``min_downbeat_f``) in a clear
 beat. Two methods that fail differently rarely agree by chance, so the kept labels are
 trustworthy; what they cannot teach is the music both get wrong, which is why the kept share is
@@ -105,7 +106,7 @@ def label_clip(audio: Audio, clip_id: str, config: AgreedBeatsConfig) -> tuple[d
     clarity = dsp.beat_clarity or 0.0
     if clarity < config.min_beat_clarity:
         return None, f"beat clarity {clarity:.1f} below {config.min_beat_clarity:g}: no clear beat"
-    learned = analyze_music(audio, beat_tracker="learned")
+    learned = analyze_music(audio, beat_tracker="network")  # the network alone: "learned" leans on DSP rules
     beat_f, downbeat_f = agreement(dsp, learned)
     scores = f"beat F {beat_f:.2f}, downbeat F {downbeat_f:.2f}"
     if beat_f < config.min_beat_f or downbeat_f < config.min_downbeat_f:

@@ -21,7 +21,7 @@ from .audio import Audio
 from .beat_tracking import (ONSET_LAG_S, _autocorrelation, _strength_at, corrected_phase, estimate_tempo,
                             onset_envelope, track_beats)
 from .learned_beats import DEFAULT_CHECKPOINT_DIR, activation_at_beats, beats_from_activation, load_beat_tracker
-from .meter import DOWNBEAT_SHARE, beat_novelty, beat_positions, decode_bars, detect_meter
+from .meter import DOWNBEAT_SHARE, beat_novelty, beat_positions, decode_bars, detect_meter, with_accents
 from .sections import segment_sections
 from .tempo_octave import (beats_tempo_bpm, beats_with_midpoints, check_tempo_choice, every_other_beat,
                            half_time_phase, octave_steps)
@@ -101,44 +101,62 @@ def _notes(clarity: float, tempo_bpm: float) -> tuple[str, ...]:
             "match what you hear: use music with an audible beat, or edit the dance by hand.",)
 
 
-BEAT_TRACKERS = ("dsp", "learned")
+BEAT_TRACKERS = ("dsp", "learned", "network")
+NETWORK_TRACKERS = ("learned", "network")  # the ones that run the beat network ("network": alone, no DSP checks)
 # What Analyze Music, the CLI and the pipeline run unless told otherwise: the learned tracker, with the DSP
 # tracker's phase checks on its beats and the DSP tracker itself where the network is unsure (``network_beats``).
 # It beats the DSP tracker on the beats and bars of every corpus test split and on the dev clips' bars; on the
 # dev clips' beats it loses one song's tempo octave (numbers in assets/checkpoints/beat_tracker/README.md).
 DEFAULT_BEAT_TRACKER = "learned"
 BarsOf = Callable[[np.ndarray], tuple[int, np.ndarray]]  # beat times (N,) s -> (beats_per_bar, beat_in_bar (N,))
+AccentsOf = Callable[[np.ndarray], np.ndarray]  # beat times (N,) s -> (N,) bar accent of each beat
 # Mean beat activation under the network's own beats below which the learned tracker hands the song to the DSP
 # tracker. Chosen on the MIDI corpus's validation split: the one clip there below 0.35 (0.31) is also the one
 # where the network's beats are worse than DSP's (beat F 0.42 vs 0.64); every other clip scores 0.45 or more.
 LEARNED_MIN_CONFIDENCE = 0.35
 
 
-def dsp_bars(frame_rate_hz: float, low_onset: np.ndarray, chroma: np.ndarray) -> BarsOf:
-    """Bars of any beat list from bass onsets and chord changes (``meter.detect_meter``)."""
+def beat_accents(frame_rate_hz: float, low_onset: np.ndarray, chroma: np.ndarray) -> AccentsOf:
+    """Per-beat bar accents of any beat list: bass onsets and chord changes (``meter.beat_novelty``)."""
+    def accents(beat_times_s: np.ndarray) -> np.ndarray:
+        return beat_novelty(np.rint(beat_times_s * frame_rate_hz).astype(np.int64), low_onset, chroma)
+    return accents
+
+
+def dsp_bars(accents: AccentsOf) -> BarsOf:
+    """Bars of any beat list from its accents alone (``meter.detect_meter``)."""
     def bars(beat_times_s: np.ndarray) -> tuple[int, np.ndarray]:
-        beat_frames = np.rint(beat_times_s * frame_rate_hz).astype(np.int64)
-        beats_per_bar, first_downbeat = detect_meter(beat_novelty(beat_frames, low_onset, chroma))
+        beats_per_bar, first_downbeat = detect_meter(accents(beat_times_s))
         return beats_per_bar, beat_positions(len(beat_times_s), beats_per_bar, first_downbeat)
     return bars
 
 
-def learned_bars(downbeat_activation: np.ndarray, frame_rate_hz: float, fallback: BarsOf) -> BarsOf:
-    """Bars of any beat list from the learned tracker's downbeat activation (``meter.decode_bars``).
+def network_bars(downbeat_activation: np.ndarray, frame_rate_hz: float) -> BarsOf:
+    """Bars of any beat list from the network's downbeat activation alone (``meter.decode_bars``)."""
+    def bars(beat_times_s: np.ndarray) -> tuple[int, np.ndarray]:
+        return decode_bars(activation_at_beats(downbeat_activation, beat_times_s, frame_rate_hz))
+    return bars
 
-    Where no beat's downbeat activation reaches the share of downbeats among beats (DOWNBEAT_SHARE, the
-    decoder's prior), the network heard no bar line at all (a bare click track): ``fallback`` decides.
+
+def learned_bars(downbeat_activation: np.ndarray, frame_rate_hz: float, accents: AccentsOf) -> BarsOf:
+    """Bars of any beat list from the network's downbeat activation and the beats' accents (``meter.decode_bars``).
+
+    The accents nudge the network's evidence (``meter.with_accents``). Where no beat's downbeat activation
+    reaches the share of downbeats among beats (DOWNBEAT_SHARE, the decoder's prior), the network heard no
+    bar line at all (a bare click track) and the accents alone decide (``dsp_bars``).
     """
+    accent_bars = dsp_bars(accents)
+
     def bars(beat_times_s: np.ndarray) -> tuple[int, np.ndarray]:
         evidence = activation_at_beats(downbeat_activation, beat_times_s, frame_rate_hz)
         if len(evidence) == 0 or evidence.max() < DOWNBEAT_SHARE:
-            return fallback(beat_times_s)
-        return decode_bars(evidence)
+            return accent_bars(beat_times_s)
+        return decode_bars(with_accents(evidence, accents(beat_times_s)))
     return bars
 
 
 def network_beats(activations: np.ndarray, frame_rate_hz: float, onset: np.ndarray, low_onset: np.ndarray,
-                  fallback_bars: BarsOf) -> tuple[np.ndarray, BarsOf] | None:
+                  accents: AccentsOf) -> tuple[np.ndarray, BarsOf] | None:
     """Beats and bars from the network's (2, T) activations, or None where the network is unsure.
 
     The network's beats get the DSP tracker's phase checks (``beat_tracking.corrected_phase``): a
@@ -151,7 +169,7 @@ def network_beats(activations: np.ndarray, frame_rate_hz: float, onset: np.ndarr
         return None
     onset_frames = (beat_times_s + ONSET_LAG_S) * frame_rate_hz  # spectral flux peaks ONSET_LAG_S early
     beat_times_s = corrected_phase(onset_frames, onset, low_onset) / frame_rate_hz - ONSET_LAG_S
-    return beat_times_s, learned_bars(activations[1], frame_rate_hz, fallback_bars)
+    return beat_times_s, learned_bars(activations[1], frame_rate_hz, accents)
 
 
 def _first_downbeat(beat_in_bar: np.ndarray) -> int:
@@ -186,11 +204,12 @@ def counted_beats(beat_times_s: np.ndarray, frame_rate_hz: float, low_onset: np.
 
 def _check_beat_tracker(beat_tracker: str) -> None:
     if beat_tracker not in BEAT_TRACKERS:
-        raise ChoreoError(f"beat_tracker {beat_tracker!r} is not one of {', '.join(BEAT_TRACKERS)}; choose dsp "
-                          "(spectral flux and accent rules) or learned (the beat / downbeat network).")
-    if beat_tracker == "learned" and not (DEFAULT_CHECKPOINT_DIR / WEIGHTS_FILE).is_file():
-        raise ChoreoError(f"beat_tracker 'learned' needs {DEFAULT_CHECKPOINT_DIR / WEIGHTS_FILE}, which is missing; "
-                          "restore assets/checkpoints/beat_tracker from the repository or choose dsp.")
+        raise ChoreoError(f"beat_tracker {beat_tracker!r} is not one of {', '.join(BEAT_TRACKERS)}; choose learned "
+                          "(the beat / downbeat network with the DSP checks), dsp (spectral flux and accent rules) "
+                          "or network (the network alone).")
+    if beat_tracker in NETWORK_TRACKERS and not (DEFAULT_CHECKPOINT_DIR / WEIGHTS_FILE).is_file():
+        raise ChoreoError(f"beat_tracker {beat_tracker!r} needs {DEFAULT_CHECKPOINT_DIR / WEIGHTS_FILE}, which is "
+                          "missing; restore assets/checkpoints/beat_tracker from the repository or choose dsp.")
 
 
 def analyze_music(audio: Audio, fps: float = 30.0, progress: Callable[[float], None] | None = None,
@@ -204,8 +223,9 @@ def analyze_music(audio: Audio, fps: float = 30.0, progress: Callable[[float], N
     tempo          : "auto" (the octave a dancer counts), "half" or "double" of it; see ``counted_beats``.
     tempo_hint_bpm : the tempo the user counts, BPM; the beats move to the octave nearest it. 0 = no hint.
     beat_tracker   : "learned" (the default: the TCN of ``learned_beats``, beats, downbeats and meter from one
-                     network's activations, phase-checked, the DSP tracker where the network is unsure) or
-                     "dsp" (spectral-flux Viterbi and accent rules alone).
+                     network's activations, phase-checked, the DSP tracker where the network is unsure, bar
+                     accents), "dsp" (spectral-flux Viterbi and accent rules alone) or "network" (the TCN
+                     alone: what the agreed-beats corpus compares with the DSP tracker).
 
     >>> analysis = analyze_music(Audio.from_array(click_track, 44100), fps=30)  # doctest: +SKIP
     """
@@ -224,15 +244,16 @@ def analyze_music(audio: Audio, fps: float = 30.0, progress: Callable[[float], N
     low_onset = onset_envelope(spectral["log_mel"][bass_bands])
     report(0.4)
     global_bpm = estimate_tempo(onset, frame_rate_hz)
-    learned, bars_from_accents = None, dsp_bars(frame_rate_hz, low_onset, spectral["chroma"])
-    if beat_tracker == "learned":
+    learned, accents = None, beat_accents(frame_rate_hz, low_onset, spectral["chroma"])
+    if beat_tracker in NETWORK_TRACKERS:
         activations = load_beat_tracker(DEFAULT_CHECKPOINT_DIR).activations(spectral["log_mel"])
-        learned = network_beats(activations, frame_rate_hz, onset, low_onset, bars_from_accents)
+        learned = network_beats(activations, frame_rate_hz, onset, low_onset, accents) if beat_tracker == "learned" \
+            else (beats_from_activation(activations[0], frame_rate_hz), network_bars(activations[1], frame_rate_hz))
     if learned is not None:
         beat_times_s, bars = learned
     else:
         beat_times_s = track_beats(onset, frame_rate_hz, global_bpm, low_onset=low_onset)
-        bars = bars_from_accents
+        bars = dsp_bars(accents)
     beat_times_s = beat_times_s[(beat_times_s >= 0.0) & (beat_times_s < audio.duration_s)]
     report(0.7)
     beat_times_s, beats_per_bar, beat_in_bar = counted_beats(beat_times_s, frame_rate_hz, low_onset, bars,

@@ -19,6 +19,10 @@ METER_PRIOR = {2: 0.80, 3: 0.95, 4: 1.0, 5: 0.75, 6: 0.80, 7: 0.70}  # odd meter
 DOWNBEAT_SHARE = 0.3  # share of beats that are downbeats in the tracker's training corpus (bars of 2-7 beats)
 BAR_RESTART_PROBABILITY = 1e-3  # per beat: a bar cut short (a dropped beat, a pickup, a meter change)
 EVIDENCE_FLOOR = 1e-3  # activations are clipped to [floor, 1 - floor]: one confident frame cannot veto a path
+# Log-odds added to the network's downbeat evidence per standard deviation of a beat's bass / chord accent. Chosen on
+# the validation splits (downbeat F, MIDI corpus / off-beat corpus): 0 -> 0.768 / 0.796, 0.25 -> 0.816 / 0.832,
+# 0.5 -> 0.823 / 0.796, 1 -> 0.809 / 0.789.
+ACCENT_WEIGHT = 0.25
 
 
 def beat_novelty(beat_frames: np.ndarray, low_onset: np.ndarray, chroma: np.ndarray) -> np.ndarray:
@@ -74,6 +78,19 @@ def detect_meter(novelty: np.ndarray) -> tuple[int, int]:
 def beat_positions(num_beats: int, beats_per_bar: int, first_downbeat: int) -> np.ndarray:
     """(N,) int64 position of each beat in its bar, 0 on downbeats."""
     return (np.arange(num_beats, dtype=np.int64) - first_downbeat) % beats_per_bar
+
+
+def with_accents(downbeat_evidence: np.ndarray, accent: np.ndarray) -> np.ndarray:
+    """(N,) downbeat probabilities moved by each beat's accent: log-odds + ACCENT_WEIGHT x (accent z-score).
+
+    The network hears bars in the whole spectrogram; the accents (``beat_novelty``) are the two cues
+    that mark a bar in nearly every style, bass hits and chord changes. Where the network is torn
+    between two bar lines (a kick on beats 1 and 3), they tip it to the one where the harmony moves.
+    """
+    evidence = np.clip(np.asarray(downbeat_evidence, dtype=np.float64), EVIDENCE_FLOOR, 1.0 - EVIDENCE_FLOOR)
+    accent = np.asarray(accent, dtype=np.float64)
+    accent_z = (accent - accent.mean()) / (accent.std() + 1e-9) if len(accent) else accent
+    return 1.0 / (1.0 + np.exp(-(np.log(evidence / (1.0 - evidence)) + ACCENT_WEIGHT * accent_z)))
 
 
 def decode_bars(downbeat_evidence: np.ndarray) -> tuple[int, np.ndarray]:
